@@ -1,0 +1,3 @@
+"""Tashi: a cluster manager that hands out virtual and physical machines."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Hypervisor drivers. One explicit registry: :data:`tashi.agent.drivers.registry.DRIVERS`."""

@@ -1,0 +1,85 @@
+"""The fake hypervisor driver: a real in-memory implementation, for scale tests,
+simulations and demos. It runs nothing. Everything it shows says "simulation".
+
+Its capacity, its delays and its failures are configurable; it keeps its VMs
+across agent restarts only as long as the same driver object lives (as a
+hypervisor would keep them across an agent restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.domain.errors import DriverError
+from tashi.domain.lifecycle import Observed
+
+MARKER = "TASHI-GUEST-READY"
+
+
+@dataclass
+class _FakeVm:
+    request: VmRequest
+    observed: Observed
+    console: str
+
+
+class FakeDriver:
+    def __init__(self, *, cores: int = 64, memory_mib: int = 256 * 1024,
+                 start_delay_s: float = 0.0, stop_delay_s: float = 0.0,
+                 fail_start: Callable[[VmRequest], str | None] | None = None) -> None:
+        self._cores = cores
+        self._memory_mib = memory_mib
+        self._start_delay_s = start_delay_s
+        self._stop_delay_s = stop_delay_s
+        self._fail_start = fail_start
+        self._vms: dict[int, _FakeVm] = {}
+        self.starts = 0  # how many VMs were really started: tests count duplicates
+
+    @property
+    def name(self) -> str:
+        return "fake"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(console=True)
+
+    async def host_info(self) -> HostInfo:
+        return HostInfo(cores=self._cores, memory_mib=self._memory_mib,
+                        hypervisor="fake (simulation)")
+
+    async def list_instances(self) -> list[VmStatus]:
+        return [VmStatus(i, vm.observed, "simulated") for i, vm in sorted(self._vms.items())]
+
+    async def start(self, request: VmRequest) -> None:
+        vm = self._vms.get(request.instance_id)
+        if vm is not None and vm.observed is Observed.RUNNING:
+            return
+        await asyncio.sleep(self._start_delay_s)
+        reason = self._fail_start(request) if self._fail_start else None
+        if reason:
+            raise DriverError(f"instance {request.instance_id} ({request.name}): {reason}")
+        self.starts += 1
+        self._vms[request.instance_id] = _FakeVm(
+            request, Observed.RUNNING, f"simulated VM {request.name}\n{MARKER}\n")
+
+    async def stop(self, instance_id: int, timeout_s: float) -> None:
+        vm = self._vms.get(instance_id)
+        if vm is None or vm.observed is Observed.STOPPED:
+            return
+        await asyncio.sleep(min(self._stop_delay_s, timeout_s))
+        vm.observed = Observed.STOPPED
+        vm.console += "simulated power-off\n"
+
+    async def destroy(self, instance_id: int) -> None:
+        self._vms.pop(instance_id, None)
+
+    async def console(self, instance_id: int, max_bytes: int) -> str:
+        vm = self._vms.get(instance_id)
+        return vm.console[-max_bytes:] if vm else ""
+
+    def crash(self, instance_id: int) -> None:
+        """Simulate a VM whose process died on its own."""
+        self._vms[instance_id].observed = Observed.STOPPED

@@ -1,0 +1,107 @@
+"""The QEMU command line, built as a list of arguments (never a shell string).
+
+Pure: the same request and layout always give the same argv, and nothing is
+touched. Values placed inside QEMU's ``key=value,...`` options have their
+commas doubled, QEMU's escape, so a path cannot smuggle in another option.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
+from tashi.agent.drivers.qemu.accel import Accelerator
+from tashi.agent.drivers.qemu.runtime import RuntimeLayout, vm_name
+from tashi.domain.errors import DriverError
+from tashi.domain.models import ImageFormat
+
+QEMU_BINARY = "qemu-system-x86_64"
+
+#: NicPlan.model -> QEMU device.
+NIC_DEVICES: dict[str, str] = {
+    "virtio": "virtio-net-pci",
+    "e1000": "e1000",
+}
+NETWORK_KINDS = frozenset({"user"})
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.IGNORECASE)
+
+
+def opt_value(value: str | Path) -> str:
+    """``value`` escaped for use inside a QEMU ``key=value,...`` option."""
+    return str(value).replace(",", ",,")
+
+
+def build_argv(
+    request: VmRequest,
+    layout: RuntimeLayout,
+    accel: Accelerator,
+    qemu_binary: str = QEMU_BINARY,
+) -> list[str]:
+    """The full QEMU argv for ``request``, its files under ``layout``.
+
+    Raises DriverError for what this driver cannot do (an unknown NIC model or
+    network kind, a malformed MAC, non-positive sizes)."""
+    if request.cores < 1 or request.memory_mib < 1:
+        raise DriverError(
+            f"instance {request.instance_id}: cores and memory must be positive, "
+            f"got {request.cores} cores and {request.memory_mib} MiB"
+        )
+    argv = [qemu_binary, "-name", vm_name(request.instance_id)]
+    argv += machine_args(accel)
+    argv += ["-smp", str(request.cores), "-m", f"{request.memory_mib}M"]
+    argv += ["-nodefaults", "-no-user-config", "-display", "none"]
+    argv += runtime_args(layout)
+    for index, disk in enumerate(request.disks):
+        argv += disk_args(index, disk, layout)
+    for index, nic in enumerate(request.nics):
+        argv += nic_args(index, nic, request.instance_id)
+    return argv
+
+
+def machine_args(accel: Accelerator) -> list[str]:
+    cpu = "host" if accel is Accelerator.KVM else "max"
+    return ["-machine", "pc", "-accel", str(accel), "-cpu", cpu]
+
+
+def runtime_args(layout: RuntimeLayout) -> list[str]:
+    """Serial console to a file, QMP on a unix socket, the pidfile."""
+    return [
+        "-chardev", f"file,id=serial0,path={opt_value(layout.console_log)}",
+        "-serial", "chardev:serial0",
+        "-chardev", f"socket,id=qmp,path={opt_value(layout.qmp_socket)},server=on,wait=off",
+        "-mon", "chardev=qmp,mode=control",
+        "-pidfile", str(layout.pidfile),
+        "-msg", "timestamp=on",
+    ]
+
+
+def disk_args(index: int, disk: DiskPlan, layout: RuntimeLayout) -> list[str]:
+    """A persistent disk is the image itself; any other, its overlay in ``layout``."""
+    if disk.persistent:
+        path, fmt = disk.image_path.absolute(), disk.format
+    else:
+        path, fmt = layout.overlay(index), ImageFormat.QCOW2
+    drive = f"if=none,id=disk{index},file={opt_value(path)},format={fmt}"
+    device = f"virtio-blk-pci,drive=disk{index}"
+    if index == 0:
+        device += ",bootindex=0"
+    return ["-drive", drive, "-device", device]
+
+
+def nic_args(index: int, nic: NicPlan, instance_id: int) -> list[str]:
+    """A user-mode NIC (QEMU's NAT: no host setup; it has no vhost)."""
+    where = f"instance {instance_id}, NIC {index}"
+    if nic.network_kind not in NETWORK_KINDS:
+        raise DriverError(f"{where}: network kind {nic.network_kind!r} is not supported "
+                          f"by the qemu driver (supported: {', '.join(sorted(NETWORK_KINDS))})")
+    device = NIC_DEVICES.get(nic.model)
+    if device is None:
+        raise DriverError(f"{where}: NIC model {nic.model!r} is not supported "
+                          f"(supported: {', '.join(sorted(NIC_DEVICES))})")
+    if not _MAC.fullmatch(nic.mac):
+        raise DriverError(f"{where}: malformed MAC address {nic.mac!r}")
+    return [
+        "-netdev", f"user,id=net{index}",
+        "-device", f"{device},netdev=net{index},mac={nic.mac.lower()}",
+    ]

@@ -1,0 +1,282 @@
+"""The QEMU hypervisor driver (KVM or TCG).
+
+Each instance lives in a runtime directory (see :mod:`.runtime`) holding its
+record, sockets, logs and disk overlays, so a restarted agent re-adopts the VMs
+a previous agent started: it reads the directories, never starts anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+from asyncio.subprocess import Process
+from pathlib import Path
+
+from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.qemu import process
+from tashi.agent.drivers.qemu.accel import Accelerator
+from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
+from tashi.agent.drivers.qemu.overlay import check_image, create_overlay
+from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
+from tashi.agent.drivers.qemu.runtime import (
+    UNIX_PATH_MAX,
+    RuntimeLayout,
+    create_runtime_dir,
+    list_instance_ids,
+    live_pid,
+    new_meta,
+    process_matches,
+    read_meta,
+    read_tail,
+    remove_runtime_dir,
+    vm_name,
+)
+from tashi.common.qemu_img import QEMU_IMG
+from tashi.domain.errors import DriverError
+from tashi.domain.lifecycle import Observed
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+LIST_QMP_TIMEOUT_S = 1.0
+QUIT_TIMEOUT_S = 2.0
+POWERDOWN_QMP_TIMEOUT_S = 5.0
+LOG_TAIL_BYTES = 2000
+
+
+class QemuDriver:
+    """Runs VMs as QEMU processes on this host. See ``HypervisorDriver`` for the contract."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        accel: Accelerator,
+        qemu_binary: str = QEMU_BINARY,
+        *,
+        qemu_img: str = QEMU_IMG,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self._state_dir = state_dir.absolute()
+        self._accel = accel
+        self._qemu_binary = qemu_binary
+        self._qemu_img = qemu_img
+        self._start_timeout_s = start_timeout_s
+        self._procs: dict[int, Process] = {}  # QEMUs this driver object started
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._starting: set[int] = set()
+
+    @property
+    def name(self) -> str:
+        return "qemu"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(console=True)
+
+    async def host_info(self) -> HostInfo:
+        return HostInfo(
+            cores=os.cpu_count() or 1,
+            memory_mib=_memtotal_mib(),
+            hypervisor=f"qemu-{self._accel}",
+        )
+
+    async def list_instances(self) -> list[VmStatus]:
+        ids = list_instance_ids(self._state_dir)
+        statuses = await asyncio.gather(*(self.status(i) for i in ids))
+        return [s for s in statuses if s is not None]
+
+    async def status(self, instance_id: int) -> VmStatus | None:
+        """The instance's status, or None when it has no files here (or is being created)."""
+        layout = self._layout(instance_id)
+        if not layout.root.is_dir():
+            return None
+        if self._pid(instance_id) is None:
+            if instance_id in self._starting:
+                return None
+            detail = process.exit_detail(self._procs.get(instance_id))
+            return VmStatus(instance_id, Observed.STOPPED, detail)
+        try:
+            state = await query_status(layout.qmp_socket, timeout_s=LIST_QMP_TIMEOUT_S,
+                                       client_name=vm_name(instance_id))
+        except DriverError as exc:
+            log.debug("instance %d: QMP not answering: %s", instance_id, exc)
+            return VmStatus(instance_id, Observed.RUNNING, "QMP not answering")
+        observed = Observed.PAUSED if state == "paused" else Observed.RUNNING
+        return VmStatus(instance_id, observed, f"QMP status: {state}")
+
+    async def start(self, request: VmRequest) -> None:
+        iid = request.instance_id
+        async with self._lock(iid):
+            if self._pid(iid) is not None:
+                log.info("instance %d (%s): already running; start is a no-op", iid, request.name)
+                return
+            layout = self._layout(iid)
+            argv = build_argv(request, layout, self._accel, self._qemu_binary)
+            await self._check_start(request, layout)
+            self._starting.add(iid)
+            try:
+                await self._launch(request, layout, argv)
+            finally:
+                self._starting.discard(iid)
+
+    async def stop(self, instance_id: int, timeout_s: float) -> None:
+        async with self._lock(instance_id):
+            pid = self._pid(instance_id)
+            label = self._label(instance_id)
+            if pid is None:
+                log.info("instance %d (%s): not running; stop is a no-op", instance_id, label)
+                return
+            log.info("instance %d (%s): pressing the power button (kill after %s s)",
+                     instance_id, label, timeout_s)
+            proc = self._procs.get(instance_id)
+            try:
+                await qmp_execute(self._layout(instance_id).qmp_socket, "system_powerdown",
+                                  timeout_s=POWERDOWN_QMP_TIMEOUT_S)
+            except DriverError as exc:
+                log.warning("instance %d (%s): power button failed, killing: %s",
+                            instance_id, label, exc)
+            else:
+                if await process.wait_gone(pid, instance_id, proc, timeout_s):
+                    log.info("instance %d (%s): powered off", instance_id, label)
+                    return
+                log.warning("instance %d (%s): still running after %s s, killing",
+                            instance_id, label, timeout_s)
+            await process.kill(pid, instance_id, proc)
+            log.info("instance %d (%s): killed", instance_id, label)
+
+    async def destroy(self, instance_id: int) -> None:
+        async with self._lock(instance_id):
+            layout = self._layout(instance_id)
+            label = self._label(instance_id)
+            pid = self._pid(instance_id)
+            if pid is not None:
+                await self._quit_or_kill(instance_id, pid)
+            existed = layout.root.exists()
+            await asyncio.to_thread(remove_runtime_dir, layout)
+            self._procs.pop(instance_id, None)
+            if pid is not None or existed:
+                log.info("instance %d (%s): destroyed", instance_id, label)
+            else:
+                log.info("instance %d: already gone; destroy is a no-op", instance_id)
+
+    async def console(self, instance_id: int, max_bytes: int) -> str:
+        data = await asyncio.to_thread(
+            read_tail, self._layout(instance_id).console_log, max_bytes
+        )
+        return data.decode("utf-8", errors="replace")
+
+    # -- internals ---------------------------------------------------------
+
+    def _layout(self, instance_id: int) -> RuntimeLayout:
+        return RuntimeLayout.of(self._state_dir, instance_id)
+
+    def _lock(self, instance_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(instance_id, asyncio.Lock())
+
+    def _label(self, instance_id: int) -> str:
+        meta = read_meta(self._layout(instance_id))
+        return meta.name if meta is not None else "?"
+
+    def _pid(self, instance_id: int) -> int | None:
+        """The PID of the instance's live QEMU: our own child, or the one in its pidfile."""
+        proc = self._procs.get(instance_id)
+        if proc is not None and proc.returncode is None and process_matches(proc.pid, instance_id):
+            return proc.pid
+        return live_pid(self._layout(instance_id), instance_id)
+
+    async def _check_start(self, request: VmRequest, layout: RuntimeLayout) -> None:
+        """Cheap checks before anything is created; clears a stopped VM's leftovers."""
+        if len(os.fsencode(layout.qmp_socket)) > UNIX_PATH_MAX:
+            raise DriverError(f"instance {request.instance_id}: state directory path too long "
+                              f"for a unix socket: {layout.qmp_socket}")
+        for disk in request.disks:
+            await check_image(disk, self._qemu_img)
+        if layout.root.exists():
+            log.warning("instance %d (%s): replacing the files of its stopped VM",
+                        request.instance_id, request.name)
+            await asyncio.to_thread(remove_runtime_dir, layout)
+            self._procs.pop(request.instance_id, None)
+
+    async def _launch(self, request: VmRequest, layout: RuntimeLayout, argv: list[str]) -> None:
+        """Create the files, run QEMU, wait for QMP; on any failure undo all of it."""
+        iid = request.instance_id
+        loop = asyncio.get_running_loop()
+        started_at = loop.time()
+        log.info("instance %d (%s): starting (%s, %d cores, %d MiB)",
+                 iid, request.name, self._accel, request.cores, request.memory_mib)
+        try:
+            await self._create_files(request, layout, argv)
+            self._procs[iid] = await process.spawn(argv, layout.qemu_log)
+            await self._wait_ready(request, layout, self._procs[iid])
+        except BaseException as exc:
+            tail = await self._undo_start(iid, layout)
+            if isinstance(exc, DriverError):
+                raise DriverError(f"instance {iid} ({request.name}): {exc.message}\n"
+                                  f"command: {shlex.join(argv)}\nqemu.log:\n{tail}") from exc
+            raise
+        log.info("instance %d (%s): running, QMP ready after %.2f s",
+                 iid, request.name, loop.time() - started_at)
+
+    async def _create_files(self, request: VmRequest, layout: RuntimeLayout,
+                            argv: list[str]) -> None:
+        try:
+            create_runtime_dir(layout, new_meta(request.instance_id, request.name, argv))
+        except OSError as exc:
+            raise DriverError(f"cannot create runtime directory {layout.root}: {exc}") from exc
+        for index, disk in enumerate(request.disks):
+            if not disk.persistent:
+                await create_overlay(disk, layout.overlay(index), self._qemu_img)
+
+    async def _wait_ready(self, request: VmRequest, layout: RuntimeLayout, proc: Process) -> None:
+        """Until QMP answers ``query-status``; DriverError if QEMU exits or time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._start_timeout_s
+        while True:
+            if layout.qmp_socket.exists():
+                try:
+                    await query_status(layout.qmp_socket, timeout_s=2.0,
+                                       client_name=vm_name(request.instance_id))
+                    return
+                except DriverError as exc:
+                    log.debug("instance %d: QMP not ready: %s", request.instance_id, exc)
+            if loop.time() >= deadline:
+                raise DriverError(f"QMP not ready after {self._start_timeout_s} s")
+            try:
+                await asyncio.wait_for(proc.wait(), process.POLL_INTERVAL_S)
+            except TimeoutError:
+                continue
+            raise DriverError(process.exit_detail(proc))
+
+    async def _undo_start(self, instance_id: int, layout: RuntimeLayout) -> str:
+        """Kill QEMU if it runs, remove the runtime dir; return the tail of qemu.log."""
+        proc = self._procs.pop(instance_id, None)
+        if proc is not None and proc.returncode is None:
+            await process.kill(proc.pid, instance_id, proc)
+        tail = read_tail(layout.qemu_log, LOG_TAIL_BYTES).decode("utf-8", errors="replace")
+        await asyncio.to_thread(remove_runtime_dir, layout)
+        log.warning("instance %d: start failed; cleaned up", instance_id)
+        return tail
+
+    async def _quit_or_kill(self, instance_id: int, pid: int) -> None:
+        proc = self._procs.get(instance_id)
+        try:
+            await qmp_execute(self._layout(instance_id).qmp_socket, "quit",
+                              timeout_s=QUIT_TIMEOUT_S)
+        except DriverError as exc:
+            log.debug("instance %d: QMP quit failed, killing: %s", instance_id, exc)
+        if not await process.wait_gone(pid, instance_id, proc, QUIT_TIMEOUT_S):
+            await process.kill(pid, instance_id, proc)
+
+
+def _memtotal_mib() -> int:
+    """MemTotal of /proc/meminfo, in MiB."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError) as exc:
+        raise DriverError(f"cannot read MemTotal from /proc/meminfo: {exc}") from exc
+    raise DriverError("no MemTotal in /proc/meminfo")

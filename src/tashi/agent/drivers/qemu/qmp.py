@@ -1,0 +1,67 @@
+"""A thin async layer over ``qemu.qmp``: connect, execute one command, disconnect.
+
+One short connection per command: QEMU's QMP socket serves one client at a
+time, and a connection held open would block the next agent after a restart.
+Every failure becomes a DriverError with the cause chained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from qemu.qmp import ExecInterruptedError, QMPClient, QMPError
+
+from tashi.domain.errors import DriverError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+async def qmp_execute(
+    socket: Path,
+    command: str,
+    arguments: Mapping[str, object] | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    client_name: str | None = None,
+) -> object:
+    """Run ``command`` on the QMP server at ``socket`` and return its result.
+
+    ``timeout_s`` bounds connecting and executing together. A ``quit`` may lose
+    its reply when QEMU exits first: that counts as success."""
+    client = QMPClient(client_name)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.connect(str(socket))
+            return await client.execute(command, arguments)
+    except ExecInterruptedError as exc:
+        if command == "quit":
+            return {}
+        raise DriverError(f"QMP {command} on {socket}: connection lost") from exc
+    except (QMPError, OSError, EOFError, TimeoutError) as exc:
+        reason = f"timed out after {timeout_s} s" if isinstance(exc, TimeoutError) else exc
+        raise DriverError(f"QMP {command} on {socket}: {reason}") from exc
+    finally:
+        await _disconnect(client, socket)
+
+
+async def _disconnect(client: QMPClient, socket: Path) -> None:
+    """Close the connection; an end-of-file here (e.g. after ``quit``) is expected."""
+    try:
+        await client.disconnect()
+    except (EOFError, QMPError, OSError) as exc:
+        log.debug("QMP %s: disconnect: %r", socket, exc)
+
+
+async def query_status(socket: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                       client_name: str | None = None) -> str:
+    """QEMU's run state (``running``, ``paused``, ``shutdown``...)."""
+    result = await qmp_execute(socket, "query-status", timeout_s=timeout_s,
+                               client_name=client_name)
+    if not isinstance(result, Mapping) or not isinstance(result.get("status"), str):
+        raise DriverError(f"QMP query-status on {socket}: unexpected answer {result!r}")
+    return str(result["status"])

@@ -1,0 +1,34 @@
+"""The agent's settings: flags, ``TASHI_AGENT_*`` environment variables, defaults."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_host_name() -> str:
+    name = re.sub(r"[^a-z0-9_-]", "-", socket.gethostname().split(".")[0].lower())
+    return name.strip("-")[:63] or "host"
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASHI_AGENT_", extra="ignore")
+
+    manager_url: str = "http://127.0.0.1:8470"
+    host: str = Field(default_factory=default_host_name)
+    token: SecretStr | None = Field(default=None, description="this host's credential")
+    join_token: SecretStr | None = Field(default=None, description="for auto registration")
+    state_dir: Path = Path("./agent-state")
+    image_dir: Path = Path("./images")
+    driver: Literal["qemu", "fake"] = "qemu"
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    heartbeat_interval_s: float = 10.0
+    poll_wait_s: float = 20.0
+    resync_s: float = 2.0
+    report_every_s: float = 30.0
+    log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""The manager's HTTP surface: app factory, wire schemas, auth and routes."""

@@ -1,0 +1,41 @@
+"""The manager's ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tashi import __version__
+from tashi.api.errors import install_error_handlers
+from tashi.api.routes import agents, catalog, hosts, instances, scheduling, users
+from tashi.manager.core import ManagerCore
+from tashi.manager.hosts import liveness_loop
+
+
+def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core.notifier.attach(asyncio.get_running_loop())
+        task = asyncio.create_task(
+            liveness_loop(core.hosts, core.reports, liveness_interval_s), name="liveness")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    app = FastAPI(title="Tashi cluster manager", version=__version__, lifespan=lifespan,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.core = core
+    install_error_handlers(app)
+    for module in (instances, hosts, catalog, users, agents, scheduling):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,53 @@
+"""/api/v1/agent: what host agents call. An agent acts only for its own host."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from tashi.api.auth import Caller, Core
+from tashi.api.schemas import DesiredOut, ErrorOut, HeartbeatIn, JoinIn, ReportIn
+from tashi.manager.access import require_host_agent
+from tashi.manager.notifier import host_key
+
+router = APIRouter(prefix="/agent", tags=["agents"],
+                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                              404: {"model": ErrorOut}})
+
+
+@router.post("/join")
+async def join(body: JoinIn, core: Core) -> dict[str, str]:
+    """Auto registration: trade the cluster's join token for this host's credential."""
+    token = await run_in_threadpool(core.hosts.join, body.host, body.join_token)
+    return {"host": body.host, "token": token}
+
+
+@router.post("/hosts/{host}/heartbeat", status_code=204)
+async def heartbeat(host: str, body: HeartbeatIn, caller: Caller, core: Core) -> None:
+    require_host_agent(caller, host)
+    await run_in_threadpool(lambda: core.hosts.heartbeat(
+        host, cores=body.cores, memory_mib=body.memory_mib, version=body.agent_version))
+
+
+@router.get("/hosts/{host}/instances")
+async def desired_instances(
+    host: str, caller: Caller, core: Core,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+    wait: Annotated[float, Query(ge=0, le=300)] = 0,
+) -> DesiredOut:
+    """The instances wanted on ``host``. With ``since`` (the last revision seen) and
+    ``wait``, answers as soon as something changed, or after ``wait`` seconds."""
+    require_host_agent(caller, host)
+    await run_in_threadpool(core.store.get_host, host)
+    revision = await core.notifier.wait(host_key(host), since, min(wait, core.max_wait_s))
+    return DesiredOut(revision=revision,
+                      instances=await run_in_threadpool(core.reports.desired, host))
+
+
+@router.post("/hosts/{host}/report")
+async def report(host: str, body: ReportIn, caller: Caller, core: Core) -> dict[str, int]:
+    require_host_agent(caller, host)
+    ignored = await run_in_threadpool(core.reports.apply, host, list(body.instances))
+    return {"applied": len(body.instances) - ignored, "ignored": ignored}

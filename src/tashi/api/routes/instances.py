@@ -1,0 +1,73 @@
+"""/api/v1/instances: what users ask for."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from tashi.api.auth import Caller, Core
+from tashi.api.convert import event_out, instance_out
+from tashi.api.schemas import BindIn, DestroyOut, ErrorOut, EventOut, InstanceCreate, InstanceOut
+from tashi.manager.access import require_admin
+
+router = APIRouter(prefix="/instances", tags=["instances"],
+                   responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut},
+                              404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+
+
+@router.post("", status_code=201)
+async def create_instance(body: InstanceCreate, caller: Caller, core: Core) -> InstanceOut:
+    inst = await run_in_threadpool(
+        lambda: core.instances.create(
+            caller, name=body.name, image=body.image, cores=body.cores,
+            memory_mib=body.memory_mib, persistent=body.persistent, networks=body.networks,
+            shutdown_timeout_s=body.shutdown_timeout_s))
+    return instance_out(inst)
+
+
+@router.get("")
+async def list_instances(caller: Caller, core: Core) -> list[InstanceOut]:
+    return [instance_out(i) for i in await run_in_threadpool(core.instances.list_visible, caller)]
+
+
+@router.get("/{ref}")
+async def show_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    return instance_out(await run_in_threadpool(core.instances.get, caller, ref))
+
+
+@router.post("/{ref}/shutdown", status_code=202)
+async def shutdown_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    return instance_out(await run_in_threadpool(core.instances.shutdown, caller, ref))
+
+
+@router.delete("/{ref}", status_code=202)
+async def destroy_instance(ref: str, caller: Caller, core: Core) -> DestroyOut:
+    """Destroy: removed at once when no host holds it, else Destroying until its agent
+    has killed the VM and removed its files."""
+    before = await run_in_threadpool(core.instances.get, caller, ref)
+    inst = await run_in_threadpool(core.instances.destroy, caller, str(before.id))
+    return DestroyOut(id=before.id, name=before.name, deleted=inst is None,
+                      instance=instance_out(inst) if inst else None)
+
+
+@router.get("/{ref}/console", response_class=PlainTextResponse)
+async def instance_console(ref: str, caller: Caller, core: Core) -> str:
+    inst = await run_in_threadpool(core.instances.get, caller, ref)
+    return await run_in_threadpool(core.store.get_console, inst.id)
+
+
+@router.get("/{ref}/events")
+async def instance_events(ref: str, caller: Caller, core: Core) -> list[EventOut]:
+    inst = await run_in_threadpool(core.instances.get, caller, ref)
+    events = await run_in_threadpool(lambda: core.store.list_events(instance_id=inst.id))
+    return [event_out(e) for e in events]
+
+
+@router.post("/{instance_id}/bind")
+async def bind_instance(instance_id: int, body: BindIn, caller: Caller,
+                        core: Core) -> InstanceOut:
+    """The scheduler's call: place a Pending instance on a host."""
+    require_admin(caller)
+    inst = await run_in_threadpool(core.instances.bind, instance_id, body.host, body.generation)
+    return instance_out(inst)

@@ -1,0 +1,100 @@
+"""Where the manager's URL and the caller's token come from.
+
+In order: the ``--url``/``--token`` flags, the ``TASHI_URL``/``TASHI_TOKEN``
+environment variables, then the config file
+``${XDG_CONFIG_HOME:-~/.config}/tashi/config.toml`` (keys ``url`` and ``token``).
+The URL defaults to :data:`DEFAULT_URL`; the token has no default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tashi.domain.errors import InvalidInput, TashiError
+
+DEFAULT_URL = "http://127.0.0.1:8470"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The manager to talk to, and as whom."""
+
+    url: str
+    token: str | None
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tashi" / "config.toml"
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config file's table; empty when there is no file."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InvalidInput(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def resolve(url: str | None = None, token: str | None = None) -> Target:
+    """The target from flags, else the environment, else the config file, else defaults."""
+    url = url or os.environ.get("TASHI_URL") or None
+    token = token or os.environ.get("TASHI_TOKEN") or None
+    if url is None or token is None:
+        path = config_path()
+        saved = read_config(path)
+        url = url or _string(saved, "url", path) or DEFAULT_URL
+        token = token or _string(saved, "token", path)
+    return Target(url=check_url(url), token=token)
+
+
+def check_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"invalid manager URL {url!r}: use http://HOST:PORT or https://…")
+    return url.rstrip("/")
+
+
+def _string(table: dict[str, Any], key: str, path: Path) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"config file {path}: {key} must be a string")
+    return value or None
+
+
+def save_config(target: Target) -> Path:
+    """Write ``url`` and ``token`` to the config file, atomically, readable only by its owner."""
+    path = config_path()
+    lines = [f"url = {_toml_string(target.url)}"]
+    if target.token:
+        lines.append(f"token = {_toml_string(target.token)}")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write("\n".join(lines) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise TashiError(f"cannot write config file {path}: {exc.strerror}") from exc
+    return path
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes (``\\"``, ``\\\\``, ``\\uXXXX``) are TOML's too."""
+    return json.dumps(value, ensure_ascii=True)

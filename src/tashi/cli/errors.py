@@ -1,0 +1,45 @@
+"""The one place where errors become what a person sees: one line and an exit code.
+
+A :class:`~tashi.domain.errors.TashiError` (from the client, or raised by the CLI
+itself about its own inputs) becomes ``tashi: <message>`` on stderr and the exit
+code the error declares. Click's own usage errors keep click's exit code 2. An
+answer the client cannot read (not a Tashi manager?) is one line too, exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+from pydantic import ValidationError
+
+from tashi.domain.errors import TashiError
+
+
+class CliError(click.ClickException):
+    """A click exception that prints ``tashi: <message>`` and exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"tashi: {self.format_message()}", err=True)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Turn expected errors raised inside the block into :class:`CliError`."""
+    try:
+        yield
+    except TashiError as exc:
+        raise CliError(_one_line(exc.message), exc.exit_code) from exc
+    except ValidationError as exc:
+        raise CliError(f"unexpected answer from the manager ({exc.error_count()} "
+                       "invalid fields): is the URL a Tashi manager?", 1) from exc
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) or "error"

@@ -1,0 +1,52 @@
+"""``tashi host``: the hosts that run instances (admins only)."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from tashi.api.schemas import HostOut
+from tashi.cli.render import age, emit_json, mib, table
+from tashi.cli.session import Session, pass_session
+
+
+@click.group()
+def host() -> None:
+    """Hosts (admins only)."""
+
+
+@host.command("list")
+@pass_session
+def list_(session: Session) -> None:
+    """List the hosts, their capacity and what is used of it."""
+    hosts = session.call(lambda c: c.list_hosts())
+    if session.json:
+        emit_json(hosts)
+        return
+    click.echo(table(["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "LAST-HEARTBEAT"],
+                     [_row(h) for h in hosts]))
+
+
+def _row(h: HostOut) -> list[str]:
+    return [h.name, h.state, "yes" if h.up else "no", f"{h.used_cores}/{h.cores}",
+            f"{mib(h.used_memory_mib)}/{mib(h.memory_mib)}", str(h.instances),
+            f"{age(h.last_heartbeat)} ago" if h.last_heartbeat else "never"]
+
+
+@host.command()
+@click.argument("name")
+@pass_session
+def add(session: Session, name: str) -> None:
+    """Register host NAME and print its agent's credential (shown once)."""
+    target = session.target()
+    out = session.call(lambda c: c.add_host(name), target=target)
+    if session.json:
+        emit_json(out)
+        return
+    click.echo(table(["NAME", "STATE", "UP"], [[out.host.name, out.host.state,
+                                                "yes" if out.host.up else "no"]]))
+    click.echo(f"agent credential (shown once): {out.token}")
+    click.echo("start its agent with: "
+               f"TASHI_AGENT_TOKEN={shlex.quote(out.token)} tashi-agent "
+               f"--host {shlex.quote(out.host.name)} --manager-url {shlex.quote(target.url)}")

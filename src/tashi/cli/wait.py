@@ -1,0 +1,46 @@
+"""Waiting for an instance to reach a state, or to be gone, by polling the manager."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+
+from tashi.api.schemas import InstanceOut
+from tashi.client import TashiClient
+from tashi.domain.errors import NotFound, TashiError
+from tashi.domain.states import InstanceState
+
+POLL_S = 1.0
+DEFAULT_TIMEOUT_S = 300.0
+
+
+async def wait_for_state(client: TashiClient, ref: str | int, want: InstanceState, *,
+                         timeout_s: float,
+                         fail_on: Collection[InstanceState] = ()) -> InstanceOut:
+    """The instance once it is ``want``; an error naming its message if it reaches a
+    state of ``fail_on`` instead, or if ``timeout_s`` passes first."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        inst = await client.get_instance(ref)
+        if inst.state is want:
+            return inst
+        if inst.state in fail_on:
+            raise TashiError(f"instance {inst.name} is {inst.state}: {inst.message}")
+        if asyncio.get_running_loop().time() >= deadline:
+            raise TashiError(f"instance {inst.name}: still {inst.state} after {timeout_s:g} s "
+                             f"(waiting for {want}): {inst.message}")
+        await asyncio.sleep(POLL_S)
+
+
+async def wait_gone(client: TashiClient, ref: str | int, *, timeout_s: float) -> None:
+    """Return once the manager no longer knows the instance."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            inst = await client.get_instance(ref)
+        except NotFound:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            raise TashiError(f"instance {inst.name}: still {inst.state} after {timeout_s:g} s "
+                             f"(waiting for it to be gone): {inst.message}")
+        await asyncio.sleep(POLL_S)

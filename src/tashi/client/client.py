@@ -1,0 +1,188 @@
+"""One typed async HTTP client for the manager's REST API.
+
+Error answers are turned back into the error tree of :mod:`tashi.domain.errors`
+(by their ``error`` code), so a caller catches ``NotFound`` whether it talks to
+the manager in-process or across a network. A manager that cannot be reached
+raises :class:`~tashi.domain.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from tashi.api.schemas import (
+    BindIn,
+    DesiredOut,
+    DestroyOut,
+    EventOut,
+    HeartbeatIn,
+    HostCredentialOut,
+    HostOut,
+    ImageOut,
+    InstanceCreate,
+    InstanceOut,
+    NetworkOut,
+    ReportIn,
+    SnapshotOut,
+    UserCredentialOut,
+    UserOut,
+    WhoAmIOut,
+)
+from tashi.domain.errors import ERRORS_BY_CODE, TashiError, Unavailable
+
+M = TypeVar("M", bound=BaseModel)
+API = "/api/v1"
+
+
+class TashiClient:
+    def __init__(self, base_url: str, token: str | None = None, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout_s: float = 30.0, verify: bool | str = True) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._base = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self._base, headers=headers,
+                                       transport=transport, timeout=timeout_s, verify=verify)
+
+    async def __aenter__(self) -> TashiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, *, timeout_s: float | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
+        try:
+            resp = await self._http.request(method, API + path, **kwargs, **extra)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the manager at {self._base}: "
+                              f"{exc.__class__.__name__} {exc}".rstrip()) from exc
+        if resp.status_code >= 400:
+            raise _error_of(resp)
+        return resp
+
+    async def _get(self, model: type[M], path: str, **kwargs: Any) -> M:
+        return model.model_validate_json((await self._call("GET", path, **kwargs)).content)
+
+    async def _list(self, model: type[M], path: str) -> list[M]:
+        resp = await self._call("GET", path)
+        return TypeAdapter(list[model]).validate_json(resp.content)  # type: ignore[valid-type]
+
+    async def _send(self, model: type[M], method: str, path: str,
+                    body: BaseModel | None = None) -> M:
+        content = body.model_dump_json().encode() if body is not None else None
+        resp = await self._call(method, path, content=content,
+                                headers={"Content-Type": "application/json"})
+        return model.model_validate_json(resp.content)
+
+    # --- users' calls -------------------------------------------------------------------
+
+    async def whoami(self) -> WhoAmIOut:
+        return await self._get(WhoAmIOut, "/whoami")
+
+    async def create_instance(self, body: InstanceCreate) -> InstanceOut:
+        return await self._send(InstanceOut, "POST", "/instances", body)
+
+    async def list_instances(self) -> list[InstanceOut]:
+        return await self._list(InstanceOut, "/instances")
+
+    async def get_instance(self, ref: str | int) -> InstanceOut:
+        return await self._get(InstanceOut, f"/instances/{ref}")
+
+    async def shutdown_instance(self, ref: str | int) -> InstanceOut:
+        return await self._send(InstanceOut, "POST", f"/instances/{ref}/shutdown")
+
+    async def destroy_instance(self, ref: str | int) -> DestroyOut:
+        return await self._send(DestroyOut, "DELETE", f"/instances/{ref}")
+
+    async def console(self, ref: str | int) -> str:
+        return (await self._call("GET", f"/instances/{ref}/console")).text
+
+    async def events(self, ref: str | int) -> list[EventOut]:
+        return await self._list(EventOut, f"/instances/{ref}/events")
+
+    async def list_images(self) -> list[ImageOut]:
+        return await self._list(ImageOut, "/images")
+
+    async def upload_image(self, name: str, chunks: AsyncIterator[bytes]) -> ImageOut:
+        resp = await self._call("PUT", f"/images/{name}", content=chunks, timeout_s=None,
+                                headers={"Content-Type": "application/octet-stream"})
+        return ImageOut.model_validate_json(resp.content)
+
+    async def list_networks(self) -> list[NetworkOut]:
+        return await self._list(NetworkOut, "/networks")
+
+    # --- admins' calls --------------------------------------------------------------------
+
+    async def list_hosts(self) -> list[HostOut]:
+        return await self._list(HostOut, "/hosts")
+
+    async def add_host(self, name: str) -> HostCredentialOut:
+        resp = await self._call("POST", "/hosts", json={"name": name})
+        return HostCredentialOut.model_validate_json(resp.content)
+
+    async def list_users(self) -> list[UserOut]:
+        return await self._list(UserOut, "/users")
+
+    async def add_user(self, name: str, role: str) -> UserCredentialOut:
+        resp = await self._call("POST", "/users", json={"name": name, "role": role})
+        return UserCredentialOut.model_validate_json(resp.content)
+
+    # --- agents' and scheduler's calls ----------------------------------------------------
+
+    async def join(self, host: str, join_token: str) -> str:
+        resp = await self._call("POST", "/agent/join",
+                                json={"host": host, "join_token": join_token})
+        return str(resp.json()["token"])
+
+    async def heartbeat(self, host: str, body: HeartbeatIn) -> None:
+        await self._call("POST", f"/agent/hosts/{host}/heartbeat",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def desired(self, host: str, since: str | None, wait_s: float) -> DesiredOut:
+        params: dict[str, Any] = {"wait": wait_s}
+        if since:
+            params["since"] = since
+        return await self._get(DesiredOut, f"/agent/hosts/{host}/instances", params=params,
+                               timeout_s=wait_s + 30)
+
+    async def report(self, host: str, body: ReportIn) -> None:
+        await self._call("POST", f"/agent/hosts/{host}/report",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def snapshot(self, since: str | None, wait_s: float) -> SnapshotOut:
+        params: dict[str, Any] = {"wait": wait_s}
+        if since:
+            params["since"] = since
+        return await self._get(SnapshotOut, "/scheduler/snapshot", params=params,
+                               timeout_s=wait_s + 30)
+
+    async def bind(self, instance_id: int, body: BindIn) -> InstanceOut:
+        return await self._send(InstanceOut, "POST", f"/instances/{instance_id}/bind", body)
+
+    async def note_unplaced(self, instance_id: int, reason: str) -> None:
+        await self._call("POST", f"/scheduler/unplaced/{instance_id}",
+                         params={"reason": reason[:1000]})
+
+
+def _error_of(resp: httpx.Response) -> TashiError:
+    """The error tree's class for an error answer: by its code, else by its status."""
+    by_status = {c.http_status: c for c in reversed(ERRORS_BY_CODE.values())}
+    try:
+        body = resp.json()
+        code, message = str(body.get("error")), str(body.get("message"))
+    except (ValueError, AttributeError):
+        code, message = "", f"HTTP {resp.status_code} {resp.reason_phrase}"
+    cls = ERRORS_BY_CODE.get(code) or by_status.get(resp.status_code, TashiError)
+    return cls(message)

@@ -1,0 +1,1 @@
+"""Small shared pieces: clock, logging, tokens. Nothing domain-specific."""

@@ -1,0 +1,156 @@
+"""The core records of Tashi, as frozen dataclasses (dicts exist only at the wire
+and in the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from tashi.domain.resources import Resources
+from tashi.domain.states import HostState, InstanceState, Role
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user (with a role) or a host's agent."""
+
+    user: User | None = None
+    host: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user is not None and self.user.is_admin
+
+    @property
+    def label(self) -> str:
+        return f"user {self.user.name}" if self.user else f"agent of host {self.host}"
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    id: int
+    name: str
+    state: HostState
+    cores: int
+    memory_mib: int
+    last_heartbeat: datetime | None
+    agent_version: str
+    registered_at: datetime
+
+    @property
+    def capacity(self) -> Resources:
+        return Resources(self.cores, self.memory_mib)
+
+    def is_up(self, now: datetime, timeout: timedelta) -> bool:
+        return self.last_heartbeat is not None and now - self.last_heartbeat <= timeout
+
+
+class ImageFormat(StrEnum):
+    QCOW2 = "qcow2"
+    RAW = "raw"
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    id: int
+    name: str
+    owner: str
+    format: ImageFormat
+    size_bytes: int  # bytes on disk
+    virtual_size_bytes: int  # size the guest sees
+    created_at: datetime
+
+
+class NetworkKind(StrEnum):
+    USER = "user"  # QEMU user-mode NAT: no host setup, outbound only
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    id: int
+    name: str
+    kind: NetworkKind
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSpec:
+    image: str
+    persistent: bool = False  # True: writes go to the image itself
+
+
+@dataclass(frozen=True, slots=True)
+class NicSpec:
+    network: str
+    mac: str
+    model: str = "virtio"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """What is wanted. Changed only through the API; every change bumps the generation."""
+
+    cores: int
+    memory_mib: int
+    disks: tuple[DiskSpec, ...]
+    nics: tuple[NicSpec, ...]
+    host: str | None = None  # the host it is bound to, once placed
+    shutdown_timeout_s: int = 60
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(self.cores, self.memory_mib)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceStatus:
+    """What was last observed, by the agent of ``host``."""
+
+    observed: str = ""  # the agent's last observation (running, stopped, absent, failed)
+    message: str = ""  # why the instance is in its state, in words
+    observed_at: datetime | None = None
+    observed_generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    id: int
+    name: str
+    owner: str
+    state: InstanceState
+    spec: InstanceSpec
+    status: InstanceStatus
+    generation: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    instance_id: int | None
+    host: str | None
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """A validated request to create an instance."""
+
+    name: str
+    owner: str
+    spec: InstanceSpec

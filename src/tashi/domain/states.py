@@ -1,0 +1,89 @@
+"""Instance and host states, and the one table of allowed instance transitions.
+
+State names are Tashi's, because operators know them. Nothing outside this
+module compares state strings: callers ask :func:`check_transition` or use the
+helper predicates below.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tashi.domain.errors import InvalidTransition
+
+
+class InstanceState(StrEnum):
+    PENDING = "Pending"  # wanted, not yet placed on a host
+    ACTIVATING = "Activating"  # bound to a host; its agent is starting it
+    RUNNING = "Running"
+    PAUSING = "Pausing"
+    PAUSED = "Paused"
+    UNPAUSING = "Unpausing"
+    SUSPENDING = "Suspending"  # saving its memory to disk
+    SUSPENDED = "Suspended"  # saved to disk, no process anywhere
+    RESUMING = "Resuming"
+    MIGRATE_PREP = "MigratePrep"  # target host preparing an incoming VM
+    MIGRATE_TRANS = "MigrateTrans"  # memory being transferred
+    SHUTTING_DOWN = "ShuttingDown"  # ACPI power button sent; destroy after a timeout
+    DESTROYING = "Destroying"  # being killed and cleaned up; record removed after
+    ORPHANED = "Orphaned"  # its host stopped reporting; may come back
+    HELD = "Held"  # could not be placed or started; kept with a reason
+    EXITED = "Exited"  # its VM is gone (shut down, crashed, or lost)
+
+
+S = InstanceState
+
+#: Every allowed ``old -> new`` change. One table; the rest of the code asks it.
+TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
+    S.PENDING: frozenset({S.ACTIVATING, S.HELD, S.DESTROYING}),
+    S.ACTIVATING: frozenset({S.RUNNING, S.HELD, S.EXITED, S.SHUTTING_DOWN, S.DESTROYING,
+                             S.ORPHANED}),
+    S.RUNNING: frozenset({S.PAUSING, S.SUSPENDING, S.MIGRATE_PREP, S.SHUTTING_DOWN,
+                          S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.PAUSING: frozenset({S.PAUSED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.PAUSED: frozenset({S.UNPAUSING, S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.UNPAUSING: frozenset({S.RUNNING, S.PAUSED, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.SUSPENDED: frozenset({S.RESUMING, S.DESTROYING}),
+    S.RESUMING: frozenset({S.RUNNING, S.SUSPENDED, S.HELD, S.DESTROYING, S.ORPHANED}),
+    S.MIGRATE_PREP: frozenset({S.MIGRATE_TRANS, S.RUNNING, S.DESTROYING, S.ORPHANED}),
+    S.MIGRATE_TRANS: frozenset({S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    S.SHUTTING_DOWN: frozenset({S.EXITED, S.DESTROYING, S.ORPHANED}),
+    S.DESTROYING: frozenset(),  # ends with the record's removal
+    S.ORPHANED: frozenset({S.RUNNING, S.PAUSED, S.EXITED, S.DESTROYING}),
+    S.HELD: frozenset({S.PENDING, S.DESTROYING}),
+    S.EXITED: frozenset({S.DESTROYING}),
+}
+
+
+def can_transition(old: InstanceState, new: InstanceState) -> bool:
+    return new in TRANSITIONS[old]
+
+
+def check_transition(old: InstanceState, new: InstanceState, *, what: str) -> None:
+    """Raise :class:`InvalidTransition` naming ``what`` unless ``old -> new`` is allowed."""
+    if not can_transition(old, new):
+        raise InvalidTransition(f"{what}: cannot go from {old} to {new}")
+
+
+#: States in which a VM process is wanted on the bound host.
+WANTS_PROCESS: frozenset[InstanceState] = frozenset({
+    S.ACTIVATING, S.RUNNING, S.PAUSING, S.PAUSED, S.UNPAUSING, S.SUSPENDING, S.RESUMING,
+    S.MIGRATE_PREP, S.MIGRATE_TRANS, S.ORPHANED,
+})
+
+#: States whose resources count against the bound host's capacity.
+HOLDS_RESOURCES: frozenset[InstanceState] = WANTS_PROCESS | {S.SHUTTING_DOWN, S.DESTROYING}
+
+
+class HostState(StrEnum):
+    """The administrative state of a host (whether it is *up* is derived from heartbeats)."""
+
+    NORMAL = "Normal"
+    DRAINED = "Drained"  # takes no new instances
+    VERSION_MISMATCH = "VersionMismatch"  # its agent speaks another version
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    USER = "user"

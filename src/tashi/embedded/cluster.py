@@ -1,0 +1,180 @@
+"""An all-in-one Tashi cluster in one process, over a data directory.
+
+The manager serves its real HTTP API; the agent and the scheduler talk to it
+through that API exactly as remote ones would. Stopping it stops the daemons,
+never the VMs: the next start on the same directory re-adopts them.
+
+Layout of the data directory::
+
+    tashi.db         the store (sqlite, WAL)
+    images/          the image directory
+    agent/           the agent's runtime state (one directory per VM) and credential
+    admin.token      the first admin's token (mode 0600)
+    lock             held while a cluster runs on this directory
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+
+from tashi.agent.drivers.registry import make_driver
+from tashi.agent.service import Agent, load_credential, save_credential
+from tashi.agent.settings import AgentSettings, default_host_name
+from tashi.client import TashiClient
+from tashi.common.secrets import hash_token
+from tashi.domain.errors import Conflict
+from tashi.manager.main import build_core, make_server, prepare_store
+from tashi.manager.settings import ManagerSettings
+from tashi.scheduler.service import Scheduler
+from tashi.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    data_dir: Path
+    port: int = 8470
+    listen: str = "127.0.0.1"
+    host: str = ""  # this machine's host name in the cluster; default from the hostname
+    driver: str = "qemu"
+    accel: str = "auto"
+    heartbeat_interval_s: float = 10.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}:{self.port}"
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "admin.token"
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the cluster stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def directory_lock(data_dir: Path) -> Iterator[IO[str]]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"a Tashi cluster is already running on {data_dir}") from None
+        yield lock
+
+
+def _write_secret(path: Path, value: str) -> None:
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+class Cluster:
+    """Run with :meth:`run` until :meth:`stop` (or SIGINT/SIGTERM when installed)."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.admin_token: str | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, ready: asyncio.Event | None = None,
+                  handle_signals: bool = True) -> None:
+        cfg = self.config
+        with directory_lock(cfg.data_dir):
+            settings = ManagerSettings(
+                db_url=f"sqlite:///{cfg.data_dir / 'tashi.db'}", listen=cfg.listen,
+                port=cfg.port, image_dir=cfg.data_dir / "images")
+            store, new_admin = prepare_store(settings)
+            try:
+                await self._serve(store, settings, new_admin, ready, handle_signals)
+            finally:
+                store.close()
+
+    async def _serve(self, store: Store, settings: ManagerSettings, new_admin: str | None,
+                     ready: asyncio.Event | None, handle_signals: bool) -> None:
+        cfg = self.config
+        if new_admin:
+            _write_secret(cfg.token_file, new_admin)
+        self.admin_token = cfg.token_file.read_text().strip()
+        core = build_core(settings, store)
+        host = cfg.host or default_host_name()
+        credential = self._agent_credential(core.hosts.local_credential, store, host)
+        server = make_server(settings, core, _QuietServer)
+        serving = asyncio.create_task(server.serve(), name="manager")
+        while not server.started:
+            if serving.done():
+                await serving  # raises why it could not start (e.g. port in use)
+                raise RuntimeError(f"manager on {cfg.url} stopped at start")
+            await asyncio.sleep(0.05)
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.stop)
+        await self._run_daemons(host, credential, ready)
+        core.notifier.close()
+        server.should_exit = True
+        await serving
+
+    def _agent_credential(self, mint: Callable[[str], str], store: Store, host: str) -> str:
+        path = self.config.data_dir / "agent" / "credential"
+        saved = load_credential(path)
+        if saved and store.principal_for_token(hash_token(saved), _now()) is not None:
+            return saved
+        token = mint(host)
+        save_credential(path, token)
+        return token
+
+    async def _run_daemons(self, host: str, credential: str,
+                           ready: asyncio.Event | None) -> None:
+        cfg = self.config
+        agent_settings = AgentSettings(
+            host=host, state_dir=cfg.data_dir / "agent", image_dir=cfg.data_dir / "images",
+            driver=cfg.driver, accel=cfg.accel)  # type: ignore[arg-type]
+        async with TashiClient(cfg.url, credential) as agent_client, \
+                TashiClient(cfg.url, self.admin_token) as admin_client:
+            agent = Agent(agent_client, host, make_driver(agent_settings),
+                          agent_settings.image_dir,
+                          heartbeat_interval_s=cfg.heartbeat_interval_s)
+            await agent.heartbeat()
+            tasks = [asyncio.create_task(agent.run(), name="agent"),
+                     asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]
+            log.info("cluster on %s: manager, agent of host %s and scheduler running",
+                     cfg.url, host)
+            if ready is not None:
+                ready.set()
+            stopper = asyncio.create_task(self._stop.wait())
+            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for task in [*tasks, stopper]:
+                task.cancel()
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            for task in done - {stopper}:
+                if not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        log.info("cluster on %s stopped; VMs keep running and are re-adopted next time",
+                 cfg.url)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""The cluster manager: lifecycle rules applied to the store, host liveness, watches."""

@@ -1,0 +1,40 @@
+"""The manager's composition root: every service, wired once from its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tashi.common.clock import Clock
+from tashi.manager.hosts import HostService
+from tashi.manager.images import ImageService
+from tashi.manager.instances import InstanceService
+from tashi.manager.notifier import Notifier
+from tashi.manager.reports import ReportService
+from tashi.store.base import Store
+
+
+@dataclass(frozen=True)
+class ManagerCore:
+    store: Store
+    clock: Clock
+    notifier: Notifier
+    instances: InstanceService
+    reports: ReportService
+    hosts: HostService
+    images: ImageService
+    max_wait_s: float
+
+    @classmethod
+    def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
+              join_token: str | None, max_wait_s: float = 30.0) -> ManagerCore:
+        notifier = Notifier()
+        instances = InstanceService(store, clock, notifier)
+        return cls(
+            store=store, clock=clock, notifier=notifier, instances=instances,
+            reports=ReportService(store, clock, notifier, instances),
+            hosts=HostService(store, clock, notifier, heartbeat_timeout_s=heartbeat_timeout_s,
+                              join_token=join_token),
+            images=ImageService(store, image_dir),
+            max_wait_s=max_wait_s,
+        )

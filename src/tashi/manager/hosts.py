@@ -1,0 +1,125 @@
+"""Hosts: registration (by an admin, or by an agent holding the join token),
+heartbeats, usage, and liveness (a host that stops heartbeating orphans its VMs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from starlette.concurrency import run_in_threadpool
+
+from tashi.common.clock import Clock
+from tashi.common.secrets import hash_token, new_token, same_secret
+from tashi.domain.errors import Forbidden, NotFound
+from tashi.domain.models import Host
+from tashi.domain.names import check_name
+from tashi.domain.resources import ZERO, Resources
+from tashi.domain.states import HOLDS_RESOURCES
+from tashi.manager.notifier import PENDING, Notifier
+from tashi.manager.reports import ReportService
+from tashi.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    host: Host
+    up: bool
+    used: Resources
+    instances: int
+
+
+class HostService:
+    def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
+                 heartbeat_timeout_s: float, join_token: str | None) -> None:
+        self._store = store
+        self._clock = clock
+        self._notifier = notifier
+        self._timeout = timedelta(seconds=heartbeat_timeout_s)
+        self._join_token = join_token
+        self._started = clock.now()
+
+    def register(self, name: str) -> tuple[Host, str]:
+        """An admin registers a host; returns it with its agent's credential."""
+        host = self._store.create_host(check_name("host", name))
+        self._store.add_event(f"host {name} registered", host=name)
+        log.info("host %s: registered", name)
+        return host, self._mint_credential(name)
+
+    def local_credential(self, name: str) -> str:
+        """For an embedded cluster's own agent: register the host if new, then mint."""
+        try:
+            self._store.get_host(check_name("host", name))
+        except NotFound:
+            return self.register(name)[1]
+        return self._mint_credential(name)
+
+    def join(self, name: str, join_token: str) -> str:
+        """An agent registers itself (auto registration) and gets its credential."""
+        check_name("host", name)
+        if self._join_token is None:
+            raise Forbidden("auto registration is disabled on this manager")
+        if not same_secret(join_token, self._join_token):
+            raise Forbidden(f"host {name}: wrong join token")
+        try:
+            self._store.get_host(name)
+            log.info("host %s: re-joined with the join token", name)
+        except NotFound:
+            self._store.create_host(name)
+            self._store.add_event(f"host {name} joined with the join token", host=name)
+            log.info("host %s: joined with the join token", name)
+        return self._mint_credential(name)
+
+    def _mint_credential(self, host: str) -> str:
+        token = new_token()
+        self._store.add_token(hash_token(token), f"agent-{host}", host=host)
+        return token
+
+    def heartbeat(self, name: str, *, cores: int, memory_mib: int, version: str) -> Host:
+        before = self._store.get_host(name)
+        host = self._store.record_heartbeat(name, cores=cores, memory_mib=memory_mib,
+                                            agent_version=version, at=self._clock.now())
+        if not self.is_up(before) or before.capacity != host.capacity:
+            self._notifier.bump(PENDING)  # the scheduler may now place more
+        return host
+
+    def is_up(self, host: Host) -> bool:
+        if host.last_heartbeat is None:
+            return False
+        since = max(host.last_heartbeat, self._started)  # a restarted manager waits a beat
+        return self._clock.now() - since <= self._timeout
+
+    def views(self) -> list[HostView]:
+        used: defaultdict[str, Resources] = defaultdict(lambda: ZERO)
+        count: defaultdict[str, int] = defaultdict(int)
+        for inst in self._store.list_instances(states=HOLDS_RESOURCES):
+            if inst.spec.host:
+                used[inst.spec.host] += inst.spec.resources
+                count[inst.spec.host] += 1
+        return [HostView(h, self.is_up(h), used[h.name], count[h.name])
+                for h in self._store.list_hosts()]
+
+    def down_hosts(self) -> list[str]:
+        return [h.name for h in self._store.list_hosts()
+                if h.last_heartbeat is not None and not self.is_up(h)]
+
+
+async def liveness_loop(hosts: HostService, reports: ReportService, interval_s: float) -> None:
+    """Orphan the VMs of hosts that stopped heartbeating; they come back Running
+    when their agent reports them again."""
+    while True:
+        try:
+            for name in await run_in_threadpool(hosts.down_hosts):
+                n = await run_in_threadpool(reports.orphan_instances_of, name,
+                                            f"host {name} stopped heartbeating")
+                if n:
+                    log.warning("host %s: down; %d instance(s) orphaned", name, n)
+        except Exception:
+            log.exception("liveness check failed; retrying")
+        await asyncio.sleep(interval_s)
+
+

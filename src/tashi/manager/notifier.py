@@ -1,0 +1,84 @@
+"""Wake-ups for long-polls.
+
+A change to what a host's agent (or the scheduler) should look at bumps a counter
+under a key (``host:NAME``, ``pending``). Watchers send the revision they last saw
+and are answered as soon as it differs, or when their wait ends. Revisions carry
+the manager's boot id, so after a manager restart every watcher re-reads at once:
+the watch is a hint, the answer is always the whole desired state (level-triggered).
+
+``bump`` may be called from any thread (store calls run in a thread pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from collections import defaultdict
+
+PENDING = "pending"
+
+
+def host_key(host: str) -> str:
+    return f"host:{host}"
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._boot = secrets.token_hex(4)
+        self._counters: defaultdict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def close(self) -> None:
+        """Answer every watcher now and every later one at once (the manager is stopping)."""
+        self._closed = True
+        for key in list(self._waiters):
+            self._wake((key,))
+
+    def revision(self, key: str) -> str:
+        with self._lock:
+            return f"{self._boot}.{self._counters[key]}"
+
+    def bump(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._counters[key] += 1
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake(keys)
+        else:
+            loop.call_soon_threadsafe(self._wake, keys)
+
+    def _wake(self, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            for fut in self._waiters.pop(key, set()):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def wait(self, key: str, since: str | None, timeout_s: float) -> str:
+        """Return the current revision of ``key`` once it differs from ``since``
+        (at once if it already does), or after ``timeout_s``."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[key].add(fut)  # before the check, so no bump slips between
+        try:
+            current = self.revision(key)
+            if since is None or since != current or self._closed:
+                return current
+            await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters[key].discard(fut)
+        return self.revision(key)

@@ -1,0 +1,1 @@
+"""Persistence: the :class:`~tashi.store.base.Store` contract and its implementations."""

@@ -1,0 +1,128 @@
+"""The store contract: the one source of truth of a Tashi cluster.
+
+Every implementation (SQL on sqlite or PostgreSQL; later a pickle file) passes the
+same contract suite (``tests/integration/test_store_contract.py``). Rules:
+
+- Methods are synchronous and thread-safe; the API calls them from a thread pool.
+- Each method is atomic: it either does all it says or nothing (no half-created rows).
+- Spec and state writes of an instance carry the generation the caller read; a
+  stale one raises :class:`~tashi.domain.errors.Conflict` and changes nothing.
+  Status writes never bump the generation.
+- Lookups of a missing record raise :class:`~tashi.domain.errors.NotFound`;
+  duplicate names raise :class:`~tashi.domain.errors.Conflict`.
+- Token hashes are stored, never tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from tashi.domain.models import (
+    Event,
+    Host,
+    Image,
+    ImageFormat,
+    Instance,
+    InstanceSpec,
+    InstanceStatus,
+    Network,
+    NetworkKind,
+    NewInstance,
+    Principal,
+    User,
+)
+from tashi.domain.states import HostState, InstanceState, Role
+
+
+@dataclass(frozen=True, slots=True)
+class NewImage:
+    name: str
+    owner: str
+    format: ImageFormat
+    size_bytes: int
+    virtual_size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: int
+    name: str
+    user: str | None  # the user it authenticates, or
+    host: str | None  # the host whose agent it authenticates
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class Store(Protocol):
+    # --- users and credentials ---------------------------------------------------
+    def create_user(self, name: str, role: Role) -> User: ...
+    def get_user(self, name: str) -> User: ...
+    def list_users(self) -> list[User]: ...
+    def add_token(
+        self, token_hash: str, name: str, *, user: str | None = None,
+        host: str | None = None, expires_at: datetime | None = None,
+    ) -> TokenRecord:
+        """Store a credential for exactly one of ``user`` or ``host``."""
+        ...
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        """Who holds this token, or None if unknown or expired."""
+        ...
+    def get_setting(self, key: str) -> str | None: ...
+    def put_setting(self, key: str, value: str) -> None: ...
+
+    # --- hosts -----------------------------------------------------------------------
+    def create_host(self, name: str, *, cores: int = 0, memory_mib: int = 0) -> Host: ...
+    def get_host(self, name: str) -> Host: ...
+    def list_hosts(self) -> list[Host]: ...
+    def record_heartbeat(
+        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime
+    ) -> Host: ...
+    def set_host_state(self, name: str, state: HostState) -> Host: ...
+
+    # --- images and networks -----------------------------------------------------------
+    def create_image(self, image: NewImage) -> Image: ...
+    def get_image(self, name: str) -> Image: ...
+    def list_images(self) -> list[Image]: ...
+    def delete_image(self, name: str) -> None: ...
+    def create_network(self, name: str, kind: NetworkKind) -> Network: ...
+    def get_network(self, name: str) -> Network: ...
+    def list_networks(self) -> list[Network]: ...
+
+    # --- instances -----------------------------------------------------------------------
+    def create_instance(self, new: NewInstance) -> Instance:
+        """Create it Pending, generation 1. Names are unique per owner."""
+        ...
+    def get_instance(self, instance_id: int) -> Instance: ...
+    def list_instances(
+        self, *, owner: str | None = None, host: str | None = None,
+        states: Iterable[InstanceState] | None = None, name: str | None = None,
+    ) -> list[Instance]:
+        """Instances matching every given filter, ordered by id."""
+        ...
+    def update_instance(
+        self, instance_id: int, *, generation: int, state: InstanceState | None = None,
+        spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
+    ) -> Instance:
+        """Change state and/or spec (bumping the generation), optionally the status too."""
+        ...
+    def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
+        """Record an observation; no generation check, no bump."""
+        ...
+    def delete_instance(self, instance_id: int, *, generation: int) -> None: ...
+
+    # --- consoles and events -------------------------------------------------------------
+    def put_console(self, instance_id: int, text: str) -> None:
+        """Replace the stored tail of the instance's serial console."""
+        ...
+    def get_console(self, instance_id: int) -> str: ...
+    def add_event(self, message: str, *, instance_id: int | None = None,
+                  host: str | None = None) -> Event: ...
+    def list_events(self, *, instance_id: int | None = None, host: str | None = None,
+                    limit: int = 100) -> Sequence[Event]:
+        """The most recent events, oldest first."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,342 @@
+"""The SQL implementation of the :class:`~tashi.store.base.Store` contract.
+
+sqlite (the embedded default) and PostgreSQL, through SQLAlchemy 2. The schema is
+made by :func:`tashi.store.sql.migrate.migrate`, never by this class: run it first
+(or use :func:`tashi.store.sql.open_store`, which does both).
+
+Each method is one transaction in a session of its own, so the store may be called
+from many threads at once. Methods that write open their transaction for writing
+up front (``BEGIN IMMEDIATE`` on sqlite, see :mod:`tashi.store.sql.engine`).
+Database errors that mean "duplicate" are translated here, once, into
+:class:`~tashi.domain.errors.Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.models import (
+    Event,
+    Host,
+    Image,
+    Instance,
+    InstanceSpec,
+    InstanceStatus,
+    Network,
+    NetworkKind,
+    NewInstance,
+    Principal,
+    User,
+)
+from tashi.domain.states import HostState, InstanceState, Role
+from tashi.store.base import NewImage, TokenRecord
+from tashi.store.sql import convert
+from tashi.store.sql.engine import WRITE, make_engine
+from tashi.store.sql.tables import (
+    Base,
+    ConsoleRow,
+    EventRow,
+    HostRow,
+    ImageRow,
+    InstanceRow,
+    NetworkRow,
+    SettingRow,
+    TokenRow,
+    UserRow,
+)
+
+R = TypeVar("R", bound=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore:
+    """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
+
+    ``clock`` gives the time stamped on new and changed records (UTC, tz-aware).
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine: Engine = make_engine(url)
+        writer = self._engine.execution_options(**{WRITE: True})
+        self._read = sessionmaker(self._engine, expire_on_commit=False)
+        self._write = sessionmaker(writer, expire_on_commit=False)
+        self._clock = clock
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- users and credentials ---------------------------------------------------
+    def create_user(self, name: str, role: Role) -> User:
+        row = UserRow(name=name, role=role.value, created_at=self._clock())
+        return convert.user(self._insert(row, f"user {name!r}"))
+
+    def get_user(self, name: str) -> User:
+        with self._read.begin() as s:
+            return convert.user(_named(s, UserRow, name, "user"))
+
+    def list_users(self) -> list[User]:
+        return [convert.user(r) for r in self._list(UserRow)]
+
+    def add_token(
+        self, token_hash: str, name: str, *, user: str | None = None,
+        host: str | None = None, expires_at: datetime | None = None,
+    ) -> TokenRecord:
+        if (user is None) == (host is None):
+            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
+        row = TokenRow(
+            token_hash=token_hash, name=name, user_name=user, host_name=host,
+            created_at=self._clock(), expires_at=expires_at,
+        )
+        try:
+            with self._write.begin() as s:
+                if user is not None:
+                    _named(s, UserRow, user, "user")
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"token {name!r}: this token is already registered") from exc
+        return convert.token(row)
+
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        with self._read.begin() as s:
+            tok = s.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
+            if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
+                return None
+            if tok.host_name is not None:
+                return Principal(host=tok.host_name)
+            row = s.scalars(select(UserRow).where(UserRow.name == tok.user_name)).first()
+            return None if row is None else Principal(user=convert.user(row))
+
+    def get_setting(self, key: str) -> str | None:
+        with self._read.begin() as s:
+            row = s.get(SettingRow, key)
+            return None if row is None else row.value
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self._write.begin() as s:
+            _upsert(s, SettingRow, {"key": key, "value": value}, key="key")
+
+    # --- hosts -----------------------------------------------------------------------
+    def create_host(self, name: str, *, cores: int = 0, memory_mib: int = 0) -> Host:
+        row = HostRow(
+            name=name, state=HostState.NORMAL.value, cores=cores, memory_mib=memory_mib,
+            last_heartbeat=None, agent_version="", registered_at=self._clock(),
+        )
+        return convert.host(self._insert(row, f"host {name!r}"))
+
+    def get_host(self, name: str) -> Host:
+        with self._read.begin() as s:
+            return convert.host(_named(s, HostRow, name, "host"))
+
+    def list_hosts(self) -> list[Host]:
+        return [convert.host(r) for r in self._list(HostRow)]
+
+    def record_heartbeat(
+        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime
+    ) -> Host:
+        with self._write.begin() as s:
+            row = _named(s, HostRow, name, "host")
+            row.cores, row.memory_mib = cores, memory_mib
+            row.agent_version, row.last_heartbeat = agent_version, at
+            s.flush()
+            return convert.host(row)
+
+    def set_host_state(self, name: str, state: HostState) -> Host:
+        with self._write.begin() as s:
+            row = _named(s, HostRow, name, "host")
+            row.state = state.value
+            s.flush()
+            return convert.host(row)
+
+    # --- images and networks -----------------------------------------------------------
+    def create_image(self, image: NewImage) -> Image:
+        row = ImageRow(
+            name=image.name, owner=image.owner, format=image.format.value,
+            size_bytes=image.size_bytes, virtual_size_bytes=image.virtual_size_bytes,
+            created_at=self._clock(),
+        )
+        return convert.image(self._insert(row, f"image {image.name!r}"))
+
+    def get_image(self, name: str) -> Image:
+        with self._read.begin() as s:
+            return convert.image(_named(s, ImageRow, name, "image"))
+
+    def list_images(self) -> list[Image]:
+        return [convert.image(r) for r in self._list(ImageRow)]
+
+    def delete_image(self, name: str) -> None:
+        with self._write.begin() as s:
+            gone = s.scalar(delete(ImageRow).where(ImageRow.name == name).returning(ImageRow.id))
+            if gone is None:
+                raise NotFound(f"image {name!r} not found")
+
+    def create_network(self, name: str, kind: NetworkKind) -> Network:
+        row = NetworkRow(name=name, kind=kind.value, created_at=self._clock())
+        return convert.network(self._insert(row, f"network {name!r}"))
+
+    def get_network(self, name: str) -> Network:
+        with self._read.begin() as s:
+            return convert.network(_named(s, NetworkRow, name, "network"))
+
+    def list_networks(self) -> list[Network]:
+        return [convert.network(r) for r in self._list(NetworkRow)]
+
+    # --- instances -----------------------------------------------------------------------
+    def create_instance(self, new: NewInstance) -> Instance:
+        now = self._clock()
+        row = InstanceRow(
+            name=new.name, owner=new.owner, state=InstanceState.PENDING.value,
+            host=new.spec.host, spec=convert.spec_doc(new.spec),
+            status=convert.status_doc(InstanceStatus()), generation=1,
+            created_at=now, updated_at=now,
+        )
+        return convert.instance(self._insert(row, f"instance {new.name!r} of {new.owner!r}"))
+
+    def get_instance(self, instance_id: int) -> Instance:
+        with self._read.begin() as s:
+            return convert.instance(_instance(s, instance_id))
+
+    def list_instances(
+        self, *, owner: str | None = None, host: str | None = None,
+        states: Iterable[InstanceState] | None = None, name: str | None = None,
+    ) -> list[Instance]:
+        where: list[ColumnElement[bool]] = []
+        if owner is not None:
+            where.append(InstanceRow.owner == owner)
+        if host is not None:
+            where.append(InstanceRow.host == host)
+        if states is not None:
+            where.append(InstanceRow.state.in_([s.value for s in states]))
+        if name is not None:
+            where.append(InstanceRow.name == name)
+        with self._read.begin() as s:
+            rows = s.scalars(select(InstanceRow).where(*where).order_by(InstanceRow.id))
+            return [convert.instance(r) for r in rows]
+
+    def update_instance(
+        self, instance_id: int, *, generation: int, state: InstanceState | None = None,
+        spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
+    ) -> Instance:
+        values: dict[str, Any] = {"generation": generation + 1, "updated_at": self._clock()}
+        if state is not None:
+            values["state"] = state.value
+        if spec is not None:
+            values["spec"], values["host"] = convert.spec_doc(spec), spec.host
+        if status is not None:
+            values["status"] = convert.status_doc(status)
+        match = (InstanceRow.id == instance_id, InstanceRow.generation == generation)
+        with self._write.begin() as s:
+            row = s.scalar(update(InstanceRow).where(*match).values(values).returning(InstanceRow))
+            if row is None:
+                raise _stale(s, instance_id, generation)
+            return convert.instance(row)
+
+    def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
+        values = {"status": convert.status_doc(status), "updated_at": self._clock()}
+        with self._write.begin() as s:
+            stmt = update(InstanceRow).where(InstanceRow.id == instance_id).values(values)
+            row = s.scalar(stmt.returning(InstanceRow))
+            if row is None:
+                raise NotFound(f"instance {instance_id} not found")
+            return convert.instance(row)
+
+    def delete_instance(self, instance_id: int, *, generation: int) -> None:
+        match = (InstanceRow.id == instance_id, InstanceRow.generation == generation)
+        with self._write.begin() as s:
+            gone = s.scalar(delete(InstanceRow).where(*match).returning(InstanceRow.id))
+            if gone is None:
+                raise _stale(s, instance_id, generation)
+            s.execute(delete(ConsoleRow).where(ConsoleRow.instance_id == instance_id))
+
+    # --- consoles and events -------------------------------------------------------------
+    def put_console(self, instance_id: int, text: str) -> None:
+        with self._write.begin() as s:
+            _instance(s, instance_id)
+            _upsert(s, ConsoleRow, {"instance_id": instance_id, "text": text}, key="instance_id")
+
+    def get_console(self, instance_id: int) -> str:
+        with self._read.begin() as s:
+            _instance(s, instance_id)
+            row = s.get(ConsoleRow, instance_id)
+            return "" if row is None else row.text
+
+    def add_event(
+        self, message: str, *, instance_id: int | None = None, host: str | None = None
+    ) -> Event:
+        row = EventRow(instance_id=instance_id, host=host, message=message, at=self._clock())
+        return convert.event(self._insert(row, "event"))
+
+    def list_events(
+        self, *, instance_id: int | None = None, host: str | None = None, limit: int = 100
+    ) -> Sequence[Event]:
+        stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if instance_id is not None:
+            stmt = stmt.where(EventRow.instance_id == instance_id)
+        if host is not None:
+            stmt = stmt.where(EventRow.host == host)
+        with self._read.begin() as s:
+            newest_first = [convert.event(r) for r in s.scalars(stmt)]
+        return newest_first[::-1]
+
+    # --- helpers ---------------------------------------------------------------------
+    def _insert(self, row: R, what: str) -> R:
+        """Insert ``row`` in a transaction of its own; a duplicate is a Conflict."""
+        try:
+            with self._write.begin() as s:
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"{what} already exists") from exc
+        return row
+
+    def _list(self, model: type[R]) -> list[R]:
+        with self._read.begin() as s:
+            return list(s.scalars(select(model).order_by(model.__table__.c.id)))
+
+
+def _named(s: Session, model: type[R], name: str, kind: str) -> R:
+    row = s.scalars(select(model).where(model.__table__.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"{kind} {name!r} not found")
+    return row
+
+
+def _instance(s: Session, instance_id: int) -> InstanceRow:
+    row = s.get(InstanceRow, instance_id)
+    if row is None:
+        raise NotFound(f"instance {instance_id} not found")
+    return row
+
+
+def _stale(s: Session, instance_id: int, generation: int) -> Conflict:
+    """The Conflict for a generation-checked write that matched no row (NotFound if gone)."""
+    row = _instance(s, instance_id)
+    return Conflict(
+        f"instance {instance_id} ({row.name!r}): generation {generation} is stale, "
+        f"it is now at {row.generation}; re-read it and retry"
+    )
+
+
+def _upsert(s: Session, model: type[Base], values: dict[str, Any], *, key: str) -> None:
+    """Insert ``values`` or, if a row with that ``key`` exists, update it (race-free)."""
+    dialect = s.get_bind().dialect.name
+    changed = {k: v for k, v in values.items() if k != key}
+    if dialect == "postgresql":
+        pg = postgresql.insert(model).values(values)
+        s.execute(pg.on_conflict_do_update(index_elements=[key], set_=changed))
+    elif dialect == "sqlite":
+        lite = sqlite.insert(model).values(values)
+        s.execute(lite.on_conflict_do_update(index_elements=[key], set_=changed))
+    else:  # pragma: no cover - only sqlite and PostgreSQL are supported
+        s.merge(model(**values))

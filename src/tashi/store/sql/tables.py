@@ -1,0 +1,177 @@
+"""The SQL schema, as SQLAlchemy 2 declarative tables.
+
+This module describes the schema for queries; the database itself is created and
+changed only by the Alembic revisions in ``tashi/store/migrations/versions``, which
+must be kept in step with it.
+
+Datetimes are stored as UTC and always come back timezone-aware (see
+:class:`UTCDateTime`). An instance keeps its bound host in its own indexed column
+and the rest of its spec and its status as JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME = 127  # longest name of anything (image names are the longest, see domain.names)
+JSON_DOC = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in, a timezone-aware UTC datetime out.
+
+    sqlite keeps no offset, so values are stored as naive UTC there and ``UTC``
+    is re-attached when read. Naive datetimes are refused: they are a bug.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Tashi stores timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "(user_name IS NULL) <> (host_name IS NULL)", name="ck_tokens_one_holder"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    user_name: Mapped[str | None] = mapped_column(
+        String(NAME), ForeignKey("users.name", ondelete="CASCADE"), index=True
+    )
+    # No foreign key: a host's credential may be issued before the host registers.
+    host_name: Mapped[str | None] = mapped_column(String(NAME), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class SettingRow(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class HostRow(Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    state: Mapped[str] = mapped_column(String(32))
+    cores: Mapped[int]
+    memory_mib: Mapped[int]
+    last_heartbeat: Mapped[datetime | None]
+    agent_version: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime]
+
+
+class ImageRow(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    owner: Mapped[str] = mapped_column(String(NAME))
+    format: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    virtual_size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class NetworkRow(Base):
+    __tablename__ = "networks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class InstanceRow(Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        UniqueConstraint("owner", "name", name="uq_instances_owner_name"),
+        Index("ix_instances_state", "state"),
+        Index("ix_instances_host", "host"),
+        {"sqlite_autoincrement": True},  # never reuse the id of a deleted instance
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME))
+    owner: Mapped[str] = mapped_column(String(NAME))
+    state: Mapped[str] = mapped_column(String(32))
+    host: Mapped[str | None] = mapped_column(String(NAME))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON_DOC)
+    status: Mapped[dict[str, Any]] = mapped_column(JSON_DOC)
+    generation: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ConsoleRow(Base):
+    __tablename__ = "consoles"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+
+
+class EventRow(Base):
+    """No foreign key to instances: events outlive the instance they tell about."""
+
+    __tablename__ = "events"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_id: Mapped[int | None] = mapped_column(index=True)
+    host: Mapped[str | None] = mapped_column(String(NAME), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]

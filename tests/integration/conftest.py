@@ -1,0 +1,147 @@
+"""An in-process cluster: the real manager app served by uvicorn on a free port,
+agents with the in-memory fake driver, and the scheduler, all talking HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tashi.agent.drivers.fake import FakeDriver
+from tashi.agent.service import Agent
+from tashi.api.app import create_app
+from tashi.api.schemas import InstanceOut
+from tashi.client import TashiClient
+from tashi.common.clock import SystemClock
+from tashi.domain.errors import NotFound
+from tashi.manager.bootstrap import ensure_admin, ensure_default_network
+from tashi.domain.models import ImageFormat
+from tashi.manager.core import ManagerCore
+from tashi.scheduler.service import Scheduler
+from tashi.store.base import NewImage
+from tashi.store.sql import open_store
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+@dataclass
+class Rig:
+    core: ManagerCore
+    url: str
+    admin: TashiClient
+    admin_token: str
+    image_dir: Path
+    drivers: dict[str, FakeDriver] = field(default_factory=dict)
+    agents: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    clients: list[TashiClient] = field(default_factory=list)
+
+    def client(self, token: str | None) -> TashiClient:
+        c = TashiClient(self.url, token)
+        self.clients.append(c)
+        return c
+
+    async def add_host(self, name: str, driver: FakeDriver | None = None) -> FakeDriver:
+        cred = await self.admin.add_host(name)
+        self.tokens[name] = cred.token
+        self.drivers[name] = driver or FakeDriver(cores=8, memory_mib=8192)
+        await self.start_agent(name)
+        return self.drivers[name]
+
+    async def start_agent(self, name: str) -> None:
+        agent = Agent(self.client(self.tokens[name]), name, self.drivers[name], self.image_dir,
+                      heartbeat_interval_s=0.2, poll_wait_s=5, resync_s=0.1,
+                      report_every_s=1)
+        await agent.heartbeat()
+        self.agents[name] = asyncio.create_task(agent.run())
+
+    async def stop_agent(self, name: str) -> None:
+        task = self.agents.pop(name)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def wait_for(self, ref: str | int, *states: str, timeout_s: float = 10,
+                       client: TashiClient | None = None) -> InstanceOut:
+        c = client or self.admin
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            inst = await c.get_instance(ref)
+            if inst.state in states:
+                return inst
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"instance {ref} is {inst.state} ({inst.message}), "
+                                     f"not {states}")
+            await asyncio.sleep(0.05)
+
+    async def wait_gone(self, ref: str | int, timeout_s: float = 10) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                await self.admin.get_instance(ref)
+            except NotFound:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"instance {ref} still exists")
+
+
+async def start_rig(tmp_path: Path, *, heartbeat_timeout_s: float = 30,
+                    join_token: str | None = None) -> tuple[Rig, _Server, asyncio.Task[None]]:
+    store = open_store(f"sqlite:///{tmp_path}/tashi.db")
+    admin_token = ensure_admin(store)
+    assert admin_token
+    ensure_default_network(store)
+    image_dir = tmp_path / "images"
+    core = ManagerCore.build(store, SystemClock(), image_dir=image_dir,
+                             heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token,
+                             max_wait_s=5)
+    app = create_app(core, liveness_interval_s=0.2)
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                    lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    rig = Rig(core=core, url=url, admin=TashiClient(url, admin_token), admin_token=admin_token,
+              image_dir=image_dir)
+    return rig, server, serving
+
+
+async def stop_rig(rig: Rig, server: _Server, serving: asyncio.Task[None]) -> None:
+    for name in list(rig.agents):
+        await rig.stop_agent(name)
+    for c in [rig.admin, *rig.clients]:
+        await c.aclose()
+    rig.core.notifier.close()
+    server.should_exit = True
+    await serving
+    rig.core.store.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A cluster without a scheduler task (tests drive placement when they want)."""
+    r, server, serving = await start_rig(tmp_path, heartbeat_timeout_s=1.0)
+    (r.image_dir / "guest").write_bytes(b"\0" * 1024)
+    r.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+    yield r
+    await stop_rig(r, server, serving)
+
+
+@pytest.fixture
+async def scheduled(rig: Rig) -> AsyncIterator[Rig]:
+    """The rig with a scheduler running."""
+    task = asyncio.create_task(Scheduler(rig.client(rig.admin_token), poll_wait_s=5).run())
+    yield rig
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+

@@ -1,0 +1,173 @@
+"""Manager + scheduler + agents (fake driver) in one process, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import Rig
+
+from tashi.api.schemas import InstanceCreate
+from tashi.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+
+
+def vm(name: str, **kw: object) -> InstanceCreate:
+    return InstanceCreate.model_validate({"name": name, "image": "guest", **kw})
+
+
+async def test_create_runs_then_graceful_shutdown_exits(scheduled: Rig) -> None:
+    driver = await scheduled.add_host("h1")
+    inst = await scheduled.admin.create_instance(vm("web"))
+    assert inst.state == "Pending"
+    running = await scheduled.wait_for("web", "Running")
+    assert running.host == "h1"
+    assert driver.starts == 1
+    assert "TASHI-GUEST-READY" in await scheduled.admin.console("web")
+    await scheduled.admin.shutdown_instance("web")
+    exited = await scheduled.wait_for("web", "Exited")
+    assert exited.observed == "stopped"
+    events = [e.message for e in await scheduled.admin.events("web")]
+    assert any("Pending -> Activating" in m for m in events)
+    assert any("Running -> ShuttingDown" in m for m in events)
+
+
+async def test_destroy_running_removes_vm_and_record(scheduled: Rig) -> None:
+    driver = await scheduled.add_host("h1")
+    await scheduled.admin.create_instance(vm("db"))
+    await scheduled.wait_for("db", "Running")
+    out = await scheduled.admin.destroy_instance("db")
+    assert not out.deleted
+    await scheduled.wait_gone("db")
+    assert await driver.list_instances() == []
+
+
+async def test_destroy_pending_is_immediate(rig: Rig) -> None:
+    await rig.admin.create_instance(vm("later"))
+    out = await rig.admin.destroy_instance("later")
+    assert out.deleted
+    with pytest.raises(NotFound):
+        await rig.admin.get_instance("later")
+
+
+async def test_spread_over_hosts(scheduled: Rig) -> None:
+    for h in ("h1", "h2"):
+        await scheduled.add_host(h)
+    for i in range(4):
+        await scheduled.admin.create_instance(vm(f"s{i}", memory_mib=512))
+    hosts = [(await scheduled.wait_for(f"s{i}", "Running")).host for i in range(4)]
+    assert sorted(hosts) == ["h1", "h1", "h2", "h2"]
+
+
+async def test_no_room_stays_pending_with_reason(scheduled: Rig) -> None:
+    await scheduled.add_host("small")
+    await scheduled.admin.create_instance(vm("huge", memory_mib=100_000))
+    await asyncio.sleep(0.5)
+    inst = await scheduled.admin.get_instance("huge")
+    assert inst.state == "Pending"
+    assert "lack memory" in inst.message and "need 100000 MiB" in inst.message
+
+
+async def test_failed_start_is_held_with_reason(scheduled: Rig) -> None:
+    from tashi.agent.drivers.fake import FakeDriver
+
+    await scheduled.add_host("bad", FakeDriver(fail_start=lambda r: "disk on fire"))
+    await scheduled.admin.create_instance(vm("unlucky"))
+    held = await scheduled.wait_for("unlucky", "Held")
+    assert "disk on fire" in held.message
+    assert held.host is None
+
+
+async def test_vm_exiting_on_its_own_is_reported_exited(scheduled: Rig) -> None:
+    driver = await scheduled.add_host("h1")
+    inst = await scheduled.admin.create_instance(vm("crashy"))
+    await scheduled.wait_for("crashy", "Running")
+    driver.crash(inst.id)
+    exited = await scheduled.wait_for("crashy", "Exited")
+    assert "exited" in exited.message or exited.observed == "stopped"
+
+
+async def test_agent_restart_readopts_without_duplicate(scheduled: Rig) -> None:
+    driver = await scheduled.add_host("h1")
+    await scheduled.admin.create_instance(vm("keep"))
+    await scheduled.wait_for("keep", "Running")
+    await scheduled.stop_agent("h1")
+    await scheduled.start_agent("h1")
+    await asyncio.sleep(0.5)
+    assert (await scheduled.admin.get_instance("keep")).state == "Running"
+    assert driver.starts == 1
+
+
+async def test_host_silence_orphans_then_recovers(scheduled: Rig) -> None:
+    await scheduled.add_host("h1")
+    await scheduled.admin.create_instance(vm("lonely"))
+    await scheduled.wait_for("lonely", "Running")
+    await scheduled.stop_agent("h1")
+    orphan = await scheduled.wait_for("lonely", "Orphaned", timeout_s=5)
+    assert "stopped heartbeating" in orphan.message
+    await scheduled.start_agent("h1")
+    await scheduled.wait_for("lonely", "Running", timeout_s=5)
+
+
+async def test_users_see_only_their_instances(rig: Rig) -> None:
+    alice = rig.client((await rig.admin.add_user("alice", "user")).token)
+    bob = rig.client((await rig.admin.add_user("bob", "user")).token)
+    await alice.create_instance(vm("mine"))
+    await bob.create_instance(vm("mine"))  # same name, other owner: fine
+    assert [i.owner for i in await alice.list_instances()] == ["alice"]
+    assert len(await rig.admin.list_instances()) == 2
+    alices = (await alice.get_instance("mine")).id
+    with pytest.raises(NotFound):
+        await bob.get_instance(alices)
+    with pytest.raises(NotFound):
+        await bob.destroy_instance(alices)
+    with pytest.raises(Forbidden):
+        await bob.list_hosts()
+    with pytest.raises(Unauthenticated):
+        await rig.client("tashi_wrong").list_instances()
+    with pytest.raises(Unauthenticated):
+        await rig.client(None).list_instances()
+
+
+async def test_agent_credential_is_bound_to_its_host(rig: Rig) -> None:
+    await rig.add_host("h1")
+    await rig.add_host("h2")
+    h1 = rig.client(rig.tokens["h1"])
+    with pytest.raises(Forbidden):
+        await h1.desired("h2", None, 0)
+    with pytest.raises(Forbidden):
+        await h1.list_instances()  # an agent is not a user
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"name": "x", "image": "nope"}, InvalidInput),
+        ({"name": "bad;name", "image": "guest"}, InvalidInput),
+        ({"name": "../up", "image": "guest"}, InvalidInput),
+        ({"name": "x", "image": "../../etc/passwd"}, InvalidInput),
+        ({"name": "x", "image": "guest", "cores": 0}, InvalidInput),
+        ({"name": "x", "image": "guest", "memory_mib": 10**9}, InvalidInput),
+        ({"name": "x", "image": "guest", "networks": ["nowhere"]}, InvalidInput),
+    ],
+)
+async def test_bad_input_rejected_and_nothing_created(rig: Rig, body: dict[str, object],
+                                                      error: type[Exception]) -> None:
+    with pytest.raises(error):
+        await rig.admin.create_instance(InstanceCreate.model_validate(body))
+    assert await rig.admin.list_instances() == []
+
+
+async def test_duplicate_name_conflicts(rig: Rig) -> None:
+    await rig.admin.create_instance(vm("twin"))
+    with pytest.raises(Conflict):
+        await rig.admin.create_instance(vm("twin"))
+    assert len(await rig.admin.list_instances()) == 1
+
+
+async def test_unknown_host_bind_is_not_found(rig: Rig) -> None:
+    from tashi.api.schemas import BindIn
+
+    inst = await rig.admin.create_instance(vm("floating"))
+    with pytest.raises(NotFound):
+        await rig.admin.bind(inst.id, BindIn(host="ghost", generation=inst.generation))
+    assert (await rig.admin.get_instance(inst.id)).state == "Pending"

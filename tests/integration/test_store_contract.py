@@ -1,0 +1,405 @@
+"""The store contract (``tashi.store.base``), run against every store implementation.
+
+Add an implementation to :data:`STORES`; every test here then runs against it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.models import (
+    DiskSpec,
+    ImageFormat,
+    Instance,
+    InstanceSpec,
+    InstanceStatus,
+    NetworkKind,
+    NewInstance,
+    NicSpec,
+    Principal,
+)
+from tashi.domain.states import HostState, InstanceState, Role
+from tashi.store.base import NewImage, Store
+from tashi.store.sql import SqlStore, migrate, open_store
+from tashi.store.sql.engine import make_engine
+from tashi.store.sql.tables import Base
+
+S = InstanceState
+THREADS = 20
+
+
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'tashi.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+#: Every store implementation the contract runs against, by test id.
+STORES: dict[str, Callable[[Path], Iterator[Store]]] = {"sqlite": sqlite_store}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    yield from STORES[request.param](tmp_path)
+
+
+def timezone_plus(hours: int) -> timezone:
+    return timezone(timedelta(hours=hours))
+
+
+def is_utc(value: datetime | None) -> bool:
+    return value is not None and value.utcoffset() == timedelta(0)
+
+
+def spec(cores: int = 1, memory_mib: int = 256, host: str | None = None) -> InstanceSpec:
+    return InstanceSpec(
+        cores=cores, memory_mib=memory_mib,
+        disks=(DiskSpec("debian-12.qcow2"), DiskSpec("data.raw", persistent=True)),
+        nics=(NicSpec("default", "52:54:00:12:34:56"),),
+        host=host, shutdown_timeout_s=30,
+    )
+
+
+def new_instance(store: Store, name: str = "web", owner: str = "alice") -> Instance:
+    return store.create_instance(NewInstance(name=name, owner=owner, spec=spec()))
+
+
+def race(n: int, action: Callable[[], object]) -> tuple[int, list[BaseException]]:
+    """Run ``action`` in ``n`` threads released at once: (how many succeeded, errors)."""
+    barrier = threading.Barrier(n)
+
+    def one() -> BaseException | None:
+        barrier.wait()
+        try:
+            action()
+        except Exception as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        results = list(pool.map(lambda _: one(), range(n)))
+    errors = [r for r in results if r is not None]
+    return n - len(errors), errors
+
+
+# --- users, tokens, settings ------------------------------------------------------------
+def test_users(store: Store) -> None:
+    alice = store.create_user("alice", Role.ADMIN)
+    store.create_user("bob", Role.USER)
+    assert alice.is_admin
+    assert is_utc(alice.created_at)
+    assert store.get_user("alice") == alice
+    assert [u.name for u in store.list_users()] == ["alice", "bob"]
+    with pytest.raises(Conflict):
+        store.create_user("alice", Role.USER)
+    with pytest.raises(NotFound, match="user 'carol' not found"):
+        store.get_user("carol")
+
+
+def test_tokens(store: Store) -> None:
+    now = datetime.now(UTC)
+    alice = store.create_user("alice", Role.USER)
+    record = store.add_token("h-alice", "laptop", user="alice", expires_at=now + timedelta(1))
+    assert (record.name, record.user, record.host) == ("laptop", "alice", None)
+    assert is_utc(record.created_at)
+    assert record.expires_at == now + timedelta(1)
+    store.add_token("h-forever", "ci", user="alice")
+    store.add_token("h-old", "old", user="alice", expires_at=now)
+    store.add_token("h-node1", "agent", host="node1")
+
+    assert store.principal_for_token("h-alice", now) == Principal(user=alice)
+    assert store.principal_for_token("h-forever", now + timedelta(days=3650)) is not None
+    assert store.principal_for_token("h-alice", now + timedelta(days=2)) is None  # expired
+    assert store.principal_for_token("h-old", now) is None  # expires_at <= now
+    assert store.principal_for_token("h-unknown", now) is None
+    assert store.principal_for_token("h-node1", now) == Principal(host="node1")
+
+
+def test_token_rules(store: Store) -> None:
+    store.create_user("alice", Role.USER)
+    store.add_token("h1", "one", user="alice")
+    with pytest.raises(Conflict):
+        store.add_token("h1", "again", host="node1")
+    with pytest.raises(InvalidInput):
+        store.add_token("h2", "both", user="alice", host="node1")
+    with pytest.raises(InvalidInput):
+        store.add_token("h3", "neither")
+    with pytest.raises(NotFound, match="user 'bob' not found"):
+        store.add_token("h4", "ghost", user="bob")
+    assert store.principal_for_token("h4", datetime.now(UTC)) is None
+
+
+def test_settings(store: Store) -> None:
+    assert store.get_setting("cluster.join_token_hash") is None
+    store.put_setting("cluster.join_token_hash", "one")
+    store.put_setting("cluster.join_token_hash", "two")
+    store.put_setting("other", "x")
+    assert store.get_setting("cluster.join_token_hash") == "two"
+    assert store.get_setting("other") == "x"
+
+
+# --- hosts, images, networks -------------------------------------------------------------
+def test_hosts(store: Store) -> None:
+    host = store.create_host("node1", cores=8, memory_mib=16384)
+    store.create_host("node2")
+    assert (host.state, host.cores, host.memory_mib) == (HostState.NORMAL, 8, 16384)
+    assert host.last_heartbeat is None
+    assert host.agent_version == ""
+    assert is_utc(host.registered_at)
+    assert store.get_host("node1") == host
+    assert [h.name for h in store.list_hosts()] == ["node1", "node2"]
+    with pytest.raises(Conflict):
+        store.create_host("node1")
+    with pytest.raises(NotFound, match="host 'node9' not found"):
+        store.get_host("node9")
+
+
+def test_heartbeat_and_host_state(store: Store) -> None:
+    store.create_host("node1")
+    at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone_plus(2))
+    beat = store.record_heartbeat("node1", cores=4, memory_mib=8192, agent_version="0.1", at=at)
+    assert (beat.cores, beat.memory_mib, beat.agent_version) == (4, 8192, "0.1")
+    assert beat.last_heartbeat == at
+    assert is_utc(beat.last_heartbeat)
+    assert store.get_host("node1") == beat
+    drained = store.set_host_state("node1", HostState.DRAINED)
+    assert drained.state is HostState.DRAINED
+    assert drained.cores == 4
+    assert store.get_host("node1").state is HostState.DRAINED
+    with pytest.raises(NotFound):
+        store.record_heartbeat("node9", cores=1, memory_mib=1, agent_version="0.1", at=at)
+    with pytest.raises(NotFound):
+        store.set_host_state("node9", HostState.NORMAL)
+
+
+def test_images(store: Store) -> None:
+    new = NewImage("debian-12.qcow2", "alice", ImageFormat.QCOW2, 300 << 20, 2 << 30)
+    image = store.create_image(new)
+    assert (image.name, image.owner, image.format) == ("debian-12.qcow2", "alice", "qcow2")
+    assert (image.size_bytes, image.virtual_size_bytes) == (300 << 20, 2 << 30)
+    assert is_utc(image.created_at)
+    assert store.get_image("debian-12.qcow2") == image
+    with pytest.raises(Conflict):
+        store.create_image(new)
+    store.create_image(NewImage("scratch.raw", "bob", ImageFormat.RAW, 1, 1))
+    assert [i.name for i in store.list_images()] == ["debian-12.qcow2", "scratch.raw"]
+    store.delete_image("debian-12.qcow2")
+    with pytest.raises(NotFound, match=r"image 'debian-12\.qcow2' not found"):
+        store.get_image("debian-12.qcow2")
+    with pytest.raises(NotFound):
+        store.delete_image("debian-12.qcow2")
+
+
+def test_networks(store: Store) -> None:
+    net = store.create_network("default", NetworkKind.USER)
+    assert net.kind is NetworkKind.USER
+    assert is_utc(net.created_at)
+    assert store.get_network("default") == net
+    assert store.list_networks() == [net]
+    with pytest.raises(Conflict):
+        store.create_network("default", NetworkKind.USER)
+    with pytest.raises(NotFound, match="network 'lan' not found"):
+        store.get_network("lan")
+
+
+# --- instances ---------------------------------------------------------------------------
+def test_create_instance(store: Store) -> None:
+    inst = new_instance(store)
+    assert (inst.name, inst.owner, inst.state, inst.generation) == ("web", "alice", S.PENDING, 1)
+    assert inst.spec == spec()
+    assert inst.status == InstanceStatus()
+    assert is_utc(inst.created_at)
+    assert is_utc(inst.updated_at)
+    assert store.get_instance(inst.id) == inst
+    with pytest.raises(Conflict, match="web"):
+        new_instance(store)
+    other = new_instance(store, owner="bob")  # names are unique per owner only
+    assert other.id != inst.id
+    with pytest.raises(NotFound, match="instance 999 not found"):
+        store.get_instance(999)
+
+
+def test_update_instance_checks_generation(store: Store) -> None:
+    inst = new_instance(store)
+    placed = spec(host="node1")
+    moved = store.update_instance(inst.id, generation=1, state=S.ACTIVATING, spec=placed)
+    assert (moved.state, moved.spec, moved.generation) == (S.ACTIVATING, placed, 2)
+    assert store.get_instance(inst.id) == moved
+    with pytest.raises(Conflict, match=f"instance {inst.id}"):
+        store.update_instance(inst.id, generation=1, state=S.DESTROYING, spec=spec(cores=9))
+    assert store.get_instance(inst.id) == moved  # a stale write changes nothing
+    with pytest.raises(NotFound, match="instance 999 not found"):
+        store.update_instance(999, generation=1, state=S.RUNNING)
+
+
+def test_update_instance_with_status(store: Store) -> None:
+    inst = new_instance(store)
+    status = InstanceStatus("running", "started", datetime.now(UTC), 1)
+    done = store.update_instance(inst.id, generation=1, state=S.RUNNING, status=status)
+    assert (done.state, done.status, done.generation) == (S.RUNNING, status, 2)
+    assert done.spec == inst.spec
+
+
+def test_status_write_does_not_bump_generation(store: Store) -> None:
+    inst = new_instance(store)
+    at = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=timezone_plus(-5))
+    status = InstanceStatus("stopped", "VM process exited", at, 1)
+    seen = store.set_instance_status(inst.id, status)
+    assert (seen.status, seen.generation, seen.state) == (status, 1, S.PENDING)
+    assert is_utc(seen.status.observed_at)
+    assert store.get_instance(inst.id).status == status
+    with pytest.raises(NotFound):
+        store.set_instance_status(999, status)
+
+
+def test_list_instances_filters(store: Store) -> None:
+    a = new_instance(store, "a", "alice")
+    b = new_instance(store, "b", "alice")
+    c = new_instance(store, "a", "bob")
+    b = store.update_instance(b.id, generation=1, state=S.ACTIVATING, spec=spec(host="node1"))
+    c = store.update_instance(c.id, generation=1, state=S.HELD)
+    assert store.list_instances() == [a, b, c]
+    assert store.list_instances(owner="alice") == [a, b]
+    assert store.list_instances(host="node1") == [b]
+    assert store.list_instances(states=[S.PENDING, S.HELD]) == [a, c]
+    assert store.list_instances(states=iter([S.ACTIVATING])) == [b]
+    assert store.list_instances(states=[]) == []
+    assert store.list_instances(name="a") == [a, c]
+    assert store.list_instances(owner="bob", name="a", states={S.HELD}) == [c]
+    assert store.list_instances(owner="carol") == []
+
+
+def test_delete_instance(store: Store) -> None:
+    inst = new_instance(store)
+    store.put_console(inst.id, "login: ")
+    with pytest.raises(Conflict):
+        store.delete_instance(inst.id, generation=7)
+    assert store.get_console(inst.id) == "login: "  # nothing changed
+    store.delete_instance(inst.id, generation=1)
+    with pytest.raises(NotFound):
+        store.get_instance(inst.id)
+    with pytest.raises(NotFound):
+        store.get_console(inst.id)
+    with pytest.raises(NotFound):
+        store.delete_instance(inst.id, generation=1)
+    again = new_instance(store)  # the name is free again; the id is never reused
+    assert again.id > inst.id
+    assert store.get_console(again.id) == ""
+
+
+def test_consoles(store: Store) -> None:
+    inst = new_instance(store)
+    assert store.get_console(inst.id) == ""
+    store.put_console(inst.id, "booting\n")
+    store.put_console(inst.id, "login: ")
+    assert store.get_console(inst.id) == "login: "
+    assert store.get_instance(inst.id).generation == 1
+    with pytest.raises(NotFound, match="instance 999 not found"):
+        store.put_console(999, "x")
+
+
+# --- events ------------------------------------------------------------------------------
+def test_events_are_recent_and_oldest_first(store: Store) -> None:
+    inst = new_instance(store)
+    for i in range(5):
+        store.add_event(f"e{i}", instance_id=inst.id if i % 2 == 0 else None, host="node1")
+    store.add_event("other host", host="node2")
+    event = store.add_event("last")
+    assert event.message == "last"
+    assert event.instance_id is None
+    assert is_utc(event.at)
+
+    assert [e.message for e in store.list_events(limit=3)] == ["e4", "other host", "last"]
+    assert [e.message for e in store.list_events(instance_id=inst.id)] == ["e0", "e2", "e4"]
+    assert [e.message for e in store.list_events(host="node1", limit=2)] == ["e3", "e4"]
+    assert len(store.list_events()) == 7
+    ids = [e.id for e in store.list_events()]
+    assert ids == sorted(ids)
+
+
+def test_events_outlive_their_instance(store: Store) -> None:
+    inst = new_instance(store)
+    store.add_event("created", instance_id=inst.id)
+    store.delete_instance(inst.id, generation=1)
+    store.add_event("deleted", instance_id=inst.id)
+    assert [e.message for e in store.list_events(instance_id=inst.id)] == ["created", "deleted"]
+
+
+# --- concurrency -------------------------------------------------------------------------
+def test_concurrent_creates_one_wins(store: Store) -> None:
+    wins, errors = race(THREADS, lambda: new_instance(store, "same"))
+    assert wins == 1
+    assert all(isinstance(e, Conflict) for e in errors), errors
+    assert len(store.list_instances(name="same")) == 1
+
+
+def test_concurrent_updates_one_wins(store: Store) -> None:
+    inst = new_instance(store)
+    wins, errors = race(
+        THREADS, lambda: store.update_instance(inst.id, generation=1, state=S.ACTIVATING)
+    )
+    assert wins == 1
+    assert all(isinstance(e, Conflict) for e in errors), errors
+    assert store.get_instance(inst.id).generation == 2
+
+
+def test_concurrent_mixed_calls(store: Store) -> None:
+    """Reads and writes of every kind from many threads: none fails."""
+    store.create_host("node1")
+    inst = new_instance(store)
+    counter = iter(range(1000))
+
+    def work() -> None:
+        n = next(counter)
+        store.add_event(f"event {n}", instance_id=inst.id)
+        store.set_instance_status(inst.id, InstanceStatus("running", f"{n}"))
+        store.record_heartbeat("node1", cores=1, memory_mib=1, agent_version="x",
+                               at=datetime.now(UTC))
+        store.put_setting("k", str(n))
+        store.list_instances(owner="alice")
+        store.get_console(inst.id)
+
+    wins, errors = race(THREADS, work)
+    assert (wins, errors) == (THREADS, [])
+    assert len(store.list_events(instance_id=inst.id)) == THREADS
+
+
+# --- the SQL store's migrations ---------------------------------------------------------
+def test_migrate_creates_directory_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a' / 'b' / 'tashi.db'}"
+    migrate(url)
+    migrate(url)
+    store = SqlStore(url)
+    try:
+        store.create_user("alice", Role.USER)
+    finally:
+        store.close()
+    reopened = open_store(url)
+    try:
+        assert reopened.get_user("alice").name == "alice"
+    finally:
+        reopened.close()
+
+
+def test_migrations_match_the_tables(tmp_path: Path) -> None:
+    """The schema the migrations build is the one ``tables.py`` describes."""
+    url = f"sqlite:///{tmp_path / 'tashi.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []

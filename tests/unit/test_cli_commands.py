@@ -1,0 +1,254 @@
+"""The ``tashi`` CLI against a real manager app served by uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from click.testing import CliRunner, Result
+
+from tashi.api.app import create_app
+from tashi.cli import wait
+from tashi.cli.main import main
+from tashi.common.clock import SystemClock
+from tashi.domain.states import InstanceState
+from tashi.manager.bootstrap import ensure_admin, ensure_default_network
+from tashi.manager.core import ManagerCore
+from tashi.store.sql import open_store
+
+
+@dataclass(frozen=True)
+class Manager:
+    url: str
+    token: str
+    core: ManagerCore
+
+
+@pytest.fixture
+def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Manager]:
+    for var in ("TASHI_URL", "TASHI_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    store = open_store(f"sqlite:///{tmp_path}/t.db")
+    token = ensure_admin(store)
+    assert token is not None
+    ensure_default_network(store)
+    core = ManagerCore.build(store, SystemClock(), image_dir=tmp_path / "images",
+                             heartbeat_timeout_s=30, join_token=None)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(core), log_level="warning", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield Manager(f"http://127.0.0.1:{sock.getsockname()[1]}", token, core)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        store.close()
+
+
+def tashi(m: Manager, *args: str, token: str | None = None, input: str | None = None) -> Result:
+    flags = ["--url", m.url, "--token", token or m.token]
+    return CliRunner().invoke(main, [*flags, *args], input=input)
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def fails(result: Result, exit_code: int) -> str:
+    """The one line on stderr of a command that failed as expected (never a traceback)."""
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == exit_code, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tashi: ")
+    return lines[0]
+
+
+@pytest.fixture
+def image(manager: Manager, tmp_path: Path) -> str:
+    path = tmp_path / "x.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "10M"], check=True)
+    ok(tashi(manager, "image", "import", "guest", str(path)))
+    return "guest"
+
+
+def test_image_import_then_list(manager: Manager, image: str) -> None:
+    out = ok(tashi(manager, "image", "list"))
+    header, row = out.splitlines()
+    assert header.split() == ["NAME", "FORMAT", "SIZE", "VIRTUAL-SIZE", "OWNER", "AGE"]
+    assert row.split()[:2] == ["guest", "qcow2"]
+    assert "10 MiB" in row
+    listed = json.loads(ok(tashi(manager, "--json", "image", "list")))
+    assert [(i["name"], i["virtual_size_bytes"]) for i in listed] == [("guest", 10 * 2**20)]
+
+
+def test_vm_create_list_show_destroy(manager: Manager, image: str) -> None:
+    out = ok(tashi(manager, "vm", "create", "web-1", "--image", image, "--cores", "2",
+                   "--memory", "256"))
+    assert out.splitlines()[1].split()[:3] == ["1", "web-1", "Pending"]
+    listing = ok(tashi(manager, "vm", "list")).splitlines()
+    assert listing[0].split() == ["ID", "NAME", "OWNER", "STATE", "HOST", "CORES", "MEMORY",
+                                  "AGE", "MESSAGE"]
+    assert listing[1].split()[:7] == ["1", "web-1", "admin", "Pending", "-", "2", "256"]
+    shown = ok(tashi(manager, "vm", "show", "web-1"))
+    assert "state:" in shown
+    assert "disks:" in shown
+    assert "guest" in shown
+    assert "created by admin" in shown
+    assert "Destroyed" not in shown
+    assert ok(tashi(manager, "vm", "destroy", "1", "--wait")) == "instance 1 (web-1): destroyed\n"
+    assert ok(tashi(manager, "vm", "list")).splitlines()[1:] == []
+
+
+def test_json_output_parses(manager: Manager, image: str) -> None:
+    created = json.loads(ok(tashi(manager, "--json", "vm", "create", "a", "--image", image,
+                                  "--network", "default")))
+    assert (created["name"], created["state"], created["nics"][0]["network"]) == (
+        "a", "Pending", "default")
+    shown = json.loads(ok(tashi(manager, "--json", "vm", "show", "a")))
+    assert shown["id"] == created["id"]
+    assert shown["events"][0]["message"].startswith("created by admin")
+    assert [i["name"] for i in json.loads(ok(tashi(manager, "--json", "vm", "list")))] == ["a"]
+    destroyed = json.loads(ok(tashi(manager, "--json", "vm", "destroy", "a")))
+    assert destroyed["deleted"] is True
+
+
+def test_console_prints_the_stored_tail(manager: Manager, image: str) -> None:
+    created = json.loads(ok(tashi(manager, "--json", "vm", "create", "c", "--image", image)))
+    manager.core.store.put_console(created["id"], "login: ")
+    assert ok(tashi(manager, "vm", "console", "c")) == "login: \n"
+    assert json.loads(ok(tashi(manager, "--json", "vm", "console", "c"))) == {
+        "console": "login: "}
+
+
+@pytest.mark.parametrize(("args", "exit_code", "says"), [
+    (["vm", "create", "x", "--image", "nope"], 2, "unknown image 'nope'"),
+    (["vm", "create", "x", "--image", "guest", "--cores", "0"], 2, "cores"),
+    (["vm", "create", "a/b", "--image", "guest"], 2, "invalid instance name"),
+    (["vm", "create", "a;b", "--image", "guest"], 2, "invalid instance name"),
+    (["vm", "create", "x" * 80, "--image", "guest"], 2, "name"),
+    (["vm", "show", "nosuch"], 4, "instance nosuch not found"),
+    (["vm", "show", "a/b"], 2, "invalid instance name"),
+    (["vm", "destroy", "99"], 4, "not found"),
+    (["vm", "shutdown", "99"], 4, "not found"),
+    (["image", "import", "../etc/passwd", "/etc/hostname"], 2, "invalid image name"),
+])
+def test_bad_input_is_one_line(manager: Manager, image: str, args: list[str], exit_code: int,
+                               says: str) -> None:
+    assert says in fails(tashi(manager, *args), exit_code)
+
+
+def test_duplicate_name_is_a_conflict(manager: Manager, image: str) -> None:
+    ok(tashi(manager, "vm", "create", "dup", "--image", image))
+    fails(tashi(manager, "vm", "create", "dup", "--image", image), 5)
+
+
+def test_shutdown_of_pending_is_a_conflict(manager: Manager, image: str) -> None:
+    ok(tashi(manager, "vm", "create", "p", "--image", image))
+    assert "Pending" in fails(tashi(manager, "vm", "shutdown", "p"), 5)
+
+
+def test_missing_image_file_fails_before_any_call(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--url", "http://127.0.0.1:9", "--token", "t", "image",
+                                       "import", "img", str(tmp_path / "missing.qcow2")])
+    assert "cannot read" in fails(result, 2)
+
+
+def test_bad_token(manager: Manager) -> None:
+    assert "invalid bearer token" in fails(tashi(manager, "vm", "list", token="wrong"), 3)
+
+
+def test_unreachable_manager() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(main, ["--url", f"http://127.0.0.1:{port}", "--token", "t",
+                                       "vm", "list"])
+    assert "cannot reach the manager" in fails(result, 6)
+
+
+def test_usage_errors_keep_clicks_exit_code(manager: Manager) -> None:
+    result = tashi(manager, "vm", "create", "x")
+    assert result.exit_code == 2
+    assert "--image" in result.stderr
+
+
+def test_wait_reports_held_with_its_message(manager: Manager, image: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wait, "POLL_S", 0.05)
+    core = manager.core
+
+    def hold() -> None:
+        for _ in range(200):
+            found = core.store.list_instances(name="w")
+            if found:
+                core.instances.transition(found[0], InstanceState.HELD, "no host has room")
+                return
+            time.sleep(0.02)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    result = tashi(manager, "vm", "create", "w", "--image", image, "--wait")
+    holder.join()
+    assert fails(result, 1) == "tashi: instance w is Held: no host has room"
+
+
+def test_wait_times_out(manager: Manager, image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wait, "POLL_S", 0.05)
+    result = tashi(manager, "vm", "create", "t", "--image", image, "--wait", "--timeout", "0.2")
+    assert "still Pending after 0.2 s" in fails(result, 1)
+
+
+def test_login_saves_the_config_used_later(manager: Manager, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = ok(runner.invoke(main, ["login", "--url", manager.url], input=manager.token + "\n"))
+    assert out.endswith(f"logged in to {manager.url} as admin (admin)\n")
+    assert manager.token not in out
+    path = tmp_path / "config" / "tashi" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ok(runner.invoke(main, ["user", "list"])).splitlines()[1].split()[:2] == [
+        "admin", "admin"]
+
+
+def test_login_refuses_a_bad_token_and_saves_nothing(manager: Manager, tmp_path: Path) -> None:
+    fails(CliRunner().invoke(main, ["login", "--url", manager.url, "--token", "bad"]), 3)
+    assert not (tmp_path / "config" / "tashi" / "config.toml").exists()
+
+
+def test_host_add_prints_the_credential(manager: Manager) -> None:
+    out = ok(tashi(manager, "host", "add", "node1"))
+    token = json.loads(ok(tashi(manager, "--json", "host", "add", "node2")))["token"]
+    assert token
+    assert "agent credential (shown once): " in out
+    assert f"tashi-agent --host node1 --manager-url {manager.url}" in out
+    rows = ok(tashi(manager, "host", "list")).splitlines()
+    assert rows[0].split() == ["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES",
+                               "LAST-HEARTBEAT"]
+    assert [r.split()[0] for r in rows[1:]] == ["node1", "node2"]
+
+
+def test_non_admin_cannot_list_hosts(manager: Manager) -> None:
+    out = json.loads(ok(tashi(manager, "--json", "user", "add", "alice")))
+    assert out["user"] == {"name": "alice", "role": "user", "created_at": out["user"]["created_at"]}
+    assert "not an admin" in fails(tashi(manager, "host", "list", token=out["token"]), 3)
+    assert ok(tashi(manager, "vm", "list", token=out["token"])).splitlines()[1:] == []
+    fails(tashi(manager, "user", "add", "bob", token=out["token"]), 3)
