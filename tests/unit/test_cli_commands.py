@@ -252,3 +252,26 @@ def test_non_admin_cannot_list_hosts(manager: Manager) -> None:
     assert "not an admin" in fails(tashi(manager, "host", "list", token=out["token"]), 3)
     assert ok(tashi(manager, "vm", "list", token=out["token"])).splitlines()[1:] == []
     fails(tashi(manager, "user", "add", "bob", token=out["token"]), 3)
+
+
+def test_console_follow_prints_only_what_is_new(manager: Manager, image: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tashi.cli import console
+
+    created = json.loads(ok(tashi(manager, "--json", "vm", "create", "f", "--image", image)))
+    manager.core.store.put_console(created["id"], "boot\n")
+    texts = iter(["boot\nlogin: ", "oot\nlogin: root\n", "oot\nlogin: root\n"])
+    real_new_part = console.new_part
+
+    def new_part(old: str, new: str) -> str:
+        """Feed the next console text after each poll; Ctrl-C once they are all seen."""
+        part = real_new_part(old, new)
+        text = next(texts, None)
+        if text is None:
+            raise KeyboardInterrupt
+        manager.core.store.put_console(created["id"], text)
+        return part
+
+    monkeypatch.setattr(console, "new_part", new_part)
+    monkeypatch.setattr(console, "FOLLOW_POLL_S", 0.01)
+    assert ok(tashi(manager, "vm", "console", "f", "--follow")) == "boot\nlogin: root\n"

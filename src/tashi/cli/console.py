@@ -12,7 +12,7 @@ from tashi.cli.session import Session, pass_session
 from tashi.client import TashiClient
 
 FOLLOW_POLL_S = 1.0
-_ANCHOR = 256
+_PROBE = 64
 
 
 def new_part(old: str, new: str) -> str:
@@ -21,13 +21,15 @@ def new_part(old: str, new: str) -> str:
     ``old`` that starts ``new``. With no overlap, the console was reset: all of ``new``."""
     if new.startswith(old):
         return new[len(old):]
-    anchor = old[-_ANCHOR:]
-    end = len(new)
-    while anchor and (at := new.rfind(anchor, 0, end)) >= 0:
-        overlap = at + len(anchor)
+    probe = new[:_PROBE]
+    at = old.find(probe)
+    while at >= 0:  # overlaps at least as long as the probe, longest first
+        if new.startswith(old[at:]):
+            return new[len(old) - at:]
+        at = old.find(probe, at + 1)
+    for overlap in range(min(len(old), len(probe) - 1), 0, -1):
         if old.endswith(new[:overlap]):
             return new[overlap:]
-        end = overlap - 1
     return new
 
 

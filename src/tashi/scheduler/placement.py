@@ -66,14 +66,15 @@ def _rejection(host: HostSnapshot, need: Resources) -> str | None:
 def _explain(hosts: list[HostSnapshot], need: Resources, why: Counter[str]) -> str:
     if not hosts:
         return "no host fits: no hosts are registered"
+    usable = [h for h in hosts if h.up and h.state is HostState.NORMAL] or hosts
     parts = []
     for reason, n in why.most_common():
         detail = ""
         if reason == "lack memory":
-            best = max(h.free.memory_mib for h in hosts)
+            best = max(h.free.memory_mib for h in usable)
             detail = f" (need {need.memory_mib} MiB, best has {best})"
         elif reason == "lack cores":
-            best = max(h.free.cores for h in hosts)
+            best = max(h.free.cores for h in usable)
             detail = f" (need {need.cores}, best has {best})"
         parts.append(f"{n} {reason}{detail}")
     return "no host fits: " + ", ".join(parts)
