@@ -19,8 +19,8 @@ from tashi.api.schemas import InstanceOut
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
 from tashi.domain.errors import NotFound
-from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.domain.models import ImageFormat
+from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import NewImage

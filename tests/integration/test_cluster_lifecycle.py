@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import Rig
 
 from tashi.api.schemas import InstanceCreate
 from tashi.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from tests.integration.conftest import Rig
 
 
 def vm(name: str, **kw: object) -> InstanceCreate:
@@ -55,7 +55,7 @@ async def test_spread_over_hosts(scheduled: Rig) -> None:
     for i in range(4):
         await scheduled.admin.create_instance(vm(f"s{i}", memory_mib=512))
     hosts = [(await scheduled.wait_for(f"s{i}", "Running")).host for i in range(4)]
-    assert sorted(hosts) == ["h1", "h1", "h2", "h2"]
+    assert sorted(str(h) for h in hosts) == ["h1", "h1", "h2", "h2"]
 
 
 async def test_no_room_stays_pending_with_reason(scheduled: Rig) -> None:
@@ -64,7 +64,8 @@ async def test_no_room_stays_pending_with_reason(scheduled: Rig) -> None:
     await asyncio.sleep(0.5)
     inst = await scheduled.admin.get_instance("huge")
     assert inst.state == "Pending"
-    assert "lack memory" in inst.message and "need 100000 MiB" in inst.message
+    assert "lack memory" in inst.message
+    assert "need 100000 MiB" in inst.message
 
 
 async def test_failed_start_is_held_with_reason(scheduled: Rig) -> None:
@@ -171,3 +172,36 @@ async def test_unknown_host_bind_is_not_found(rig: Rig) -> None:
     with pytest.raises(NotFound):
         await rig.admin.bind(inst.id, BindIn(host="ghost", generation=inst.generation))
     assert (await rig.admin.get_instance(inst.id)).state == "Pending"
+
+
+async def test_agent_auto_registers_with_join_token(tmp_path_factory: pytest.TempPathFactory
+                                                    ) -> None:
+    from tashi.agent.main import obtain_credential
+    from tashi.agent.settings import AgentSettings
+    from tests.integration.conftest import start_rig, stop_rig
+
+    root = tmp_path_factory.mktemp("join")
+    rig, server, serving = await start_rig(root, join_token="s3cret-join")
+    try:
+        settings = AgentSettings.model_validate({
+            "manager_url": rig.url, "host": "newbie", "join_token": "s3cret-join",
+            "state_dir": root / "agent", "driver": "fake"})
+        token = await obtain_credential(settings)
+        assert (root / "agent" / "credential").stat().st_mode & 0o777 == 0o600
+        assert await obtain_credential(settings) == token  # saved, reused
+        me = await rig.client(token).whoami()
+        assert (me.kind, me.name) == ("agent", "newbie")
+        assert [h.name for h in await rig.admin.list_hosts()] == ["newbie"]
+        bad = AgentSettings.model_validate({
+            "manager_url": rig.url, "host": "intruder", "join_token": "wrong",
+            "state_dir": root / "intruder", "driver": "fake"})
+        with pytest.raises(Forbidden):
+            await obtain_credential(bad)
+        assert [h.name for h in await rig.admin.list_hosts()] == ["newbie"]
+    finally:
+        await stop_rig(rig, server, serving)
+
+
+async def test_join_refused_when_auto_registration_disabled(rig: Rig) -> None:
+    with pytest.raises(Forbidden, match="auto registration is disabled"):
+        await rig.client(None).join("h9", "anything")

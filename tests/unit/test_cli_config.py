@@ -69,5 +69,6 @@ def test_broken_file_is_one_clear_error(config_home: Path) -> None:
 
 
 def test_url_must_be_http(config_home: Path) -> None:
-    with pytest.raises(InvalidInput, match="invalid manager URL"):
-        resolve("ftp://x", "t")
+    for url in ("ftp://x", "127.0.0.1:8470", "http://", "localhost"):
+        with pytest.raises(InvalidInput, match="invalid manager URL"):
+            resolve(url, "t")

@@ -24,7 +24,7 @@ def test_size(n_bytes: int, text: str) -> None:
 
 
 def test_mib() -> None:
-    assert (mib(128), mib(4096)) == ("128 MiB", "4.0 GiB")
+    assert (mib(0), mib(128), mib(4096)) == ("0 MiB", "128 MiB", "4.0 GiB")
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

@@ -25,7 +25,8 @@ def test_pack_fills_one_host_first() -> None:
     placer = Placer([host("a", mem=2048), host("b", mem=2048)], Policy.PACK)
     got = [placer.place(req(i)).host for i in range(6)]
     assert got[:4] == [got[0]] * 4  # 4 x 512 MiB fill the first host
-    assert got[4:] == [got[4]] * 2 and got[4] != got[0]
+    assert got[4:] == [got[4]] * 2
+    assert got[4] != got[0]
 
 
 def test_never_overcommits() -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tashi.domain.errors import InvalidInput, TashiError
 
 DEFAULT_URL = "http://127.0.0.1:8470"
@@ -60,7 +62,12 @@ def resolve(url: str | None = None, token: str | None = None) -> Target:
 
 
 def check_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
+    """``url`` if it can name a manager: http(s), with a host."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidInput(f"invalid manager URL {url!r}: use http://HOST:PORT or https://…")
     return url.rstrip("/")
 

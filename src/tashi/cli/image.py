@@ -10,7 +10,7 @@ from typing import BinaryIO
 import click
 
 from tashi.cli.refs import image_name
-from tashi.cli.render import age, emit_json, size, table
+from tashi.cli.render import age, emit_json, fields, size, table
 from tashi.cli.session import Session, pass_session
 from tashi.domain.errors import InvalidInput
 
@@ -33,6 +33,22 @@ def list_(session: Session) -> None:
     rows = [[i.name, i.format, size(i.size_bytes), size(i.virtual_size_bytes), i.owner,
              age(i.created_at)] for i in images]
     click.echo(table(["NAME", "FORMAT", "SIZE", "VIRTUAL-SIZE", "OWNER", "AGE"], rows))
+
+
+@image.command("show")
+@click.argument("name")
+@pass_session
+def show(session: Session, name: str) -> None:
+    """Show image NAME."""
+    name = image_name(name)
+    out = session.call(lambda c: c.get_image(name))
+    if session.json:
+        emit_json(out)
+        return
+    click.echo(fields([("name", out.name), ("format", out.format),
+                       ("size", size(out.size_bytes)),
+                       ("virtual size", size(out.virtual_size_bytes)), ("owner", out.owner),
+                       ("created", f"{out.created_at:%Y-%m-%d %H:%M:%S} UTC")]))
 
 
 @image.command("import")

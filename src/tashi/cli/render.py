@@ -26,7 +26,8 @@ def size(n_bytes: int) -> str:
 
 
 def mib(n_mib: int) -> str:
-    return size(n_mib * 1024 * 1024)
+    """A size given in MiB: ``512 MiB``, ``2.0 GiB``."""
+    return f"{n_mib} MiB" if n_mib < 1024 else size(n_mib * 1024 * 1024)
 
 
 def age(at: datetime | None, now: datetime | None = None) -> str:

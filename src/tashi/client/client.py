@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -96,25 +97,28 @@ class TashiClient:
         return await self._list(InstanceOut, "/instances")
 
     async def get_instance(self, ref: str | int) -> InstanceOut:
-        return await self._get(InstanceOut, f"/instances/{ref}")
+        return await self._get(InstanceOut, f"/instances/{_seg(ref)}")
 
     async def shutdown_instance(self, ref: str | int) -> InstanceOut:
-        return await self._send(InstanceOut, "POST", f"/instances/{ref}/shutdown")
+        return await self._send(InstanceOut, "POST", f"/instances/{_seg(ref)}/shutdown")
 
     async def destroy_instance(self, ref: str | int) -> DestroyOut:
-        return await self._send(DestroyOut, "DELETE", f"/instances/{ref}")
+        return await self._send(DestroyOut, "DELETE", f"/instances/{_seg(ref)}")
 
     async def console(self, ref: str | int) -> str:
-        return (await self._call("GET", f"/instances/{ref}/console")).text
+        return (await self._call("GET", f"/instances/{_seg(ref)}/console")).text
 
     async def events(self, ref: str | int) -> list[EventOut]:
-        return await self._list(EventOut, f"/instances/{ref}/events")
+        return await self._list(EventOut, f"/instances/{_seg(ref)}/events")
 
     async def list_images(self) -> list[ImageOut]:
         return await self._list(ImageOut, "/images")
 
+    async def get_image(self, name: str) -> ImageOut:
+        return await self._get(ImageOut, f"/images/{_seg(name)}")
+
     async def upload_image(self, name: str, chunks: AsyncIterator[bytes]) -> ImageOut:
-        resp = await self._call("PUT", f"/images/{name}", content=chunks, timeout_s=None,
+        resp = await self._call("PUT", f"/images/{_seg(name)}", content=chunks, timeout_s=None,
                                 headers={"Content-Type": "application/octet-stream"})
         return ImageOut.model_validate_json(resp.content)
 
@@ -145,7 +149,7 @@ class TashiClient:
         return str(resp.json()["token"])
 
     async def heartbeat(self, host: str, body: HeartbeatIn) -> None:
-        await self._call("POST", f"/agent/hosts/{host}/heartbeat",
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/heartbeat",
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 
@@ -153,11 +157,11 @@ class TashiClient:
         params: dict[str, Any] = {"wait": wait_s}
         if since:
             params["since"] = since
-        return await self._get(DesiredOut, f"/agent/hosts/{host}/instances", params=params,
+        return await self._get(DesiredOut, f"/agent/hosts/{_seg(host)}/instances", params=params,
                                timeout_s=wait_s + 30)
 
     async def report(self, host: str, body: ReportIn) -> None:
-        await self._call("POST", f"/agent/hosts/{host}/report",
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/report",
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 
@@ -169,11 +173,16 @@ class TashiClient:
                                timeout_s=wait_s + 30)
 
     async def bind(self, instance_id: int, body: BindIn) -> InstanceOut:
-        return await self._send(InstanceOut, "POST", f"/instances/{instance_id}/bind", body)
+        return await self._send(InstanceOut, "POST", f"/instances/{_seg(instance_id)}/bind", body)
 
     async def note_unplaced(self, instance_id: int, reason: str) -> None:
-        await self._call("POST", f"/scheduler/unplaced/{instance_id}",
+        await self._call("POST", f"/scheduler/unplaced/{_seg(instance_id)}",
                          params={"reason": reason[:1000]})
+
+
+def _seg(value: str | int) -> str:
+    """One path segment, quoted: a name can never add or remove path segments."""
+    return quote(str(value), safe="")
 
 
 def _error_of(resp: httpx.Response) -> TashiError:

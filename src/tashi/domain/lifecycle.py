@@ -68,10 +68,13 @@ def next_state(state: InstanceState, observed: Observed) -> InstanceState | str 
     return _RULES.get((state, observed))
 
 
-def observation_message(state: InstanceState, observed: Observed, detail: str) -> str:
-    """Words for the status line, kept with the instance."""
-    if observed is Observed.ABSENT and state is S.RUNNING:
-        return "VM process not found on its host"
-    if observed is Observed.STOPPED and state in (S.RUNNING, S.ACTIVATING, S.ORPHANED):
-        return detail or "VM process exited"
+def observation_message(state: InstanceState, observed: Observed, detail: str,
+                        host: str) -> str:
+    """Words for the status line kept with the instance: why it is in its state."""
+    if observed in (Observed.RUNNING, Observed.PAUSED):
+        return f"host {host} reports it {observed}"
+    if observed is Observed.ABSENT:
+        return f"no VM of it on host {host}" if state is not S.DESTROYING else ""
+    if observed is Observed.STOPPED:
+        return detail or f"its VM process on host {host} exited"
     return detail

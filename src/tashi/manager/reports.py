@@ -80,7 +80,8 @@ class ReportService:
         return ignored
 
     def _apply_one(self, instance: Instance, obs: Observation) -> None:
-        message = observation_message(instance.state, obs.observed, obs.detail)
+        message = observation_message(instance.state, obs.observed, obs.detail,
+                                      str(instance.spec.host))
         status = InstanceStatus(observed=obs.observed, message=message or
                                 instance.status.message, observed_at=self._clock.now(),
                                 observed_generation=instance.generation)

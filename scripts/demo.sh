@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The main job: install, build the guest image, start an all-in-one Tashi cluster
+# here (`tashi up`: manager + agent + scheduler, sqlite), boot the guest as a VM,
+# and show it Running with its console marker. The cluster keeps running until
+# Ctrl-C; the VM keeps running after that, and the next run re-adopts it.
+#
+# Usage: scripts/demo.sh    (env: TASHI_DATA_DIR, TASHI_PORT)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install.sh
+IMAGE=$(scripts/build-guest-image.sh | tail -n 1)
+export PATH="$PWD/.venv/bin:$PATH"
+
+DATA_DIR=${TASHI_DATA_DIR:-$HOME/.local/share/tashi}
+PORT=${TASHI_PORT:-8470}
+export TASHI_URL="http://127.0.0.1:$PORT"
+mkdir -p "$DATA_DIR"
+
+echo "== starting tashi up (log: $DATA_DIR/tashi-up.log)"
+tashi up --data-dir "$DATA_DIR" --port "$PORT" >>"$DATA_DIR/tashi-up.log" 2>&1 &
+UP_PID=$!
+trap 'kill -INT $UP_PID 2>/dev/null; wait $UP_PID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    [[ -s $DATA_DIR/admin.token ]] && tashi --token "$(cat "$DATA_DIR/admin.token")" \
+        host list >/dev/null 2>&1 && break
+    kill -0 $UP_PID 2>/dev/null || { tail -n 20 "$DATA_DIR/tashi-up.log"; exit 1; }
+    sleep 0.2
+done
+TASHI_TOKEN=$(cat "$DATA_DIR/admin.token")
+export TASHI_TOKEN
+
+tashi host list
+tashi image show tashi-guest >/dev/null 2>&1 || tashi image import tashi-guest "$IMAGE"
+tashi image list
+if ! tashi vm show demo >/dev/null 2>&1; then
+    echo "== booting VM demo from image tashi-guest"
+    tashi vm create demo --image tashi-guest --memory 128 --wait
+fi
+for _ in $(seq 240); do
+    tashi vm console demo | grep -q TASHI-GUEST-READY && break
+    sleep 0.5
+done
+tashi vm list
+echo "== console of demo:"
+tashi vm console demo | grep -E 'TASHI-GUEST-(DISK|IP|READY)'
+cat <<MSG
+
+Tashi is running on $TASHI_URL with VM 'demo' Running. In another shell:
+  export TASHI_URL=$TASHI_URL TASHI_TOKEN=\$(cat $DATA_DIR/admin.token)
+  tashi vm list; tashi vm console demo; tashi vm shutdown demo --wait; tashi vm destroy demo
+Ctrl-C stops the cluster (the VM keeps running; the next run re-adopts it).
+MSG
+wait $UP_PID
