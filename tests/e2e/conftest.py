@@ -72,8 +72,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def qemu_pids(instance_id: int) -> list[int]:
-    """PIDs of QEMU processes started for instance ``instance_id`` (from /proc)."""
+def qemu_pids(instance_id: int, under: Path) -> list[int]:
+    """PIDs of QEMU processes started for instance ``instance_id`` by the agent whose
+    state is ``under`` (from /proc; other clusters on this machine reuse the ids)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -83,7 +84,8 @@ def qemu_pids(instance_id: int) -> list[int]:
         except OSError:
             continue
         if argv and argv[0].endswith(b"qemu-system-x86_64") and \
-                f"tashi-{instance_id}".encode() in argv:
+                f"tashi-{instance_id}".encode() in argv and \
+                any(a.startswith(str(under).encode()) for a in argv):
             pids.append(int(entry.name))
     return pids
 

@@ -31,11 +31,11 @@ async def test_boot_console_graceful_shutdown_then_destroy(
     assert running.host == "e2e-host"
     console = await wait_console(client, inst.id, READY)
     assert "TASHI-GUEST-DISK-WRITTEN" in console  # the guest wrote to its disk...
-    assert len(qemu_pids(inst.id)) == 1
+    assert len(qemu_pids(inst.id, st.agent_state)) == 1
     await client.shutdown_instance(inst.id)
     exited = await wait_state(client, inst.id, "Exited", timeout_s=60)
     assert exited.observed == "stopped"
-    assert qemu_pids(inst.id) == []
+    assert qemu_pids(inst.id, st.agent_state) == []
     assert sha256(image) == before  # ...but the image is byte-identical
     await client.destroy_instance(inst.id)
     for _ in range(100):
@@ -47,16 +47,16 @@ async def test_boot_console_graceful_shutdown_then_destroy(
 
 
 async def test_destroy_running_vm_kills_it(stack: tuple[Stack, TashiClient]) -> None:
-    _, client = stack
+    st, client = stack
     inst = await client.create_instance(vm("e2e-kill"))
     await wait_state(client, inst.id, "Running")
-    assert len(qemu_pids(inst.id)) == 1
+    assert len(qemu_pids(inst.id, st.agent_state)) == 1
     await client.destroy_instance(inst.id)
     for _ in range(150):
-        if not qemu_pids(inst.id) and not await client.list_instances():
+        if not qemu_pids(inst.id, st.agent_state) and not await client.list_instances():
             break
         await asyncio.sleep(0.2)
-    assert qemu_pids(inst.id) == []
+    assert qemu_pids(inst.id, st.agent_state) == []
     assert await client.list_instances() == []
 
 
@@ -65,25 +65,25 @@ async def test_agent_kill9_then_restart_readopts_same_qemu(
     st, client = stack
     inst = await client.create_instance(vm("e2e-adopt"))
     await wait_state(client, inst.id, "Running")
-    [pid] = qemu_pids(inst.id)
+    [pid] = qemu_pids(inst.id, st.agent_state)
     st.procs["agent"].kill9()
     await asyncio.sleep(2)
-    assert qemu_pids(inst.id) == [pid]  # the VM outlives its agent
+    assert qemu_pids(inst.id, st.agent_state) == [pid]  # the VM outlives its agent
     st.start("agent")
     await wait_console(client, inst.id, READY)
     await asyncio.sleep(3)  # several converge passes of the new agent
-    assert qemu_pids(inst.id) == [pid]  # re-adopted: no restart, no duplicate
+    assert qemu_pids(inst.id, st.agent_state) == [pid]  # re-adopted: no restart, no duplicate
     assert (await client.get_instance(inst.id)).state == "Running"
     await client.shutdown_instance(inst.id)  # and the new agent controls it
     await wait_state(client, inst.id, "Exited", timeout_s=60)
-    assert qemu_pids(inst.id) == []
+    assert qemu_pids(inst.id, st.agent_state) == []
 
 
 async def test_manager_restart_loses_nothing(stack: tuple[Stack, TashiClient]) -> None:
     st, client = stack
     inst = await client.create_instance(vm("e2e-survive"))
     await wait_state(client, inst.id, "Running")
-    [pid] = qemu_pids(inst.id)
+    [pid] = qemu_pids(inst.id, st.agent_state)
     st.procs["manager"].kill9()
     await asyncio.sleep(2)
     st.start("manager")
@@ -92,6 +92,6 @@ async def test_manager_restart_loses_nothing(stack: tuple[Stack, TashiClient]) -
     assert again.generation >= 1
     assert again.host == "e2e-host"
     await asyncio.sleep(3)
-    assert qemu_pids(inst.id) == [pid]
+    assert qemu_pids(inst.id, st.agent_state) == [pid]
     assert (await client.get_instance(inst.id)).state == "Running"
     assert [h.up for h in await client.list_hosts()] == [True]

@@ -54,12 +54,12 @@ async def test_up_ctrl_c_and_resume_readopts(tmp_path: Path, guest_image: Path) 
         inst_id = inst.id
         await wait_state(client, inst.id, "Running")
         await wait_console(client, inst.id, "TASHI-GUEST-READY")
-        [pid] = qemu_pids(inst.id)
+        [pid] = qemu_pids(inst.id, data)
         assert first.popen
         first.popen.send_signal(signal.SIGINT)  # Ctrl-C
         assert first.popen.wait(30) == 0, first.output()
         assert "stopped; VMs keep running" in first.output()
-        assert qemu_pids(inst.id) == [pid]
+        assert qemu_pids(inst.id, data) == [pid]
         await client.aclose()
 
         second = tashi_up(data, port)
@@ -67,13 +67,13 @@ async def test_up_ctrl_c_and_resume_readopts(tmp_path: Path, guest_image: Path) 
         again = await wait_state(client, inst.id, "Running")
         assert again.name == "keep"
         await asyncio.sleep(3)
-        assert qemu_pids(inst.id) == [pid]  # re-adopted, not restarted
+        assert qemu_pids(inst.id, data) == [pid]  # re-adopted, not restarted
         await client.destroy_instance(inst.id)
         for _ in range(100):
-            if not qemu_pids(inst.id):
+            if not qemu_pids(inst.id, data):
                 break
             await asyncio.sleep(0.2)
-        assert qemu_pids(inst.id) == []
+        assert qemu_pids(inst.id, data) == []
         second.stop()
         assert second.popen, second.argv
         assert second.popen.returncode == 0, second.output()
@@ -82,7 +82,7 @@ async def test_up_ctrl_c_and_resume_readopts(tmp_path: Path, guest_image: Path) 
         for proc in (first,):
             proc.stop()
         if inst_id is not None:
-            for p in qemu_pids(inst_id):
+            for p in qemu_pids(inst_id, data):
                 import os
 
                 os.kill(p, signal.SIGKILL)

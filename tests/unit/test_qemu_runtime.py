@@ -97,7 +97,8 @@ def test_read_pid(layout: RuntimeLayout) -> None:
 def fake_vm() -> Iterator[subprocess.Popen[bytes]]:
     """A process whose argv carries ``tashi-7``, like QEMU's ``-name tashi-7``."""
     script = "import time; print('up', flush=True); time.sleep(60)"
-    proc = subprocess.Popen([sys.executable, "-c", script, "tashi-7"], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", script, "tashi-7", "-pidfile", "/a/qemu.pid"],
+                            stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline() == b"up\n"  # exec'd: its cmdline is its own now
     yield proc
@@ -112,14 +113,24 @@ def test_process_matches_by_name(fake_vm: subprocess.Popen[bytes]) -> None:
     assert not process_matches(fake_vm.pid, 8)
 
 
-def test_dead_or_reused_pid_is_not_live(layout: RuntimeLayout,
-                                        fake_vm: subprocess.Popen[bytes]) -> None:
+def test_process_matches_only_its_own_runtime_dir(fake_vm: subprocess.Popen[bytes]) -> None:
+    assert process_matches(fake_vm.pid, 7, Path("/a/qemu.pid"))
+    assert not process_matches(fake_vm.pid, 7, Path("/b/qemu.pid"))  # another cluster's VM 7
+
+
+def test_dead_or_reused_pid_is_not_live(layout: RuntimeLayout) -> None:
     layout.root.mkdir(parents=True)
-    layout.pidfile.write_text(f"{fake_vm.pid}\n")
-    assert live_pid(layout, 7) == fake_vm.pid
+    script = "import time; print('up', flush=True); time.sleep(60)"
+    vm = subprocess.Popen([sys.executable, "-c", script, "tashi-7", "-pidfile",
+                           str(layout.pidfile)], stdout=subprocess.PIPE)
+    assert vm.stdout is not None
+    assert vm.stdout.readline() == b"up\n"
+    vm.stdout.close()
+    layout.pidfile.write_text(f"{vm.pid}\n")
+    assert live_pid(layout, 7) == vm.pid
     assert live_pid(RuntimeLayout.of(layout.root.parent.parent, 8), 8) is None
-    fake_vm.kill()
-    fake_vm.wait()
+    vm.kill()
+    vm.wait()
     assert live_pid(layout, 7) is None
     other = subprocess.Popen(["sleep", "60"])  # another process, as after PID reuse
     try:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class Agent:
     def __init__(self, client: TashiClient, host: str, driver: HypervisorDriver,
                  image_dir: Path, *, heartbeat_interval_s: float = 10.0,
-                 poll_wait_s: float = 20.0, resync_s: float = 2.0,
+                 poll_wait_s: float = 20.0, resync_s: float = 1.0,
                  report_every_s: float = 30.0) -> None:
         self._client = client
         self._host = host

@@ -29,6 +29,6 @@ class AgentSettings(BaseSettings):
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     heartbeat_interval_s: float = 10.0
     poll_wait_s: float = 20.0
-    resync_s: float = 2.0
+    resync_s: float = 1.0
     report_every_s: float = 30.0
     log_level: str = "INFO"

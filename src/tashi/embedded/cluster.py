@@ -156,7 +156,10 @@ class Cluster:
                 TashiClient(cfg.url, self.admin_token) as admin_client:
             agent = Agent(agent_client, host, make_driver(agent_settings),
                           agent_settings.image_dir,
-                          heartbeat_interval_s=cfg.heartbeat_interval_s)
+                          heartbeat_interval_s=cfg.heartbeat_interval_s,
+                          poll_wait_s=agent_settings.poll_wait_s,
+                          resync_s=agent_settings.resync_s,
+                          report_every_s=agent_settings.report_every_s)
             await agent.heartbeat()
             tasks = [asyncio.create_task(agent.run(), name="agent"),
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]

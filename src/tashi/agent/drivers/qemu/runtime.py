@@ -167,8 +167,10 @@ def read_pid(layout: RuntimeLayout) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def process_matches(pid: int, instance_id: int) -> bool:
-    """True when ``pid`` is a live process whose argv holds ``-name tashi-<id>``.
+def process_matches(pid: int, instance_id: int, pidfile: Path | None = None) -> bool:
+    """True when ``pid`` is a live process whose argv holds ``-name tashi-<id>`` (and,
+    when given, this runtime directory's ``pidfile``: instance ids repeat across clusters
+    sharing a machine, runtime paths do not).
 
     Guards against PID reuse after the VM died; a zombie has an empty cmdline."""
     try:
@@ -176,13 +178,15 @@ def process_matches(pid: int, instance_id: int) -> bool:
     except OSError:
         return False
     args = raw.split(b"\0")
+    if pidfile is not None and str(pidfile).encode() not in args:
+        return False
     return vm_name(instance_id).encode() in args
 
 
 def live_pid(layout: RuntimeLayout, instance_id: int) -> int | None:
     """The PID of the instance's QEMU if it is running, else None."""
     pid = read_pid(layout)
-    if pid is not None and process_matches(pid, instance_id):
+    if pid is not None and process_matches(pid, instance_id, layout.pidfile):
         return pid
     return None
 
