@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 from tashi import __version__
@@ -18,6 +17,7 @@ from tashi.agent.drivers.base import HypervisorDriver
 from tashi.agent.reconciler import Reconciler
 from tashi.api.schemas import DesiredInstance, HeartbeatIn, Observation, ReportIn
 from tashi.client import TashiClient
+from tashi.common.files import write_private
 from tashi.domain.errors import TashiError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,4 @@ def load_credential(path: Path) -> str | None:
 
 
 def save_credential(path: Path, token: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    os.replace(tmp, path)
+    write_private(path, token + "\n")

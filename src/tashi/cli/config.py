@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from tashi.common.files import write_private
 from tashi.domain.errors import InvalidInput, TashiError
 
 DEFAULT_URL = "http://127.0.0.1:8470"
@@ -86,17 +86,7 @@ def save_config(target: Target) -> Path:
     if target.token:
         lines.append(f"token = {_toml_string(target.token)}")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                os.fchmod(f.fileno(), 0o600)
-                f.write("\n".join(lines) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_private(path, "\n".join(lines) + "\n")
     except OSError as exc:
         raise TashiError(f"cannot write config file {path}: {exc.strerror}") from exc
     return path

@@ -19,11 +19,9 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +31,8 @@ from tashi.agent.drivers.registry import make_driver
 from tashi.agent.service import Agent, load_credential, save_credential
 from tashi.agent.settings import AgentSettings, default_host_name
 from tashi.client import TashiClient
+from tashi.common.clock import SystemClock
+from tashi.common.files import write_private
 from tashi.common.secrets import hash_token
 from tashi.domain.errors import Conflict
 from tashi.manager.main import build_core, make_server, prepare_store
@@ -81,13 +81,6 @@ def directory_lock(data_dir: Path) -> Iterator[IO[str]]:
         yield lock
 
 
-def _write_secret(path: Path, value: str) -> None:
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    os.replace(path.with_suffix(".tmp"), path)
-
-
 class Cluster:
     """Run with :meth:`run` until :meth:`stop` (or SIGINT/SIGTERM when installed)."""
 
@@ -116,7 +109,7 @@ class Cluster:
                      ready: asyncio.Event | None, handle_signals: bool) -> None:
         cfg = self.config
         if new_admin:
-            _write_secret(cfg.token_file, new_admin)
+            write_private(cfg.token_file, new_admin + "\n")
         self.admin_token = cfg.token_file.read_text().strip()
         core = build_core(settings, store)
         host = cfg.host or default_host_name()
@@ -140,7 +133,7 @@ class Cluster:
     def _agent_credential(self, mint: Callable[[str], str], store: Store, host: str) -> str:
         path = self.config.data_dir / "agent" / "credential"
         saved = load_credential(path)
-        if saved and store.principal_for_token(hash_token(saved), _now()) is not None:
+        if saved and store.principal_for_token(hash_token(saved), SystemClock().now()) is not None:
             return saved
         token = mint(host)
         save_credential(path, token)
@@ -178,6 +171,3 @@ class Cluster:
         log.info("cluster on %s stopped; VMs keep running and are re-adopted next time",
                  cfg.url)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

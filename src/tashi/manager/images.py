@@ -74,14 +74,18 @@ class ImageService:
         return info
 
     def _commit(self, tmp: Path, name: str, owner: str, info: ImageInfo) -> Image:
+        """File first, then the record: the catalogue never lists a missing file."""
         final = self.path_of(name)
         if final.exists():
             raise Conflict(f"image file {name!r} already exists in the image directory")
-        image = self._store.create_image(NewImage(
-            name=name, owner=owner, format=ImageFormat(info.format),
-            size_bytes=info.actual_size_bytes,
-            virtual_size_bytes=info.virtual_size_bytes))
         os.replace(tmp, final)
+        try:
+            image = self._store.create_image(NewImage(
+                name=name, owner=owner, format=ImageFormat(info.format),
+                size_bytes=info.actual_size_bytes, virtual_size_bytes=info.virtual_size_bytes))
+        except Exception:
+            final.unlink(missing_ok=True)
+            raise
         log.info("image %s: imported by %s (%s, %d bytes)", name, owner, info.format,
                  info.actual_size_bytes)
         return image
