@@ -19,14 +19,23 @@ from tashi.domain.errors import TashiError
 
 
 class CliError(click.ClickException):
-    """A click exception that prints ``tashi: <message>`` and exits with ``exit_code``."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """A click exception that prints ``tashi: <message>``; its class holds the exit code
+    (click declares ``exit_code`` a class variable), see :func:`cli_error`."""
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"tashi: {self.format_message()}", err=True)
+
+
+_BY_EXIT_CODE: dict[int, type[CliError]] = {}
+
+
+def cli_error(message: str, exit_code: int) -> CliError:
+    """A :class:`CliError` that makes ``tashi`` exit with ``exit_code``."""
+    cls = _BY_EXIT_CODE.get(exit_code)
+    if cls is None:
+        cls = type(f"CliError{exit_code}", (CliError,), {"exit_code": exit_code})
+        _BY_EXIT_CODE[exit_code] = cls
+    return cls(message)
 
 
 @contextmanager
@@ -35,9 +44,9 @@ def translated() -> Iterator[None]:
     try:
         yield
     except TashiError as exc:
-        raise CliError(_one_line(exc.message), exc.exit_code) from exc
+        raise cli_error(_one_line(exc.message), exc.exit_code) from exc
     except ValidationError as exc:
-        raise CliError(f"unexpected answer from the manager ({exc.error_count()} "
+        raise cli_error(f"unexpected answer from the manager ({exc.error_count()} "
                        "invalid fields): is the URL a Tashi manager?", 1) from exc
 
 
