@@ -22,7 +22,10 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "value_error":  # our own rule: its message as we wrote it
+            msg = str(err.get("ctx", {}).get("error", msg))
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts) or "invalid request"
 
 

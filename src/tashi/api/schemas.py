@@ -3,15 +3,51 @@ records become dicts. Shared by the server and the typed client."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from tashi.domain.errors import InvalidInput
 from tashi.domain.lifecycle import Directive, Observed
 from tashi.domain.models import ImageFormat, NetworkKind
+from tashi.domain.names import (
+    IMAGE_MAX_LENGTH,
+    IMAGE_PATTERN,
+    NAME_PATTERN,
+    check_image_name,
+    check_name,
+)
+from tashi.domain.resources import MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB
 from tashi.domain.states import HostState, InstanceState, Role
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_ID = 2**63 - 1  # ids are 64-bit integers in every store
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """Our own name rules, their message kept (pydantic reports ValueErrors)."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    return validate
+
+
+_NAME_SCHEMA = WithJsonSchema({"type": "string", "pattern": NAME_PATTERN, "maxLength": 63})
+InstanceName = Annotated[str, AfterValidator(_checked(partial(check_name, "instance"))),
+                         _NAME_SCHEMA]
+HostName = Annotated[str, AfterValidator(_checked(partial(check_name, "host"))), _NAME_SCHEMA]
+NetworkName = Annotated[str, AfterValidator(_checked(partial(check_name, "network"))),
+                        _NAME_SCHEMA]
+UserName = Annotated[str, AfterValidator(_checked(partial(check_name, "user"))), _NAME_SCHEMA]
+ImageName = Annotated[str, AfterValidator(_checked(check_image_name)),
+                      WithJsonSchema({"type": "string", "pattern": IMAGE_PATTERN,
+                                      "maxLength": IMAGE_MAX_LENGTH})]
 
 
 class Wire(BaseModel):
@@ -23,16 +59,23 @@ class ErrorOut(Wire):
     message: str = Field(description="one readable line saying what went wrong")
 
 
+#: Every route may answer these, always as an :class:`ErrorOut`.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
 # --- instances -----------------------------------------------------------------------
 
 
 class InstanceCreate(Wire):
-    name: str = Field(max_length=63, examples=["web-1"])
-    image: str = Field(max_length=127, examples=["tashi-guest"])
-    cores: int = Field(default=1, description="virtual CPUs, 1-256")
-    memory_mib: int = Field(default=128, description="memory in MiB")
+    name: InstanceName = Field(examples=["web-1"])
+    image: ImageName = Field(examples=["tashi-guest"])
+    cores: int = Field(default=1, ge=1, le=MAX_CORES, description="virtual CPUs")
+    memory_mib: int = Field(default=128, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB,
+                            description="memory in MiB")
     persistent: bool = Field(default=False, description="write to the image itself")
-    networks: list[str] = Field(default=["default"], max_length=8)
+    networks: list[NetworkName] = Field(default=["default"], min_length=1, max_length=8)
     shutdown_timeout_s: int = Field(default=60, ge=1, le=3600)
 
 
@@ -81,15 +124,15 @@ class EventOut(Wire):
 
 
 class BindIn(Wire):
-    host: str = Field(pattern=NAME_PATTERN)
-    generation: int
+    host: HostName
+    generation: int = Field(ge=0, le=MAX_ID)
 
 
 # --- hosts, images, networks, users ---------------------------------------------------
 
 
 class HostCreate(Wire):
-    name: str = Field(max_length=63)
+    name: HostName
 
 
 class HostOut(Wire):
@@ -120,7 +163,7 @@ class ImageOut(Wire):
 
 
 class NetworkCreate(Wire):
-    name: str = Field(max_length=63)
+    name: NetworkName
     kind: NetworkKind = NetworkKind.USER
 
 
@@ -131,7 +174,7 @@ class NetworkOut(Wire):
 
 
 class UserCreate(Wire):
-    name: str = Field(max_length=63)
+    name: UserName
     role: Role = Role.USER
 
 
@@ -150,7 +193,7 @@ class UserCredentialOut(Wire):
 
 
 class JoinIn(Wire):
-    host: str = Field(max_length=63)
+    host: HostName
     join_token: str = Field(max_length=256)
 
 
@@ -194,7 +237,7 @@ class DesiredOut(Wire):
 
 
 class Observation(Wire):
-    id: int
+    id: int = Field(ge=1, le=MAX_ID)
     observed: Observed
     detail: str = Field(default="", max_length=2000)
     console: str | None = Field(default=None, max_length=65536,

@@ -7,8 +7,12 @@ import re
 
 from tashi.domain.errors import InvalidInput
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_IMAGE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,126}$")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: Letters and digits, joined by runs of '-'/'_' or by single dots: never '..', never '/'.
+IMAGE_PATTERN = r"^[a-zA-Z0-9]+(?:(?:[_-]+|\.)[a-zA-Z0-9]+)*$"
+IMAGE_MAX_LENGTH = 127
+_NAME = re.compile(NAME_PATTERN)
+_IMAGE = re.compile(IMAGE_PATTERN)
 
 
 def check_name(kind: str, name: str) -> str:
@@ -23,9 +27,9 @@ def check_name(kind: str, name: str) -> str:
 
 def check_image_name(name: str) -> str:
     """Image names may carry dots (``debian-12.qcow2``) but never a path: no '/', no '..'."""
-    if not _IMAGE.fullmatch(name) or ".." in name:
+    if len(name) > IMAGE_MAX_LENGTH or not _IMAGE.fullmatch(name):
         raise InvalidInput(
             f"invalid image name {name!r}: use 1-127 of A-Z, a-z, 0-9, '.', '-', '_', "
-            "with no '..' and no '/'"
+            "starting and ending with a letter or digit, with no '..' and no '/'"
         )
     return name

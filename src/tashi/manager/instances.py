@@ -30,6 +30,7 @@ from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
 
 log = logging.getLogger(__name__)
+MAX_INSTANCE_ID = 2**63 - 1
 S = InstanceState
 
 
@@ -92,6 +93,8 @@ class InstanceService:
         """An instance by id or by name, if the caller may see it."""
         user = require_user(principal)
         if ref.isdigit():
+            if int(ref) > MAX_INSTANCE_ID:
+                raise NotFound(f"instance {ref} not found")
             return check_visible(principal, self._store.get_instance(int(ref)), ref)
         owner = None if user.is_admin else user.name
         found = self._store.list_instances(owner=owner, name=ref)

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
-from tashi.api.schemas import DesiredOut, ErrorOut, HeartbeatIn, JoinIn, ReportIn
+from tashi.api.schemas import ERROR_RESPONSES, DesiredOut, HeartbeatIn, JoinIn, ReportIn
 from tashi.manager.access import require_host_agent
 from tashi.manager.notifier import host_key
 
 router = APIRouter(prefix="/agent", tags=["agents"],
-                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                              404: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("/join")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import image_out, network_out
-from tashi.api.schemas import ErrorOut, ImageOut, NetworkCreate, NetworkOut
-from tashi.domain.names import check_image_name, check_name
+from tashi.api.schemas import ERROR_RESPONSES, ImageOut, NetworkCreate, NetworkOut
+from tashi.domain.names import IMAGE_MAX_LENGTH, IMAGE_PATTERN, check_image_name, check_name
 from tashi.manager.access import require_admin, require_user
 
+ImageNameParam = Annotated[str, Path(pattern=IMAGE_PATTERN, max_length=IMAGE_MAX_LENGTH)]
+
 router = APIRouter(tags=["images", "networks"],
-                   responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.get("/images")
@@ -22,22 +26,22 @@ async def list_images(caller: Caller, core: Core) -> list[ImageOut]:
 
 
 @router.get("/images/{name}")
-async def show_image(name: str, caller: Caller, core: Core) -> ImageOut:
+async def show_image(name: ImageNameParam, caller: Caller, core: Core) -> ImageOut:
     require_user(caller)
     return image_out(await run_in_threadpool(core.store.get_image, check_image_name(name)))
 
 
 @router.put("/images/{name}", status_code=201,
-            responses={400: {"model": ErrorOut}, 409: {"model": ErrorOut}},
             openapi_extra={"requestBody": {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}, "required": True}})
-async def upload_image(name: str, request: Request, caller: Caller, core: Core) -> ImageOut:
+async def upload_image(name: ImageNameParam, request: Request, caller: Caller,
+                       core: Core) -> ImageOut:
     """Import a disk image (qcow2 or raw) from the request body, streamed."""
     return image_out(await core.images.upload(caller, name, request.stream()))
 
 
-@router.delete("/images/{name}", status_code=204, responses={409: {"model": ErrorOut}})
-async def delete_image(name: str, caller: Caller, core: Core) -> None:
+@router.delete("/images/{name}", status_code=204)
+async def delete_image(name: ImageNameParam, caller: Caller, core: Core) -> None:
     await run_in_threadpool(core.images.delete, caller, name)
 
 
@@ -47,7 +51,7 @@ async def list_networks(caller: Caller, core: Core) -> list[NetworkOut]:
     return [network_out(n) for n in await run_in_threadpool(core.store.list_networks)]
 
 
-@router.post("/networks", status_code=201, responses={409: {"model": ErrorOut}})
+@router.post("/networks", status_code=201)
 async def add_network(body: NetworkCreate, caller: Caller, core: Core) -> NetworkOut:
     require_admin(caller)
     net = await run_in_threadpool(core.store.create_network, check_name("network", body.name),

@@ -7,14 +7,14 @@ from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import host_out
-from tashi.api.schemas import ErrorOut, HostCreate, HostCredentialOut, HostOut
+from tashi.api.schemas import ERROR_RESPONSES, HostCreate, HostCredentialOut, HostOut
 from tashi.domain.errors import NotFound
 from tashi.domain.resources import ZERO
 from tashi.manager.access import require_admin
 from tashi.manager.hosts import HostView
 
 router = APIRouter(prefix="/hosts", tags=["hosts"],
-                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.get("")
@@ -23,7 +23,7 @@ async def list_hosts(caller: Caller, core: Core) -> list[HostOut]:
     return [host_out(v) for v in await run_in_threadpool(core.hosts.views)]
 
 
-@router.get("/{name}", responses={404: {"model": ErrorOut}})
+@router.get("/{name}")
 async def show_host(name: str, caller: Caller, core: Core) -> HostOut:
     require_admin(caller)
     for view in await run_in_threadpool(core.hosts.views):
@@ -32,7 +32,7 @@ async def show_host(name: str, caller: Caller, core: Core) -> HostOut:
     raise NotFound(f"host {name} not found")
 
 
-@router.post("", status_code=201, responses={409: {"model": ErrorOut}})
+@router.post("", status_code=201)
 async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredentialOut:
     """Pre-register a host; the answer holds its agent's credential (shown once)."""
     require_admin(caller)

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import event_out, instance_out
-from tashi.api.schemas import BindIn, DestroyOut, ErrorOut, EventOut, InstanceCreate, InstanceOut
+from tashi.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_ID,
+    BindIn,
+    DestroyOut,
+    ErrorOut,
+    EventOut,
+    InstanceCreate,
+    InstanceOut,
+)
 from tashi.manager.access import require_admin
 
+InstanceId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
 router = APIRouter(prefix="/instances", tags=["instances"],
-                   responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut},
-                              404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201)
@@ -51,7 +63,12 @@ async def destroy_instance(ref: str, caller: Caller, core: Core) -> DestroyOut:
                       instance=instance_out(inst) if inst else None)
 
 
-@router.get("/{ref}/console", response_class=PlainTextResponse)
+_JSON_ERROR = {"content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
+
+
+@router.get("/{ref}/console", response_class=PlainTextResponse,
+            responses={status: {"description": "error", **_JSON_ERROR}
+                       for status in ERROR_RESPONSES})
 async def instance_console(ref: str, caller: Caller, core: Core) -> str:
     inst = await run_in_threadpool(core.instances.get, caller, ref)
     return await run_in_threadpool(core.store.get_console, inst.id)
@@ -65,7 +82,7 @@ async def instance_events(ref: str, caller: Caller, core: Core) -> list[EventOut
 
 
 @router.post("/{instance_id}/bind")
-async def bind_instance(instance_id: int, body: BindIn, caller: Caller,
+async def bind_instance(instance_id: InstanceId, body: BindIn, caller: Caller,
                         core: Core) -> InstanceOut:
     """The scheduler's call: place a Pending instance on a host."""
     require_admin(caller)

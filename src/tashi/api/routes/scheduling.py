@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import host_out
-from tashi.api.schemas import ErrorOut, PendingOut, SnapshotOut
+from tashi.api.schemas import ERROR_RESPONSES, MAX_ID, PendingOut, SnapshotOut
 from tashi.domain.states import InstanceState
 from tashi.manager.access import require_admin
 from tashi.manager.core import ManagerCore
 from tashi.manager.notifier import PENDING
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"],
-                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.get("/snapshot")
@@ -43,8 +43,10 @@ def _snapshot(core: ManagerCore, revision: str) -> SnapshotOut:
 
 
 @router.post("/unplaced/{instance_id}", status_code=204)
-async def unplaced(instance_id: int, reason: Annotated[str, Query(max_length=1000)],
-                   caller: Caller, core: Core) -> None:
+async def unplaced(
+    instance_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    reason: Annotated[str, Query(max_length=1000)], caller: Caller, core: Core,
+) -> None:
     """Record why the scheduler could not place a Pending instance (shown by vm show)."""
     require_admin(caller)
     await run_in_threadpool(core.instances.note_unplaced, instance_id, reason)

@@ -7,13 +7,13 @@ from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import user_out
-from tashi.api.schemas import ErrorOut, UserCreate, UserCredentialOut, UserOut, WhoAmIOut
+from tashi.api.schemas import ERROR_RESPONSES, UserCreate, UserCredentialOut, UserOut, WhoAmIOut
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.names import check_name
 from tashi.manager.access import require_admin
 
 router = APIRouter(tags=["users"],
-                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+                   responses=ERROR_RESPONSES)
 
 
 @router.get("/whoami")
@@ -29,7 +29,7 @@ async def list_users(caller: Caller, core: Core) -> list[UserOut]:
     return [user_out(u) for u in await run_in_threadpool(core.store.list_users)]
 
 
-@router.post("/users", status_code=201, responses={409: {"model": ErrorOut}})
+@router.post("/users", status_code=201)
 async def add_user(body: UserCreate, caller: Caller, core: Core) -> UserCredentialOut:
     """Create a user with a first API token (shown once)."""
     require_admin(caller)
