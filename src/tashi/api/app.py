@@ -31,8 +31,9 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0) -> FastAP
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.core = core
     install_error_handlers(app)
-    for module in (instances, hosts, catalog, users, agents, scheduling):
-        app.include_router(module.router, prefix="/api/v1")
+    for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
+                   users.router, agents.router, scheduling.router):
+        app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -148,6 +148,37 @@ class HostOut(Wire):
     last_heartbeat: datetime | None
 
 
+class HostStateIn(Wire):
+    state: HostState = Field(description="Normal, or Drained to take no new instances")
+
+
+class HostSlotsOut(Wire):
+    name: str
+    slots: int
+    why: str = Field(description="what limits it: cores, memory, down, Drained ...")
+
+
+class SlotsOut(Wire):
+    cores: int
+    memory_mib: int
+    total: int
+    hosts: list[HostSlotsOut]
+
+
+class LayoutInstanceOut(Wire):
+    id: int
+    name: str
+    owner: str
+    state: InstanceState
+    cores: int
+    memory_mib: int
+
+
+class HostLayoutOut(Wire):
+    host: HostOut
+    instances: list[LayoutInstanceOut]
+
+
 class HostCredentialOut(Wire):
     host: HostOut
     token: str = Field(description="the agent's credential; shown once")

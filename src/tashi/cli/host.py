@@ -50,3 +50,28 @@ def add(session: Session, name: str) -> None:
     click.echo("start its agent with: "
                f"TASHI_AGENT_TOKEN={shlex.quote(out.token)} tashi-agent "
                f"--host {shlex.quote(out.host.name)} --manager-url {shlex.quote(target.url)}")
+
+
+@host.command()
+@click.argument("name")
+@pass_session
+def drain(session: Session, name: str) -> None:
+    """Drain host NAME: it takes no new instances (those it runs stay)."""
+    _set_state(session, name, "Drained")
+
+
+@host.command()
+@click.argument("name")
+@pass_session
+def undrain(session: Session, name: str) -> None:
+    """Return host NAME to Normal: it takes new instances again."""
+    _set_state(session, name, "Normal")
+
+
+def _set_state(session: Session, name: str, state: str) -> None:
+    out = session.call(lambda c: c.set_host_state(name, state))
+    if session.json:
+        emit_json(out)
+        return
+    click.echo(table(["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "LAST-HEARTBEAT"],
+                     [_row(out)]))

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from tashi import __version__
+from tashi.cli.capacity import layout, slots
 from tashi.cli.errors import translated
 from tashi.cli.host import host
 from tashi.cli.image import image
@@ -47,7 +48,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, as_json: bool) 
     ctx.obj = Session(url=url, token=token, json=as_json)
 
 
-for command in (vm, host, image, user, login):
+for command in (vm, host, image, user, login, slots, layout):
     main.add_command(command)
 
 

@@ -22,12 +22,14 @@ from tashi.api.schemas import (
     EventOut,
     HeartbeatIn,
     HostCredentialOut,
+    HostLayoutOut,
     HostOut,
     ImageOut,
     InstanceCreate,
     InstanceOut,
     NetworkOut,
     ReportIn,
+    SlotsOut,
     SnapshotOut,
     UserCredentialOut,
     UserOut,
@@ -133,6 +135,17 @@ class TashiClient:
     async def add_host(self, name: str) -> HostCredentialOut:
         resp = await self._call("POST", "/hosts", json={"name": name})
         return HostCredentialOut.model_validate_json(resp.content)
+
+    async def set_host_state(self, name: str, state: str) -> HostOut:
+        resp = await self._call("PATCH", f"/hosts/{_seg(name)}", json={"state": state})
+        return HostOut.model_validate_json(resp.content)
+
+    async def slots(self, cores: int, memory_mib: int) -> SlotsOut:
+        return await self._get(SlotsOut, "/slots",
+                               params={"cores": cores, "memory_mib": memory_mib})
+
+    async def layout(self) -> list[HostLayoutOut]:
+        return await self._list(HostLayoutOut, "/layout")
 
     async def list_users(self) -> list[UserOut]:
         return await self._list(UserOut, "/users")

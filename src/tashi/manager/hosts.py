@@ -17,7 +17,7 @@ from tashi.domain.errors import Forbidden, NotFound
 from tashi.domain.models import Host
 from tashi.domain.names import check_name
 from tashi.domain.resources import ZERO, Resources
-from tashi.domain.states import HOLDS_RESOURCES
+from tashi.domain.states import HOLDS_RESOURCES, HostState
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.manager.reports import ReportService
 from tashi.store.base import Store
@@ -102,6 +102,31 @@ class HostService:
                 count[inst.spec.host] += 1
         return [HostView(h, self.is_up(h), used[h.name], count[h.name])
                 for h in self._store.list_hosts()]
+
+    def set_state(self, name: str, state: HostState, by: str) -> Host:
+        before = self._store.get_host(name)
+        host = self._store.set_host_state(name, state)
+        if before.state is not state:
+            self._store.add_event(f"host {name}: {before.state} -> {state} by {by}", host=name)
+            log.info("host %s: %s -> %s by %s", name, before.state, state, by)
+            self._notifier.bump(PENDING)
+        return host
+
+    def slots(self, size: Resources) -> list[tuple[str, int, str]]:
+        """How many more instances of ``size`` fit on each host, and what limits it."""
+        out = []
+        for v in self.views():
+            free = v.host.capacity - v.used
+            if not v.up:
+                out.append((v.host.name, 0, "down"))
+            elif v.host.state is not HostState.NORMAL:
+                out.append((v.host.name, 0, str(v.host.state)))
+            else:
+                by_cores = free.cores // size.cores
+                by_memory = free.memory_mib // size.memory_mib
+                out.append((v.host.name, max(0, min(by_cores, by_memory)),
+                            "cores" if by_cores < by_memory else "memory"))
+        return out
 
     def down_hosts(self) -> list[str]:
         return [h.name for h in self._store.list_hosts()

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import host_out
-from tashi.api.schemas import ERROR_RESPONSES, HostCreate, HostCredentialOut, HostOut
+from tashi.api.schemas import (
+    ERROR_RESPONSES,
+    HostCreate,
+    HostCredentialOut,
+    HostLayoutOut,
+    HostOut,
+    HostSlotsOut,
+    HostStateIn,
+    LayoutInstanceOut,
+    SlotsOut,
+)
 from tashi.domain.errors import NotFound
-from tashi.domain.resources import ZERO
+from tashi.domain.resources import (
+    MAX_CORES,
+    MAX_MEMORY_MIB,
+    MIN_MEMORY_MIB,
+    ZERO,
+    Resources,
+)
+from tashi.domain.states import HOLDS_RESOURCES
 from tashi.manager.access import require_admin
 from tashi.manager.hosts import HostView
 
@@ -38,3 +57,38 @@ async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredenti
     require_admin(caller)
     host, token = await run_in_threadpool(core.hosts.register, body.name)
     return HostCredentialOut(host=host_out(HostView(host, False, ZERO, 0)), token=token)
+
+
+@router.patch("/{name}")
+async def set_host_state(name: str, body: HostStateIn, caller: Caller, core: Core) -> HostOut:
+    """Drain a host (it takes no new instances; those it runs stay) or return it to Normal."""
+    admin = require_admin(caller)
+    await run_in_threadpool(core.hosts.set_state, name, body.state, f"user {admin.name}")
+    return await show_host(name, caller, core)
+
+
+layout_router = APIRouter(tags=["hosts"], responses=ERROR_RESPONSES)
+
+
+@layout_router.get("/slots")
+async def slots(caller: Caller, core: Core,
+                cores: Annotated[int, Query(ge=1, le=MAX_CORES)] = 1,
+                memory_mib: Annotated[int, Query(ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB)] = 128,
+                ) -> SlotsOut:
+    """How many more instances of a size fit, per host and in total."""
+    require_admin(caller)
+    per_host = await run_in_threadpool(core.hosts.slots, Resources(cores, memory_mib))
+    return SlotsOut(cores=cores, memory_mib=memory_mib, total=sum(n for _, n, _ in per_host),
+                    hosts=[HostSlotsOut(name=h, slots=n, why=w) for h, n, w in per_host])
+
+
+@layout_router.get("/layout")
+async def layout(caller: Caller, core: Core) -> list[HostLayoutOut]:
+    """Per host: its instances, and used/total cores and memory."""
+    require_admin(caller)
+    views = await run_in_threadpool(core.hosts.views)
+    held = await run_in_threadpool(lambda: core.store.list_instances(states=HOLDS_RESOURCES))
+    return [HostLayoutOut(host=host_out(v), instances=[
+        LayoutInstanceOut(id=i.id, name=i.name, owner=i.owner, state=i.state,
+                          cores=i.spec.cores, memory_mib=i.spec.memory_mib)
+        for i in held if i.spec.host == v.host.name]) for v in views]
