@@ -3,7 +3,6 @@ with raw HTTP requests (no client-side help)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +24,7 @@ class World:
 
 
 @pytest.fixture
-async def world(rig: Rig) -> AsyncIterator[World]:
+async def world(rig: Rig) -> World:
     store = rig.core.store
     tokens = {"bad": "tashi_not-a-token", "admin": rig.admin_token}
     for name in ("owner", "other"):
@@ -42,11 +41,11 @@ async def world(rig: Rig) -> AsyncIterator[World]:
         resp = await raw.post("/api/v1/instances", json={"name": "mine", "image": "guest"},
                               headers={"Authorization": f"Bearer {tokens['owner']}"})
     assert resp.status_code == 201, resp.text
-    yield World(rig, tokens, resp.json()["id"])
+    return World(rig, tokens, resp.json()["id"])
 
 
 # (method, path, body, callers allowed) -- {i} is the owner's instance id.
-USER_ENDPOINTS = [
+USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances/{i}", None),
     ("GET", "/instances/mine", None),
     ("GET", "/instances/{i}/console", None),
@@ -54,7 +53,7 @@ USER_ENDPOINTS = [
     ("POST", "/instances/{i}/shutdown", None),
     ("DELETE", "/instances/{i}", None),
 ]
-ADMIN_ENDPOINTS = [
+ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/hosts", None),
     ("GET", "/hosts/h1", None),
     ("POST", "/hosts", {"name": "h3"}),
@@ -65,14 +64,14 @@ ADMIN_ENDPOINTS = [
     ("POST", "/instances/{i}/bind", {"host": "h1", "generation": 1}),
     ("POST", "/scheduler/unplaced/{i}?reason=x", None),
 ]
-ANY_USER_ENDPOINTS = [
+ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances", None),
     ("GET", "/images", None),
     ("GET", "/images/guest", None),
     ("GET", "/networks", None),
     ("POST", "/instances", {"name": "new", "image": "guest"}),
 ]
-AGENT_ENDPOINTS = [
+AGENT_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/agent/hosts/h1/instances", None),
     ("POST", "/agent/hosts/h1/heartbeat",
      {"cores": 1, "memory_mib": 1, "agent_version": "t", "hypervisor": "t"}),

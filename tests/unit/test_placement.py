@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tashi.domain.resources import ZERO, Resources
 from tashi.domain.states import HostState
-from tashi.scheduler.placement import HostSnapshot, PlacementRequest, Placer, Policy
+from tashi.scheduler.placement import HostSnapshot, PlacementRequest, Placer
 
 
 def host(name: str, cores: int = 4, mem: int = 4096, *, up: bool = True,
@@ -22,7 +22,7 @@ def test_spread_alternates_equal_hosts() -> None:
 
 
 def test_pack_fills_one_host_first() -> None:
-    placer = Placer([host("a", mem=2048), host("b", mem=2048)], Policy.PACK)
+    placer = Placer([host("a", mem=2048), host("b", mem=2048)], "pack")
     got = [placer.place(req(i)).host for i in range(6)]
     assert got[:4] == [got[0]] * 4  # 4 x 512 MiB fill the first host
     assert got[4:] == [got[4]] * 2

@@ -12,6 +12,7 @@ from tashi.cli.errors import translated
 from tashi.cli.host import host
 from tashi.cli.image import image
 from tashi.cli.login import login
+from tashi.cli.plan import plan
 from tashi.cli.session import Session
 from tashi.cli.user import user
 from tashi.cli.vm import vm
@@ -48,7 +49,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, as_json: bool) 
     ctx.obj = Session(url=url, token=token, json=as_json)
 
 
-for command in (vm, host, image, user, login, slots, layout):
+for command in (vm, host, image, user, login, slots, layout, plan):
     main.add_command(command)
 
 

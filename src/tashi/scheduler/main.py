@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
 
 import click
 
 from tashi.client import TashiClient
 from tashi.common.logs import setup_logging
-from tashi.scheduler.placement import Policy
+from tashi.scheduler.placement import POLICIES, ExternalPolicy, Policy, policy_named
 from tashi.scheduler.service import Scheduler
 
 
-async def run_scheduler(url: str, token: str, policy: Policy) -> None:
+async def run_scheduler(url: str, token: str, policy: Policy | ExternalPolicy) -> None:
     async with TashiClient(url, token) as client:
         await Scheduler(client, policy).run()
 
@@ -23,15 +24,29 @@ async def run_scheduler(url: str, token: str, policy: Policy) -> None:
 @click.command()
 @click.option("--manager-url", envvar="TASHI_URL", default="http://127.0.0.1:8470",
               show_default=True, help="The manager's URL (TASHI_URL).")
-@click.option("--policy", type=click.Choice([p.value for p in Policy]), default="spread",
-              show_default=True)
+@click.option("--policy", type=click.Choice([*sorted(POLICIES), "external"]),
+              default="spread", show_default=True,
+              help="How hosts are chosen; external: ask --policy-program.")
+@click.option("--policy-program", metavar="COMMAND",
+              help="With --policy external: the program to ask (split like a shell would; "
+                   "JSON on stdin and stdout).")
+@click.option("--policy-timeout-s", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, help="How long the external program may take per instance.")
 @click.option("--log-level", default="INFO", show_default=True)
-def main(manager_url: str, policy: str, log_level: str) -> None:
+def main(manager_url: str, policy: str, policy_program: str | None, policy_timeout_s: float,
+         log_level: str) -> None:
     """Run the Tashi scheduler. Needs an admin token in TASHI_TOKEN."""
     token = os.environ.get("TASHI_TOKEN")
     if not token:
         click.echo("tashi-scheduler: set TASHI_TOKEN to an admin token", err=True)
         sys.exit(2)
+    if (policy == "external") != bool(policy_program):
+        click.echo("tashi-scheduler: --policy-program goes with --policy external, and "
+                   "only with it", err=True)
+        sys.exit(2)
+    chosen: Policy | ExternalPolicy = (
+        ExternalPolicy(tuple(shlex.split(policy_program)), policy_timeout_s)
+        if policy_program else policy_named(policy))
     setup_logging(log_level)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_scheduler(manager_url, token, Policy(policy)))
+        asyncio.run(run_scheduler(manager_url, token, chosen))
