@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SUDO=""
 [[ $(id -u) == 0 ]] || SUDO=sudo
 
-APT_PACKAGES=(qemu-system-x86 qemu-utils busybox-static cpio syslinux syslinux-common
+APT_PACKAGES=(qemu-system-x86 qemu-utils busybox-static cpio syslinux syslinux-common postgresql
               mtools dosfstools xz-utils python3-venv python3-pip)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

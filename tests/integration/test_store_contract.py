@@ -1,19 +1,18 @@
 """The store contract (``tashi.store.base``), run against every store implementation.
 
-Add an implementation to :data:`STORES`; every test here then runs against it.
+Add an implementation to :data:`STORES`; every test here (and the contract tests of
+``test_store_snapshot.py``) then runs against it. PostgreSQL runs in a throwaway
+cluster (the ``postgres`` fixture of ``conftest.py``).
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
 from tashi.domain.models import (
@@ -28,30 +27,46 @@ from tashi.domain.models import (
     Principal,
 )
 from tashi.domain.states import HostState, InstanceState, Role
+from tashi.store import open_store
 from tashi.store.base import NewImage, Store
-from tashi.store.sql import SqlStore, migrate, open_store
-from tashi.store.sql.engine import make_engine
-from tashi.store.sql.tables import Base
 
 S = InstanceState
-THREADS = 20
 
 
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'data' / 'tashi.db'}")
+def sqlite_url(request: pytest.FixtureRequest, name: str) -> str:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    return f"sqlite:///{tmp_path / name / 'tashi.db'}"
+
+
+def postgresql_url(request: pytest.FixtureRequest, name: str) -> str:
+    return str(request.getfixturevalue("postgres").new_database())
+
+
+def pickle_url(request: pytest.FixtureRequest, name: str) -> str:
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    return f"pickle://{tmp_path / name / 'state.pickle'}"
+
+
+#: Every store implementation the contract runs against, by test id: the URL of a
+#: new, empty store (``name`` tells apart two stores of one test).
+STORES: dict[str, Callable[[pytest.FixtureRequest, str], str]] = {
+    "sqlite": sqlite_url, "postgresql": postgresql_url, "pickle": pickle_url,
+}
+
+
+@contextlib.contextmanager
+def opened(url: str) -> Iterator[Store]:
+    store = open_store(url)
     try:
         yield store
     finally:
         store.close()
 
 
-#: Every store implementation the contract runs against, by test id.
-STORES: dict[str, Callable[[Path], Iterator[Store]]] = {"sqlite": sqlite_store}
-
-
 @pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    yield from STORES[request.param](tmp_path)
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    with opened(STORES[request.param](request, "store")) as store:
+        yield store
 
 
 def timezone_plus(hours: int) -> timezone:
@@ -73,24 +88,6 @@ def spec(cores: int = 1, memory_mib: int = 256, host: str | None = None) -> Inst
 
 def new_instance(store: Store, name: str = "web", owner: str = "alice") -> Instance:
     return store.create_instance(NewInstance(name=name, owner=owner, spec=spec()))
-
-
-def race(n: int, action: Callable[[], object]) -> tuple[int, list[BaseException]]:
-    """Run ``action`` in ``n`` threads released at once: (how many succeeded, errors)."""
-    barrier = threading.Barrier(n)
-
-    def one() -> BaseException | None:
-        barrier.wait()
-        try:
-            action()
-        except Exception as exc:
-            return exc
-        return None
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        results = list(pool.map(lambda _: one(), range(n)))
-    errors = [r for r in results if r is not None]
-    return n - len(errors), errors
 
 
 # --- users, tokens, settings ------------------------------------------------------------
@@ -251,6 +248,15 @@ def test_update_instance_with_status(store: Store) -> None:
     assert done.spec == inst.spec
 
 
+def test_update_instance_needs_state_or_spec(store: Store) -> None:
+    inst = new_instance(store)
+    with pytest.raises(InvalidInput, match="set_instance_status"):
+        store.update_instance(inst.id, generation=1, status=InstanceStatus("running"))
+    with pytest.raises(InvalidInput):
+        store.update_instance(999, generation=1)  # checked before anything else
+    assert store.get_instance(inst.id) == inst
+
+
 def test_status_write_does_not_bump_generation(store: Store) -> None:
     inst = new_instance(store)
     at = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=timezone_plus(-5))
@@ -334,72 +340,3 @@ def test_events_outlive_their_instance(store: Store) -> None:
     store.delete_instance(inst.id, generation=1)
     store.add_event("deleted", instance_id=inst.id)
     assert [e.message for e in store.list_events(instance_id=inst.id)] == ["created", "deleted"]
-
-
-# --- concurrency -------------------------------------------------------------------------
-def test_concurrent_creates_one_wins(store: Store) -> None:
-    wins, errors = race(THREADS, lambda: new_instance(store, "same"))
-    assert wins == 1
-    assert all(isinstance(e, Conflict) for e in errors), errors
-    assert len(store.list_instances(name="same")) == 1
-
-
-def test_concurrent_updates_one_wins(store: Store) -> None:
-    inst = new_instance(store)
-    wins, errors = race(
-        THREADS, lambda: store.update_instance(inst.id, generation=1, state=S.ACTIVATING)
-    )
-    assert wins == 1
-    assert all(isinstance(e, Conflict) for e in errors), errors
-    assert store.get_instance(inst.id).generation == 2
-
-
-def test_concurrent_mixed_calls(store: Store) -> None:
-    """Reads and writes of every kind from many threads: none fails."""
-    store.create_host("node1")
-    inst = new_instance(store)
-    counter = iter(range(1000))
-
-    def work() -> None:
-        n = next(counter)
-        store.add_event(f"event {n}", instance_id=inst.id)
-        store.set_instance_status(inst.id, InstanceStatus("running", f"{n}"))
-        store.record_heartbeat("node1", cores=1, memory_mib=1, agent_version="x",
-                               at=datetime.now(UTC))
-        store.put_setting("k", str(n))
-        store.list_instances(owner="alice")
-        store.get_console(inst.id)
-
-    wins, errors = race(THREADS, work)
-    assert (wins, errors) == (THREADS, [])
-    assert len(store.list_events(instance_id=inst.id)) == THREADS
-
-
-# --- the SQL store's migrations ---------------------------------------------------------
-def test_migrate_creates_directory_and_is_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'a' / 'b' / 'tashi.db'}"
-    migrate(url)
-    migrate(url)
-    store = SqlStore(url)
-    try:
-        store.create_user("alice", Role.USER)
-    finally:
-        store.close()
-    reopened = open_store(url)
-    try:
-        assert reopened.get_user("alice").name == "alice"
-    finally:
-        reopened.close()
-
-
-def test_migrations_match_the_tables(tmp_path: Path) -> None:
-    """The schema the migrations build is the one ``tables.py`` describes."""
-    url = f"sqlite:///{tmp_path / 'tashi.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    finally:
-        engine.dispose()
-    assert diff == []

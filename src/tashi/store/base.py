@@ -1,16 +1,22 @@
 """The store contract: the one source of truth of a Tashi cluster.
 
-Every implementation (SQL on sqlite or PostgreSQL; later a pickle file) passes the
-same contract suite (``tests/integration/test_store_contract.py``). Rules:
+Every implementation (SQL on sqlite or PostgreSQL, :mod:`tashi.store.sql`; one pickle
+file, :mod:`tashi.store.picklefile`) passes the same contract suite
+(``tests/integration/test_store_contract.py``). Open one by URL with
+:func:`tashi.store.open_store`. Rules:
 
 - Methods are synchronous and thread-safe; the API calls them from a thread pool.
 - Each method is atomic: it either does all it says or nothing (no half-created rows).
 - Spec and state writes of an instance carry the generation the caller read; a
   stale one raises :class:`~tashi.domain.errors.Conflict` and changes nothing.
-  Status writes never bump the generation.
+  Status writes never bump the generation. A generation-checked write must change
+  the state or the spec; a status alone goes through ``set_instance_status``.
 - Lookups of a missing record raise :class:`~tashi.domain.errors.NotFound`;
   duplicate names raise :class:`~tashi.domain.errors.Conflict`.
 - Token hashes are stored, never tokens.
+- Ids are never reused: a deleted instance's id (which its events still name) stays
+  taken, also across :meth:`Store.snapshot` / :meth:`Store.restore`.
+- Datetimes go in and come out timezone-aware; they come out in UTC.
 """
 
 from __future__ import annotations
@@ -49,11 +55,34 @@ class NewImage:
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
     id: int
+    token_hash: str
     name: str
     user: str | None  # the user it authenticates, or
     host: str | None  # the host whose agent it authenticates
     created_at: datetime
     expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole state of a store as records: what export writes and import loads.
+
+    Records are ordered by id, settings by key, consoles (an instance's id and its
+    console tail) by instance id. ``next_instance_id`` and ``next_event_id`` are the
+    ids the store would give next: past every id ever used, deleted ones included.
+    """
+
+    users: tuple[User, ...]
+    tokens: tuple[TokenRecord, ...]
+    settings: tuple[tuple[str, str], ...]  # (key, value), ordered by key
+    hosts: tuple[Host, ...]
+    images: tuple[Image, ...]
+    networks: tuple[Network, ...]
+    instances: tuple[Instance, ...]
+    consoles: tuple[tuple[int, str], ...]  # (instance id, text), ordered by id
+    events: tuple[Event, ...]
+    next_instance_id: int
+    next_event_id: int
 
 
 class Store(Protocol):
@@ -106,7 +135,12 @@ class Store(Protocol):
         self, instance_id: int, *, generation: int, state: InstanceState | None = None,
         spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
     ) -> Instance:
-        """Change state and/or spec (bumping the generation), optionally the status too."""
+        """Change state and/or spec (bumping the generation), optionally the status too.
+
+        At least one of ``state`` or ``spec`` must be given (else
+        :class:`~tashi.domain.errors.InvalidInput`, checked before anything else):
+        a status alone is an observation, written with :meth:`set_instance_status`.
+        """
         ...
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         """Record an observation; no generation check, no bump."""
@@ -123,6 +157,20 @@ class Store(Protocol):
     def list_events(self, *, instance_id: int | None = None, host: str | None = None,
                     limit: int = 100) -> Sequence[Event]:
         """The most recent events, oldest first."""
+        ...
+
+    # --- the whole state (export and import) ------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Everything in the store, read consistently (as of one moment)."""
+        ...
+    def restore(self, snapshot: Snapshot) -> None:
+        """Load ``snapshot`` into this empty store, keeping its ids, generations and times.
+
+        All or nothing. A store holding any record refuses with
+        :class:`~tashi.domain.errors.Conflict`; records that contradict each other
+        (a duplicate name or id) raise :class:`~tashi.domain.errors.Conflict` too.
+        Afterwards new ids continue from the snapshot's ``next_*_id``.
+        """
         ...
 
     def close(self) -> None: ...

@@ -3,17 +3,25 @@
 The Alembic scripts ship inside the package (``tashi/store/migrations``); no
 ``alembic.ini`` is needed. A sqlite database file (and its directory) is created
 if missing, so a fresh data directory gets its schema on first start.
+
+:func:`check_schema` is what a store runs when it opens a database: it refuses one
+whose schema is not the newest this Tashi knows (not migrated yet, or migrated by a
+newer Tashi).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import make_url, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, make_url, text
 
+from tashi.domain.errors import Unavailable
 from tashi.store.sql.engine import WRITE, make_engine
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,33 @@ def migrate(url: str) -> None:
     finally:
         engine.dispose()
     log.info("store schema at %s is up to date", make_url(url).render_as_string())
+
+
+@functools.cache
+def known_revisions() -> tuple[str, ...]:
+    """The schema revisions this Tashi knows, newest first."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    return tuple(r.revision for r in scripts.walk_revisions())
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise :class:`Unavailable` unless the database of ``engine`` is at the newest schema.
+
+    Unavailable (retryable): during an upgrade another replica may be migrating it.
+    """
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    known = known_revisions()
+    if current == known[0]:
+        return
+    where = engine.url.render_as_string()  # the password is masked
+    if current is not None and current not in known:
+        raise Unavailable(f"the store at {where} has schema revision {current}, newer than "
+                          f"this Tashi knows ({known[0]}): run a newer Tashi")
+    raise Unavailable(
+        f"the store at {where} has schema revision {current or '(none)'}, this Tashi "
+        f"needs {known[0]}: run `tashi-manager --migrate` (with the same --db-url) first"
+    )
 
 
 def _ensure_sqlite_directory(url: str) -> None:

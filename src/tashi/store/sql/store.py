@@ -2,7 +2,8 @@
 
 sqlite (the embedded default) and PostgreSQL, through SQLAlchemy 2. The schema is
 made by :func:`tashi.store.sql.migrate.migrate`, never by this class: run it first
-(or use :func:`tashi.store.sql.open_store`, which does both).
+(or use :func:`tashi.store.sql.open_store`, which does both). A database whose schema
+is not the newest this Tashi knows is refused when the store is opened.
 
 Each method is one transaction in a session of its own, so the store may be called
 from many threads at once. Methods that write open their transaction for writing
@@ -37,9 +38,12 @@ from tashi.domain.models import (
     User,
 )
 from tashi.domain.states import HostState, InstanceState, Role
-from tashi.store.base import NewImage, TokenRecord
+from tashi.store.base import NewImage, Snapshot, TokenRecord
+from tashi.store.documents import spec_doc, status_doc
 from tashi.store.sql import convert
+from tashi.store.sql import snapshot as whole
 from tashi.store.sql.engine import WRITE, make_engine
+from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.tables import (
     Base,
     ConsoleRow,
@@ -68,6 +72,11 @@ class SqlStore:
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine: Engine = make_engine(url)
+        try:
+            check_schema(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
         writer = self._engine.execution_options(**{WRITE: True})
         self._read = sessionmaker(self._engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
@@ -197,8 +206,8 @@ class SqlStore:
         now = self._clock()
         row = InstanceRow(
             name=new.name, owner=new.owner, state=InstanceState.PENDING.value,
-            host=new.spec.host, spec=convert.spec_doc(new.spec),
-            status=convert.status_doc(InstanceStatus()), generation=1,
+            host=new.spec.host, spec=spec_doc(new.spec),
+            status=status_doc(InstanceStatus()), generation=1,
             created_at=now, updated_at=now,
         )
         return convert.instance(self._insert(row, f"instance {new.name!r} of {new.owner!r}"))
@@ -228,13 +237,16 @@ class SqlStore:
         self, instance_id: int, *, generation: int, state: InstanceState | None = None,
         spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
     ) -> Instance:
+        if state is None and spec is None:
+            raise InvalidInput(f"instance {instance_id}: a generation-checked write changes "
+                               "the state or the spec; write a status with set_instance_status")
         values: dict[str, Any] = {"generation": generation + 1, "updated_at": self._clock()}
         if state is not None:
             values["state"] = state.value
         if spec is not None:
-            values["spec"], values["host"] = convert.spec_doc(spec), spec.host
+            values["spec"], values["host"] = spec_doc(spec), spec.host
         if status is not None:
-            values["status"] = convert.status_doc(status)
+            values["status"] = status_doc(status)
         match = (InstanceRow.id == instance_id, InstanceRow.generation == generation)
         with self._write.begin() as s:
             row = s.scalar(update(InstanceRow).where(*match).values(values).returning(InstanceRow))
@@ -243,7 +255,7 @@ class SqlStore:
             return convert.instance(row)
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
-        values = {"status": convert.status_doc(status), "updated_at": self._clock()}
+        values = {"status": status_doc(status), "updated_at": self._clock()}
         with self._write.begin() as s:
             stmt = update(InstanceRow).where(InstanceRow.id == instance_id).values(values)
             row = s.scalar(stmt.returning(InstanceRow))
@@ -288,6 +300,18 @@ class SqlStore:
         with self._read.begin() as s:
             newest_first = [convert.event(r) for r in s.scalars(stmt)]
         return newest_first[::-1]
+
+    # --- the whole state ---------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        engine = self._engine
+        if engine.dialect.name == "postgresql":  # one view of the data for every SELECT
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(engine) as s, s.begin():  # sqlite: one WAL read snapshot
+            return whole.read(s)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        with self._write.begin() as s:
+            whole.write(s, snapshot)
 
     # --- helpers ---------------------------------------------------------------------
     def _insert(self, row: R, what: str) -> R:

@@ -1,0 +1,89 @@
+"""The pickle store's file: one pickled plain document, a lock file beside it.
+
+The document is :func:`tashi.store.transfer.to_document` of the whole state: dicts,
+lists, strings, numbers, booleans and None only. Loading refuses every global a
+pickle could name, so a file that is not ours cannot make objects (or run code).
+Each save writes a temporary file in the same directory, fsyncs it, renames it over
+the old one and fsyncs the directory: a crash leaves the old state or the new one.
+The lock (``flock`` on ``<file>.lock``) is held from :class:`StateFile` to
+:meth:`StateFile.close`, so two managers never share one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from tashi.domain.errors import Conflict, InvalidInput
+from tashi.store.base import Snapshot
+from tashi.store.transfer import from_document, to_document
+
+PROTOCOL = 5
+
+
+class PlainUnpickler(pickle.Unpickler):
+    """An unpickler for plain data: it refuses to look up any class or function."""
+
+    def find_class(self, module: str, name: str) -> type:
+        raise pickle.UnpicklingError(f"refused {module}.{name}: the file must hold plain data")
+
+
+class StateFile:
+    """The locked state file at ``path`` (its directory is created if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock: io.BufferedRandom | None = open(self.lock_path, "a+b")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise Conflict(f"the pickle store {path} is in use by another process "
+                           f"(it holds {self.lock_path}); stop that manager first") from None
+
+    def load(self) -> Snapshot | None:
+        """The saved state, or None if there is no file yet."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            doc = PlainUnpickler(io.BytesIO(data)).load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
+                KeyError, AttributeError, OverflowError) as exc:
+            raise InvalidInput(f"{self.path}: not a readable pickle store: {exc}") from exc
+        return from_document(doc, source=str(self.path))
+
+    def save(self, snap: Snapshot) -> None:
+        """Replace the file with ``snap``, atomically and durably (mode 0600)."""
+        data = pickle.dumps(to_document(snap), protocol=PROTOCOL)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+
+    def close(self) -> None:
+        """Release the lock (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()

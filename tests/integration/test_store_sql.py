@@ -1,0 +1,104 @@
+"""The SQL store's own rules: migrations, the schema check on open, store URLs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from tashi.domain.errors import InvalidInput, Unavailable
+from tashi.domain.states import Role
+from tashi.store import migrate_store, open_store
+from tashi.store.factory import redact, sql_url
+from tashi.store.sql import SqlStore, migrate
+from tashi.store.sql.engine import make_engine
+from tashi.store.sql.tables import Base
+from tests.integration.conftest import PostgresCluster
+
+
+def test_migrate_creates_directory_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a' / 'b' / 'tashi.db'}"
+    migrate(url)
+    migrate(url)
+    store = SqlStore(url)
+    try:
+        store.create_user("alice", Role.USER)
+    finally:
+        store.close()
+    reopened = open_store(url)
+    try:
+        assert reopened.get_user("alice").name == "alice"
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrations_match_the_tables(backend: str, request: pytest.FixtureRequest,
+                                     tmp_path: Path) -> None:
+    """The schema the migrations build is the one ``tables.py`` describes."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tashi.db'}"
+        migrate(url)
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_an_unmigrated_database_is_refused(tmp_path: Path, postgres: PostgresCluster) -> None:
+    postgres.execute("CREATE DATABASE unmigrated")
+    for url in (f"sqlite:///{tmp_path / 'tashi.db'}", postgres.url("unmigrated")):
+        with pytest.raises(Unavailable, match=r"revision \(none\).*tashi-manager --migrate"):
+            SqlStore(url)
+        migrate_store(url)
+        SqlStore(url).close()
+
+
+def test_a_database_of_a_newer_tashi_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tashi.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(Unavailable, match="revision 9999, newer than this Tashi knows"):
+        SqlStore(url)
+
+
+def test_postgresql_urls_use_psycopg_and_passwords_are_never_logged(
+    postgres: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    postgres.execute("CREATE DATABASE plain")
+    # the test cluster trusts local connections, so any password gets in
+    url = f"postgresql://postgres:s3cret-pw@/plain?host={postgres.socket_dir}"
+    store = open_store(url)  # migrates, then opens
+    try:
+        assert store.create_user("alice", Role.USER).name == "alice"
+    finally:
+        store.close()
+    assert "s3cret-pw" not in caplog.text
+    assert "plain" in caplog.text  # the migration was logged, without the password
+    assert sql_url(url).startswith("postgresql+psycopg://postgres:s3cret-pw@")
+    assert redact(url) == f"postgresql://postgres:***@/plain?host={postgres.socket_dir}"
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://u:pw@host/db", "postgresql+psycopg2://u:pw@host/db", "pickle://relative/file",
+    "pickle:///a/dir/", "no url at all",
+])
+def test_unsupported_store_urls(url: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        open_store(url)
+    assert ":pw@" not in caught.value.message
