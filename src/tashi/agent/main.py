@@ -31,18 +31,22 @@ async def obtain_credential(settings: AgentSettings) -> str:
         raise click.ClickException(
             f"host {settings.host}: no credential: give --token (from `tashi host add`) or "
             "--join-token (when the manager allows auto registration)")
-    async with TashiClient(settings.manager_url) as anonymous:
+    async with TashiClient(settings.manager_url, verify=_verify(settings)) as anonymous:
         token = await anonymous.join(settings.host, settings.join_token.get_secret_value())
     save_credential(path, token)
     log.info("host %s: joined the cluster; credential saved in %s", settings.host, path)
     return token
 
 
+def _verify(settings: AgentSettings) -> bool | str:
+    return str(settings.ca) if settings.ca else True
+
+
 async def run_agent(settings: AgentSettings) -> None:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     token = await obtain_credential(settings)
     driver = make_driver(settings)
-    async with TashiClient(settings.manager_url, token) as client:
+    async with TashiClient(settings.manager_url, token, verify=_verify(settings)) as client:
         agent = Agent(client, settings.host, driver, settings.image_dir,
                       heartbeat_interval_s=settings.heartbeat_interval_s,
                       poll_wait_s=settings.poll_wait_s, resync_s=settings.resync_s,

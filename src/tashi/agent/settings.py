@@ -31,4 +31,5 @@ class AgentSettings(BaseSettings):
     poll_wait_s: float = 20.0
     resync_s: float = 1.0
     report_every_s: float = 30.0
+    ca: Path | None = Field(default=None, description="CA file to verify the manager with")
     log_level: str = "INFO"

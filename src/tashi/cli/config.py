@@ -2,7 +2,8 @@
 
 In order: the ``--url``/``--token`` flags, the ``TASHI_URL``/``TASHI_TOKEN``
 environment variables, then the config file
-``${XDG_CONFIG_HOME:-~/.config}/tashi/config.toml`` (keys ``url`` and ``token``).
+``${XDG_CONFIG_HOME:-~/.config}/tashi/config.toml`` (keys ``url``, ``token`` and
+``ca``: the CA certificate to verify an https manager with, else ``TASHI_CA``).
 The URL defaults to :data:`DEFAULT_URL`; the token has no default.
 """
 
@@ -29,6 +30,7 @@ class Target:
 
     url: str
     token: str | None
+    ca: str | None = None  # a CA file to verify the manager's certificate with
 
 
 def config_path() -> Path:
@@ -53,12 +55,14 @@ def resolve(url: str | None = None, token: str | None = None) -> Target:
     """The target from flags, else the environment, else the config file, else defaults."""
     url = url or os.environ.get("TASHI_URL") or None
     token = token or os.environ.get("TASHI_TOKEN") or None
-    if url is None or token is None:
+    ca = os.environ.get("TASHI_CA") or None
+    if url is None or token is None or ca is None:
         path = config_path()
         saved = read_config(path)
         url = url or _string(saved, "url", path) or DEFAULT_URL
         token = token or _string(saved, "token", path)
-    return Target(url=check_url(url), token=token)
+        ca = ca or _string(saved, "ca", path)
+    return Target(url=check_url(url), token=token, ca=ca)
 
 
 def check_url(url: str) -> str:
@@ -85,6 +89,8 @@ def save_config(target: Target) -> Path:
     lines = [f"url = {_toml_string(target.url)}"]
     if target.token:
         lines.append(f"token = {_toml_string(target.token)}")
+    if target.ca:
+        lines.append(f"ca = {_toml_string(target.ca)}")
     try:
         write_private(path, "\n".join(lines) + "\n")
     except OSError as exc:

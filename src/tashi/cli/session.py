@@ -33,7 +33,7 @@ class Session:
         to = target or self.target()
 
         async def run() -> T:
-            async with TashiClient(to.url, to.token) as client:
+            async with TashiClient(to.url, to.token, verify=to.ca or True) as client:
                 return await fn(client)
 
         return asyncio.run(run())

@@ -27,14 +27,16 @@ def default_data_dir() -> Path:
               show_default=True, help="fake runs no VMs (simulation).")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
               show_default=True)
+@click.option("--tls", is_flag=True,
+              help="Serve HTTPS with a certificate from a private CA made in DATA_DIR/tls.")
 @click.option("--log-level", default="INFO", show_default=True)
 def up(data_dir: Path, port: int, listen: str, host_name: str, driver: str, accel: str,
-       log_level: str) -> None:
+       tls: bool, log_level: str) -> None:
     """Run a whole cluster here: manager, this host's agent, scheduler (Ctrl-C stops
     them; VMs keep running and are re-adopted by the next `tashi up`)."""
     setup_logging(log_level)
     config = ClusterConfig(data_dir=data_dir.absolute(), port=port, listen=listen,
-                           host=host_name, driver=driver, accel=accel)
+                           host=host_name, driver=driver, accel=accel, tls=tls)
     cluster = Cluster(config)
     ready = asyncio.Event()
 
@@ -50,11 +52,12 @@ def up(data_dir: Path, port: int, listen: str, host_name: str, driver: str, acce
 
 async def _announce(ready: asyncio.Event, config: ClusterConfig) -> None:
     await ready.wait()
+    ca = f"  export TASHI_CA={config.ca_file}\n" if config.tls else ""
     click.echo(
         f"\nTashi is up on {config.url} (data in {config.data_dir}).\n"
         f"Use it as the admin:\n"
         f"  export TASHI_URL={config.url}\n"
-        f"  export TASHI_TOKEN=$(cat {config.token_file})\n"
+        f"  export TASHI_TOKEN=$(cat {config.token_file})\n{ca}"
         f"or save both once: tashi login --url {config.url} --token $(cat {config.token_file})\n"
         f"Then: tashi image import NAME FILE; tashi vm create NAME --image NAME --wait\n",
         err=True)

@@ -8,6 +8,7 @@ raises :class:`~tashi.domain.errors.Unavailable`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -45,10 +46,13 @@ class TashiClient:
     def __init__(self, base_url: str, token: str | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0, verify: bool | str = True) -> None:
+        """``verify``: True (the system's CAs), a CA file (a private CA), or False."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._base = base_url.rstrip("/")
+        context: ssl.SSLContext | bool = (ssl.create_default_context(cafile=verify)
+                                          if isinstance(verify, str) else verify)
         self._http = httpx.AsyncClient(base_url=self._base, headers=headers,
-                                       transport=transport, timeout=timeout_s, verify=verify)
+                                       transport=transport, timeout=timeout_s, verify=context)
 
     async def __aenter__(self) -> TashiClient:
         return self

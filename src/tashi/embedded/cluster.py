@@ -33,6 +33,7 @@ from tashi.agent.settings import AgentSettings, default_host_name
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
 from tashi.common.files import write_private
+from tashi.common.pki import ensure_private_ca
 from tashi.common.secrets import hash_token
 from tashi.domain.errors import Conflict
 from tashi.manager.main import build_core, make_server, prepare_store
@@ -52,10 +53,19 @@ class ClusterConfig:
     driver: str = "qemu"
     accel: str = "auto"
     heartbeat_interval_s: float = 10.0
+    tls: bool = False  # serve HTTPS with a certificate from a private CA in data_dir/tls
 
     @property
     def url(self) -> str:
-        return f"http://{self.listen}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.listen}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def verify(self) -> bool | str:
+        return str(self.ca_file) if self.tls else True
 
     @property
     def token_file(self) -> Path:
@@ -99,6 +109,11 @@ class Cluster:
             settings = ManagerSettings(
                 db_url=f"sqlite:///{cfg.data_dir / 'tashi.db'}", listen=cfg.listen,
                 port=cfg.port, image_dir=cfg.data_dir / "images")
+            if cfg.tls:
+                names = sorted({"localhost", "127.0.0.1", cfg.listen} - {"0.0.0.0", "::"})
+                files = ensure_private_ca(cfg.data_dir / "tls", names)
+                settings = settings.model_copy(update={"tls_cert": files.cert,
+                                                       "tls_key": files.key})
             store, new_admin = prepare_store(settings)
             try:
                 await self._serve(store, settings, new_admin, ready, handle_signals)
@@ -145,8 +160,8 @@ class Cluster:
         agent_settings = AgentSettings(
             host=host, state_dir=cfg.data_dir / "agent", image_dir=cfg.data_dir / "images",
             driver=cfg.driver, accel=cfg.accel)  # type: ignore[arg-type]
-        async with TashiClient(cfg.url, credential) as agent_client, \
-                TashiClient(cfg.url, self.admin_token) as admin_client:
+        async with TashiClient(cfg.url, credential, verify=cfg.verify) as agent_client, \
+                TashiClient(cfg.url, self.admin_token, verify=cfg.verify) as admin_client:
             agent = Agent(agent_client, host, make_driver(agent_settings),
                           agent_settings.image_dir,
                           heartbeat_interval_s=cfg.heartbeat_interval_s,

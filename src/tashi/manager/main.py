@@ -22,7 +22,7 @@ from tashi.api.app import create_app
 from tashi.cli.errors import cli_error
 from tashi.common.clock import SystemClock
 from tashi.common.logs import setup_logging
-from tashi.domain.errors import TashiError
+from tashi.domain.errors import InvalidInput, TashiError
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.manager.settings import ManagerSettings
@@ -52,8 +52,12 @@ def prepare_store(settings: ManagerSettings) -> tuple[Store, str | None]:
 def make_server(settings: ManagerSettings, core: ManagerCore,
                 server_class: type[uvicorn.Server] = uvicorn.Server) -> uvicorn.Server:
     app = create_app(core, liveness_interval_s=settings.liveness_interval_s)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise InvalidInput("give both TASHI_TLS_CERT and TASHI_TLS_KEY, or neither")
     config = uvicorn.Config(app, host=settings.listen, port=settings.port, log_config=None,
-                            access_log=False, timeout_graceful_shutdown=2, lifespan="on")
+                            access_log=False, timeout_graceful_shutdown=2, lifespan="on",
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                            h11_max_incomplete_event_size=64 * 1024)
     return server_class(config)
 
 

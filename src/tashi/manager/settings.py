@@ -19,4 +19,6 @@ class ManagerSettings(BaseSettings):
     liveness_interval_s: float = 5.0
     join_token: SecretStr | None = Field(
         default=None, description="enables auto registration of agents holding it")
+    tls_cert: Path | None = Field(default=None, description="serve HTTPS with this cert")
+    tls_key: Path | None = None
     log_level: str = "INFO"

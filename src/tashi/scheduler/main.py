@@ -17,7 +17,7 @@ from tashi.scheduler.service import Scheduler
 
 
 async def run_scheduler(url: str, token: str, policy: Policy | ExternalPolicy) -> None:
-    async with TashiClient(url, token) as client:
+    async with TashiClient(url, token, verify=os.environ.get("TASHI_CA") or True) as client:
         await Scheduler(client, policy).run()
 
 
