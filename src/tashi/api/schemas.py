@@ -179,6 +179,11 @@ class HostLayoutOut(Wire):
     instances: list[LayoutInstanceOut]
 
 
+class JoinTokenOut(Wire):
+    enabled: bool = Field(description="whether agents may register with a join token")
+    token: str | None = Field(default=None, description="a new join token; shown once")
+
+
 class HostCredentialOut(Wire):
     host: HostOut
     token: str = Field(description="the agent's credential; shown once")

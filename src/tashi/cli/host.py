@@ -75,3 +75,19 @@ def _set_state(session: Session, name: str, state: str) -> None:
         return
     click.echo(table(["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "LAST-HEARTBEAT"],
                      [_row(out)]))
+
+
+@host.command("join-token")
+@click.argument("action", type=click.Choice(["show", "rotate", "revoke"]))
+@pass_session
+def join_token(session: Session, action: str) -> None:
+    """Show whether agents may self-register, rotate the join token (printed once), or
+    revoke it (auto registration off)."""
+    out = session.call(lambda c: c.join_token(action))
+    if session.json:
+        emit_json(out)
+        return
+    click.echo(f"auto registration: {'on' if out.enabled else 'off'}")
+    if out.token:
+        click.echo(f"join token (shown once): {out.token}")
+        click.echo("agents join with: TASHI_AGENT_JOIN_TOKEN=<token> tashi-agent --manager-url URL")

@@ -28,6 +28,7 @@ from tashi.api.schemas import (
     ImageOut,
     InstanceCreate,
     InstanceOut,
+    JoinTokenOut,
     NetworkOut,
     ReportIn,
     SlotsOut,
@@ -150,6 +151,14 @@ class TashiClient:
 
     async def layout(self) -> list[HostLayoutOut]:
         return await self._list(HostLayoutOut, "/layout")
+
+    async def join_token(self, action: str) -> JoinTokenOut:
+        """``action``: "show", "rotate" or "revoke"."""
+        method = {"show": "GET", "rotate": "POST", "revoke": "DELETE"}[action]
+        resp = await self._call(method, "/join-token")
+        if resp.status_code == 204:
+            return JoinTokenOut(enabled=False)
+        return JoinTokenOut.model_validate_json(resp.content)
 
     async def list_users(self) -> list[UserOut]:
         return await self._list(UserOut, "/users")

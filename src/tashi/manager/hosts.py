@@ -12,12 +12,13 @@ from datetime import timedelta
 from starlette.concurrency import run_in_threadpool
 
 from tashi.common.clock import Clock
-from tashi.common.secrets import hash_token, new_token, same_secret
-from tashi.domain.errors import Forbidden, NotFound
+from tashi.common.secrets import hash_token, new_token
+from tashi.domain.errors import NotFound
 from tashi.domain.models import Host
 from tashi.domain.names import check_name
 from tashi.domain.resources import ZERO, Resources
 from tashi.domain.states import HOLDS_RESOURCES, HostState
+from tashi.manager.join import JoinTokens
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.manager.reports import ReportService
 from tashi.store.base import Store
@@ -40,7 +41,7 @@ class HostService:
         self._clock = clock
         self._notifier = notifier
         self._timeout = timedelta(seconds=heartbeat_timeout_s)
-        self._join_token = join_token
+        self.join_tokens = JoinTokens(store, join_token)
         self._started = clock.now()
 
     def register(self, name: str) -> tuple[Host, str]:
@@ -61,10 +62,7 @@ class HostService:
     def join(self, name: str, join_token: str) -> str:
         """An agent registers itself (auto registration) and gets its credential."""
         check_name("host", name)
-        if self._join_token is None:
-            raise Forbidden("auto registration is disabled on this manager")
-        if not same_secret(join_token, self._join_token):
-            raise Forbidden(f"host {name}: wrong join token")
+        self.join_tokens.check(name, join_token)
         try:
             self._store.get_host(name)
             log.info("host %s: re-joined with the join token", name)

@@ -17,6 +17,7 @@ from tashi.api.schemas import (
     HostOut,
     HostSlotsOut,
     HostStateIn,
+    JoinTokenOut,
     LayoutInstanceOut,
     SlotsOut,
 )
@@ -92,3 +93,26 @@ async def layout(caller: Caller, core: Core) -> list[HostLayoutOut]:
         LayoutInstanceOut(id=i.id, name=i.name, owner=i.owner, state=i.state,
                           cores=i.spec.cores, memory_mib=i.spec.memory_mib)
         for i in held if i.spec.host == v.host.name]) for v in views]
+
+
+@layout_router.get("/join-token")
+async def join_token_state(caller: Caller, core: Core) -> JoinTokenOut:
+    """Whether auto registration is on (the token itself is never shown again)."""
+    require_admin(caller)
+    return JoinTokenOut(enabled=await run_in_threadpool(
+        lambda: core.hosts.join_tokens.enabled))
+
+
+@layout_router.post("/join-token", status_code=201)
+async def rotate_join_token(caller: Caller, core: Core) -> JoinTokenOut:
+    """Make a new join token (turning auto registration on); the old one stops working."""
+    admin = require_admin(caller)
+    token = await run_in_threadpool(core.hosts.join_tokens.rotate, f"user {admin.name}")
+    return JoinTokenOut(enabled=True, token=token)
+
+
+@layout_router.delete("/join-token", status_code=204)
+async def revoke_join_token(caller: Caller, core: Core) -> None:
+    """Revoke the join token: auto registration is off until the next rotation."""
+    admin = require_admin(caller)
+    await run_in_threadpool(core.hosts.join_tokens.revoke, f"user {admin.name}")
