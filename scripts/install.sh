@@ -11,7 +11,7 @@ SUDO=""
 [[ $(id -u) == 0 ]] || SUDO=sudo
 
 APT_PACKAGES=(qemu-system-x86 qemu-utils busybox-static cpio syslinux syslinux-common postgresql
-              mtools dosfstools xz-utils python3-venv python3-pip)
+              mtools dosfstools xz-utils python3-venv python3-pip slapd ldap-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

@@ -1,0 +1,23 @@
+"""Optional user sources besides Tashi's own user table.
+
+* :class:`SystemUsers` — the system's accounts (``pwd``/``grp``, i.e. NSS): identity only.
+* :class:`LdapUsers` — an LDAP directory: identity, passwords, and an admin group.
+
+Each is a :class:`UserSource`: ``lookup(name)`` and ``authenticate(name, password)``
+answer an :class:`ExternalUser` or ``None``, and raise
+:class:`~tashi.domain.errors.Unavailable` when the source cannot be reached.
+"""
+
+from tashi.manager.usersources.base import ExternalUser, UserSource
+from tashi.manager.usersources.ldap import LdapConfig, LdapUsers, user_filter
+from tashi.manager.usersources.system import DEFAULT_MIN_UID, SystemUsers
+
+__all__ = [
+    "DEFAULT_MIN_UID",
+    "ExternalUser",
+    "LdapConfig",
+    "LdapUsers",
+    "SystemUsers",
+    "UserSource",
+    "user_filter",
+]

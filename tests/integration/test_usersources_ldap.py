@@ -1,0 +1,209 @@
+"""LdapUsers against a real slapd started here (tests/integration/slapd.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tashi.domain.errors import InvalidInput, Unavailable
+from tashi.domain.states import Role
+from tashi.manager.usersources import LdapConfig, LdapUsers, UserSource, user_filter
+from tests.integration.slapd import SUFFIX, Slapd, hash_password, start_slapd, tool
+
+PEOPLE = f"ou=people,{SUFFIX}"
+GROUPS = f"ou=groups,{SUFFIX}"
+POSIX_GROUPS = f"ou=posixgroups,{SUFFIX}"
+READER = f"cn=tashi-reader,ou=services,{SUFFIX}"
+INJECTION = "*)(uid=*"
+
+
+@dataclass(frozen=True)
+class Directory:
+    server: Slapd
+    reader_password: str
+    passwords: dict[str, str]
+
+    def config(self, **changes: object) -> LdapConfig:
+        base = LdapConfig(url=self.server.url, user_base_dn=PEOPLE, bind_dn=READER,
+                          bind_password=SecretStr(self.reader_password), group_base_dn=GROUPS,
+                          admin_group_cn="admins", connect_timeout_s=2, timeout_s=5)
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+    def source(self, **changes: object) -> LdapUsers:
+        return LdapUsers(self.config(**changes))
+
+
+def _person(name: str, uid: int, password: str, ou: str = PEOPLE) -> str:
+    return (f"dn: uid={name},{ou}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+            f"uid: {name}\ncn: {name}\nsn: {name}\nuidNumber: {uid}\ngidNumber: {uid}\n"
+            f"homeDirectory: /home/{name}\nuserPassword: {hash_password(password)}\n")
+
+
+def _group(cn: str, *members: str) -> str:
+    lines = "".join(f"member: uid={m},{PEOPLE}\n" for m in members)
+    return f"dn: cn={cn},{GROUPS}\nobjectClass: groupOfNames\ncn: {cn}\n{lines}"
+
+
+def _load(server: Slapd) -> Directory:
+    passwords = {name: secrets.token_urlsafe(12) for name in ("alice", "bob", "dup")}
+    reader = secrets.token_urlsafe(12)
+    entries = [
+        *(f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}\n"
+          for ou in ("people", "groups", "posixgroups", "services")),
+        f"dn: {READER}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+        f"cn: tashi-reader\nuserPassword: {hash_password(reader)}\n",
+        _person("alice", 20001, passwords["alice"]),
+        _person("bob", 20002, passwords["bob"]),
+        _person("dup", 20003, passwords["dup"]),
+        f"dn: ou=more,{PEOPLE}\nobjectClass: organizationalUnit\nou: more\n",
+        _person("dup", 20004, passwords["dup"], ou=f"ou=more,{PEOPLE}"),
+        _group("admins", "alice"),
+        _group("staff", "alice", "bob"),
+        f"dn: cn=ops,{POSIX_GROUPS}\nobjectClass: posixGroup\ncn: ops\ngidNumber: 3000\n"
+        "memberUid: bob\n",
+    ]
+    server.ldapadd("\n".join(entries))
+    return Directory(server=server, reader_password=reader, passwords=passwords)
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
+    server = start_slapd(tmp_path_factory.mktemp("slapd"))
+    try:
+        logging.getLogger(__name__).info("slapd at %s started in %.3fs", server.url,
+                                         server.start_s)
+        yield _load(server)
+    finally:
+        server.stop()
+
+
+def test_it_is_a_user_source(directory: Directory) -> None:
+    assert isinstance(directory.source(), UserSource)
+    assert directory.server.start_s < 10
+
+
+def test_lookup_existing_user(directory: Directory) -> None:
+    alice = directory.source().lookup("alice")
+    assert alice is not None
+    assert (alice.name, alice.uid, alice.source) == ("alice", 20001, "ldap")
+    assert alice.groups == {"admins", "staff"}
+    bob = directory.source().lookup("bob")
+    assert bob is not None
+    assert bob.groups == {"staff"}
+
+
+def test_lookup_missing_or_invalid_user(directory: Directory) -> None:
+    source = directory.source()
+    assert source.lookup("carol") is None
+    assert source.lookup("Alice") is None  # not a Tashi name, though LDAP would match it
+
+
+def test_authenticate(directory: Directory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    source = directory.source()
+    good = directory.passwords["alice"]
+    alice = source.authenticate("alice", good)
+    assert alice is not None
+    assert alice.uid == 20001
+    assert source.authenticate("alice", good + "x") is None
+    assert source.authenticate("alice", directory.passwords["bob"]) is None
+    assert source.authenticate("carol", good) is None
+    assert not any(good in r.getMessage() for r in caplog.records)
+
+
+def test_empty_password_fails(directory: Directory) -> None:
+    # An empty simple bind is an anonymous bind that "succeeds" on many servers.
+    assert directory.source().authenticate("alice", "") is None
+
+
+def test_filter_injection_finds_nothing(directory: Directory) -> None:
+    source = directory.source()
+    assert source.lookup(INJECTION) is None
+    assert source.lookup("*") is None
+    assert source.authenticate(INJECTION, directory.passwords["alice"]) is None
+    assert user_filter("uid", INJECTION) == r"(uid=\2a\29\28uid=\2a)"
+    # The escaped filter, sent to the real server, matches no one; the raw one, everyone.
+    assert _count(directory, user_filter("uid", "*")) == 0
+    assert _count(directory, "(uid=*)") >= 3
+
+
+def _count(directory: Directory, query: str) -> int:
+    out = subprocess.run(
+        [tool("ldapsearch"), "-x", "-LLL", "-H", directory.server.url, "-D", READER,
+         "-w", directory.reader_password, "-b", PEOPLE, query, "dn"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return out.count("dn: ")
+
+
+def test_ambiguous_user_is_refused(directory: Directory, caplog: pytest.LogCaptureFixture) -> None:
+    source = directory.source()
+    assert source.lookup("dup") is None
+    assert source.authenticate("dup", directory.passwords["dup"]) is None
+    assert "several entries" in caplog.text
+
+
+def test_admin_group_gives_admin_role(directory: Directory) -> None:
+    source = directory.source()
+    alice, bob = source.lookup("alice"), source.lookup("bob")
+    assert alice is not None
+    assert bob is not None
+    assert source.role_of(alice) is Role.ADMIN
+    assert source.role_of(bob) is Role.USER
+    no_admins = directory.source(admin_group_cn=None)
+    assert no_admins.role_of(alice) is Role.USER
+
+
+def test_posix_groups_by_member_uid(directory: Directory) -> None:
+    source = directory.source(group_base_dn=POSIX_GROUPS, group_member_attribute="memberUid",
+                              admin_group_cn="ops")
+    bob = source.lookup("bob")
+    assert bob is not None
+    assert bob.groups == {"ops"}
+    assert source.role_of(bob) is Role.ADMIN
+
+
+def test_wrong_service_password_is_unavailable(directory: Directory) -> None:
+    wrong = "not-the-reader-password-" + secrets.token_hex(4)
+    with pytest.raises(Unavailable) as caught:
+        directory.source(bind_password=SecretStr(wrong)).lookup("alice")
+    assert directory.server.url in caught.value.message
+    assert wrong not in caught.value.message
+    assert "invalidCredentials" in caught.value.message
+
+
+def test_config_is_checked_and_hides_its_password(directory: Directory) -> None:
+    assert directory.reader_password not in repr(directory.config())
+    for bad in ({"url": "http://x"}, {"user_attribute": "uid)(x"}, {"bind_password": None},
+                {"group_base_dn": None}, {"url": "ldaps://x", "start_tls": True}):
+        with pytest.raises(InvalidInput):
+            directory.config(**bad)
+
+
+def test_server_stopped_is_unavailable(tmp_path: Path) -> None:
+    server = start_slapd(tmp_path)
+    try:
+        directory = _load(server)
+        source = directory.source()
+        password = directory.passwords["alice"]
+        assert source.authenticate("alice", password) is not None
+    finally:
+        server.stop()
+    with pytest.raises(Unavailable) as on_lookup:
+        source.lookup("alice")
+    with pytest.raises(Unavailable) as on_authenticate:
+        source.authenticate("alice", password)
+    for caught in (on_lookup, on_authenticate):
+        message = caught.value.message
+        assert server.url in message
+        assert password not in message
+        assert directory.reader_password not in message
+        assert caught.value.retryable
