@@ -17,6 +17,7 @@ ask as rarely as possible and still get the answer asking every host would give:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from enum import Enum
 
@@ -37,7 +38,7 @@ def pool_key(host: HostSnapshot) -> tuple[object, ...]:
     return (host.up, host.state, host.reserved_for, host.networks)
 
 
-class Filter:
+class Filter(ABC):
     """Base of the filters: override ``passes``; ``reason`` reads after a count."""
 
     __slots__ = ()
@@ -45,9 +46,10 @@ class Filter:
     scope = Scope.HOST
     reason = "refused"
 
+    @abstractmethod
     def passes(self, host: HostSnapshot, request: PlacementRequest,
                facts: ClusterFacts) -> bool:
-        raise NotImplementedError
+        """Each subclass answers this."""
 
     def explain(self, removed: Sequence[HostSnapshot],
                 request: PlacementRequest) -> list[Part]:

@@ -12,18 +12,21 @@ on memory. The default is unbounded, always right.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from tashi.scheduler.model import HostSnapshot
 
 #: ``(low, high)`` key prefixes; ``None`` is unbounded.
 Window = tuple[tuple[int, ...] | None, tuple[int, ...] | None]
 
 
-class Weigher:
+class Weigher(ABC):
     __slots__ = ()
     name = "weigher"
 
+    @abstractmethod
     def key(self, host: HostSnapshot) -> tuple[int, ...]:
-        raise NotImplementedError
+        """Each subclass answers this."""
 
     def memory_window(self, need_mib: int) -> Window:
         return (None, None)
