@@ -3,17 +3,26 @@ with raw HTTP requests (no client-side help)."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from tashi.common.passwords import hash_password
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.states import Role
 from tests.integration.conftest import Rig
 
 CALLERS = ("none", "bad", "expired", "other", "owner", "admin", "agent", "other_agent")
+PASSWORD = "the owner's password"
+
+
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # argon2 is slow on purpose: hash once
 
 
 @dataclass
@@ -21,6 +30,7 @@ class World:
     rig: Rig
     tokens: dict[str, str]
     instance: int
+    token_id: int  # a spare token of the owner's
 
 
 @pytest.fixture
@@ -31,6 +41,8 @@ async def world(rig: Rig) -> World:
         store.create_user(name, Role.USER)
         tokens[name] = new_token()
         store.add_token(hash_token(tokens[name]), "t", user=name)
+    store.set_password_hash("owner", password_hash())
+    spare = store.add_token(hash_token(new_token()), "spare", user="owner")
     tokens["expired"] = new_token()
     store.add_token(hash_token(tokens["expired"]), "old", user="owner",
                     expires_at=datetime.now(UTC) - timedelta(seconds=1))
@@ -41,10 +53,10 @@ async def world(rig: Rig) -> World:
         resp = await raw.post("/api/v1/instances", json={"name": "mine", "image": "guest"},
                               headers={"Authorization": f"Bearer {tokens['owner']}"})
     assert resp.status_code == 201, resp.text
-    return World(rig, tokens, resp.json()["id"])
+    return World(rig, tokens, resp.json()["id"], spare.id)
 
 
-# (method, path, body, callers allowed) -- {i} is the owner's instance id.
+# (method, path, body) -- {i} is the owner's instance id, {t} a token id of the owner's.
 USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances/{i}", None),
     ("GET", "/instances/mine", None),
@@ -52,6 +64,7 @@ USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances/{i}/events", None),
     ("POST", "/instances/{i}/shutdown", None),
     ("DELETE", "/instances/{i}", None),
+    ("DELETE", "/tokens/{t}", None),
 ]
 ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/hosts", None),
@@ -59,6 +72,8 @@ ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
     ("POST", "/hosts", {"name": "h3"}),
     ("GET", "/users", None),
     ("POST", "/users", {"name": "carol", "role": "user"}),
+    ("POST", "/users", {"name": "dave", "role": "user", "password": "dave's password"}),
+    ("DELETE", "/users/other", None),
     ("POST", "/networks", {"name": "net2", "kind": "user"}),
     ("GET", "/scheduler/snapshot", None),
     ("POST", "/instances/{i}/bind", {"host": "h1", "generation": 1}),
@@ -70,6 +85,18 @@ ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/images/guest", None),
     ("GET", "/networks", None),
     ("POST", "/instances", {"name": "new", "image": "guest"}),
+    ("GET", "/tokens", None),
+    ("POST", "/tokens", {"name": "new", "expires_in_s": 60}),
+]
+# the owner itself, or an admin
+SELF_ENDPOINTS: list[tuple[str, str, object]] = [
+    ("GET", "/tokens?user=owner", None),
+    ("PUT", "/users/owner/password", {"password": "a new password",
+                                      "current_password": PASSWORD}),
+]
+# anyone: no token needed
+PUBLIC_ENDPOINTS: list[tuple[str, str, object]] = [
+    ("POST", "/login", {"user": "owner", "password": PASSWORD}),
 ]
 AGENT_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/agent/hosts/h1/instances", None),
@@ -83,16 +110,18 @@ async def call(w: World, caller: str, method: str, path: str,
                body: object) -> httpx.Response:
     headers = {} if caller == "none" else {"Authorization": f"Bearer {w.tokens[caller]}"}
     async with httpx.AsyncClient(base_url=w.rig.url) as raw:
-        return await raw.request(method, "/api/v1" + path.format(i=w.instance), json=body,
-                                 headers=headers)
+        return await raw.request(method, "/api/v1" + path.format(i=w.instance, t=w.token_id),
+                                 json=body, headers=headers)
 
 
 def expected(kind: str, caller: str) -> set[int]:
+    if kind == "public":
+        return {201}
     if caller in ("none", "bad", "expired"):
         return {401}
     allowed = {
         "user": {"owner", "admin"}, "admin": {"admin"}, "any": {"owner", "other", "admin"},
-        "agent": {"agent", "admin"},
+        "agent": {"agent", "admin"}, "self": {"owner", "admin"},
     }[kind]
     if caller not in allowed:
         # another user's instance is "not found", never "forbidden": nothing leaks
@@ -104,7 +133,8 @@ def expected(kind: str, caller: str) -> set[int]:
 @pytest.mark.parametrize(
     ("kind", "method", "path", "body"),
     [("user", *e) for e in USER_ENDPOINTS] + [("admin", *e) for e in ADMIN_ENDPOINTS]
-    + [("any", *e) for e in ANY_USER_ENDPOINTS] + [("agent", *e) for e in AGENT_ENDPOINTS],
+    + [("any", *e) for e in ANY_USER_ENDPOINTS] + [("agent", *e) for e in AGENT_ENDPOINTS]
+    + [("self", *e) for e in SELF_ENDPOINTS] + [("public", *e) for e in PUBLIC_ENDPOINTS],
 )
 async def test_matrix(world: World, caller: str, kind: str, method: str, path: str,
                       body: object) -> None:
@@ -140,9 +170,29 @@ async def test_agent_cannot_report_for_another_hosts_instance(world: World) -> N
 
 async def test_secrets_never_in_answers_or_logs(world: World,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    resp = await call(world, "admin", "GET", "/users", None)
-    hosts = await call(world, "admin", "GET", "/hosts", None)
-    for secret in world.tokens.values():
-        assert secret not in resp.text
-        assert secret not in hosts.text
+    caplog.set_level(logging.DEBUG)
+    new_password = "the owner's new password"
+    logged_in = await call(world, "none", "POST", "/login",
+                           {"user": "owner", "password": PASSWORD})
+    made = await call(world, "owner", "POST", "/tokens", {"name": "laptop"})
+    answers = [
+        await call(world, "none", "POST", "/login", {"user": "owner", "password": "x" + PASSWORD}),
+        await call(world, "owner", "PUT", "/users/owner/password",
+                   {"password": new_password, "current_password": PASSWORD}),
+        await call(world, "admin", "POST", "/users", {"name": "eve", "password": new_password}),
+        await call(world, "admin", "GET", "/users", None),
+        await call(world, "admin", "GET", "/hosts", None),
+        await call(world, "owner", "GET", "/tokens", None),
+        await call(world, "admin", "GET", "/tokens?user=owner", None),
+    ]
+    store = world.rig.core.store
+    secrets = [*world.tokens.values(), logged_in.json()["token"], made.json()["token"],
+               PASSWORD, "x" + PASSWORD, new_password, password_hash(),
+               str(store.get_password_hash("owner")), str(store.get_password_hash("eve")),
+               *(t.token_hash for t in store.list_tokens())]
+    assert [r.status_code for r in (logged_in, made, *answers)] == [
+        201, 201, 401, 204, 201, 200, 200, 200, 200]
+    for secret in secrets:
+        for resp in answers:
+            assert secret not in resp.text
         assert secret not in caplog.text

@@ -1,7 +1,8 @@
 """The store contract (``tashi.store.base``), run against every store implementation.
 
 Add an implementation to :data:`STORES`; every test here (and the contract tests of
-``test_store_snapshot.py``) then runs against it. PostgreSQL runs in a throwaway
+``test_store_snapshot.py`` and ``test_users_store.py``: passwords, tokens, deleting
+users) then runs against it. PostgreSQL runs in a throwaway
 cluster (the ``postgres`` fixture of ``conftest.py``).
 """
 

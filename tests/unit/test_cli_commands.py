@@ -242,7 +242,7 @@ def test_host_add_prints_the_credential(manager: Manager) -> None:
     assert f"tashi-agent --host node1 --manager-url {manager.url}" in out
     rows = ok(tashi(manager, "host", "list")).splitlines()
     assert rows[0].split() == ["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES",
-                               "LAST-HEARTBEAT"]
+                               "HYPERVISOR", "RESERVED-FOR", "LAST-HEARTBEAT"]
     assert [r.split()[0] for r in rows[1:]] == ["node1", "node2"]
 
 

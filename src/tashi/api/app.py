@@ -14,19 +14,27 @@ from tashi.api.limits import BodySizeLimit
 from tashi.api.routes import agents, catalog, hosts, instances, scheduling, users
 from tashi.manager.core import ManagerCore
 from tashi.manager.hosts import liveness_loop
+from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
 
 
-def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0) -> FastAPI:
+def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
+               retry: RetryPolicy | None = None, retry_interval_s: float = 1.0) -> FastAPI:
+    """``retry``: how Held instances whose start failed are retried (default:
+    :class:`RetryPolicy`'s defaults)."""
+    retries = RetryController(core.store, core.clock, core.instances, retry or RetryPolicy())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core.notifier.attach(asyncio.get_running_loop())
-        task = asyncio.create_task(
-            liveness_loop(core.hosts, core.reports, liveness_interval_s), name="liveness")
+        tasks = [asyncio.create_task(liveness_loop(core.hosts, core.reports,
+                                                   liveness_interval_s), name="liveness"),
+                 asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry")]
         try:
             yield
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     app = FastAPI(title="Tashi cluster manager", version=__version__, lifespan=lifespan,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)

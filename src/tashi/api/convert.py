@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from tashi.api.schemas import (
+    AvoidedHostOut,
+    BindingOut,
     DiskOut,
     EventOut,
     HostOut,
@@ -10,31 +14,52 @@ from tashi.api.schemas import (
     InstanceOut,
     NetworkOut,
     NicOut,
+    StartFailureOut,
     UserOut,
 )
+from tashi.domain.errors import NotFound
 from tashi.domain.models import Event, Image, Instance, Network, User
 from tashi.manager.hosts import HostView
+from tashi.store.binding import BindResult
 
 
 def instance_out(i: Instance) -> InstanceOut:
+    spec, status = i.spec, i.status
     return InstanceOut(
-        id=i.id, name=i.name, owner=i.owner, state=i.state, host=i.spec.host,
-        cores=i.spec.cores, memory_mib=i.spec.memory_mib,
-        disks=[DiskOut(image=d.image, persistent=d.persistent) for d in i.spec.disks],
-        nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in i.spec.nics],
-        shutdown_timeout_s=i.spec.shutdown_timeout_s, generation=i.generation,
-        message=i.status.message, observed=i.status.observed,
-        observed_at=i.status.observed_at, created_at=i.created_at, updated_at=i.updated_at,
+        id=i.id, name=i.name, owner=i.owner, state=i.state, host=spec.host,
+        cores=spec.cores, memory_mib=spec.memory_mib,
+        disks=[DiskOut(image=d.image, persistent=d.persistent) for d in spec.disks],
+        nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in spec.nics],
+        shutdown_timeout_s=spec.shutdown_timeout_s, disk_gib=spec.disk_gib,
+        target_host=spec.target_host, allow_elsewhere=spec.allow_elsewhere, group=spec.group,
+        anti_affinity=spec.anti_affinity, generation=i.generation,
+        message=status.message, observed=status.observed, observed_at=status.observed_at,
+        attempts=status.attempts,
+        failures=[StartFailureOut(host=f.host, reason=f.reason, at=f.at)
+                  for f in status.failures],
+        avoid=[AvoidedHostOut(host=a.host, until=a.until) for a in status.avoid],
+        retry_at=status.retry_at, created_at=i.created_at, updated_at=i.updated_at,
     )
 
 
 def host_out(v: HostView) -> HostOut:
+    """Built unvalidated from checked records: a snapshot carries thousands of these."""
     h = v.host
-    return HostOut(
+    return HostOut.model_construct(
         name=h.name, state=h.state, up=v.up, cores=h.cores, memory_mib=h.memory_mib,
         used_cores=v.used.cores, used_memory_mib=v.used.memory_mib, instances=v.instances,
         agent_version=h.agent_version, last_heartbeat=h.last_heartbeat,
+        hypervisor=h.hypervisor, reserved_for=list(h.reserved_for), groups=sorted(v.groups),
     )
+
+
+def binding_out(r: BindResult, host: str) -> BindingOut:
+    if r.instance is not None:
+        return BindingOut(id=r.instance_id, host=host, result="bound")
+    message = r.error.message if r.error is not None else "not bound"
+    result: Literal["conflict", "not_found"] = (
+        "not_found" if isinstance(r.error, NotFound) else "conflict")
+    return BindingOut(id=r.instance_id, host=host, result=result, message=message)
 
 
 def image_out(i: Image) -> ImageOut:

@@ -24,13 +24,17 @@ def list_(session: Session) -> None:
     if session.json:
         emit_json(hosts)
         return
-    click.echo(table(["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "LAST-HEARTBEAT"],
-                     [_row(h) for h in hosts]))
+    click.echo(table(HEADERS, [_row(h) for h in hosts]))
+
+
+HEADERS = ["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "HYPERVISOR", "RESERVED-FOR",
+           "LAST-HEARTBEAT"]
 
 
 def _row(h: HostOut) -> list[str]:
     return [h.name, h.state, "yes" if h.up else "no", f"{h.used_cores}/{h.cores}",
             f"{mib(h.used_memory_mib)}/{mib(h.memory_mib)}", str(h.instances),
+            h.hypervisor or "-", ",".join(h.reserved_for) or "-",
             f"{age(h.last_heartbeat)} ago" if h.last_heartbeat else "never"]
 
 
@@ -69,12 +73,23 @@ def undrain(session: Session, name: str) -> None:
 
 
 def _set_state(session: Session, name: str, state: str) -> None:
-    out = session.call(lambda c: c.set_host_state(name, state))
+    _emit_host(session, session.call(lambda c: c.set_host_state(name, state)))
+
+
+@host.command()
+@click.argument("name")
+@click.argument("users", nargs=-1)
+@pass_session
+def reserve(session: Session, name: str, users: tuple[str, ...]) -> None:
+    """Reserve host NAME for USERS' instances only; without USERS, for anyone's again."""
+    _emit_host(session, session.call(lambda c: c.reserve_host(name, list(users))))
+
+
+def _emit_host(session: Session, out: HostOut) -> None:
     if session.json:
         emit_json(out)
         return
-    click.echo(table(["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES", "LAST-HEARTBEAT"],
-                     [_row(out)]))
+    click.echo(table(HEADERS, [_row(out)]))
 
 
 @host.command("join-token")

@@ -14,6 +14,7 @@ from tashi.cli.image import image
 from tashi.cli.login import login
 from tashi.cli.plan import plan
 from tashi.cli.session import Session
+from tashi.cli.token import token
 from tashi.cli.user import user
 from tashi.cli.vm import vm
 
@@ -49,7 +50,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, as_json: bool) 
     ctx.obj = Session(url=url, token=token, json=as_json)
 
 
-for command in (vm, host, image, user, login, slots, layout, plan):
+for command in (vm, host, image, user, token, login, slots, layout, plan):
     main.add_command(command)
 
 

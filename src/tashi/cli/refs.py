@@ -7,7 +7,7 @@ from tashi.domain.names import check_image_name, check_name
 
 def instance_ref(ref: str) -> str:
     """An instance's id or name."""
-    return ref if ref.isdigit() else check_name("instance", ref)
+    return ref if ref.isascii() and ref.isdigit() else check_name("instance", ref)
 
 
 def image_name(name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 from pydantic import ValidationError
 
@@ -41,25 +43,42 @@ vm.add_command(console)
 @click.option("--network", "networks", multiple=True, help="A network to attach (repeatable).")
 @click.option("--shutdown-timeout", "shutdown_timeout_s", type=int, default=60,
               show_default=True, help="Seconds a guest gets to power off before it is killed.")
+@click.option("--disk", "disk_gib", type=int, default=0, show_default=True,
+              help="Scratch disk on the host, GiB (a request field for now).")
+@click.option("--host", help="Run on this host (stays Pending while it has no room).")
+@click.option("--allow-elsewhere", is_flag=True,
+              help="With --host: take another host when that one has no room.")
+@click.option("--group", help="An instance group of yours to put it in.")
+@click.option("--anti-affinity", is_flag=True,
+              help="No two members of the group on one host (no --group: NAME is the group).")
+@click.option("--count", type=int, default=1, show_default=True,
+              help="Create NAME-1 ... NAME-N, all or none.")
 @wait_option
 @timeout_option
 @pass_session
-def create(session: Session, name: str, image: str, cores: int, memory_mib: int,
-           persistent: bool, networks: tuple[str, ...], shutdown_timeout_s: int, wait: bool,
-           timeout_s: float) -> None:
-    """Create instance NAME; --wait until it is Running."""
-    body = _create_body(name=name, image=image, cores=cores, memory_mib=memory_mib,
-                        persistent=persistent, shutdown_timeout_s=shutdown_timeout_s,
+def create(session: Session, /, name: str, networks: tuple[str, ...], wait: bool,
+           timeout_s: float, **options: object) -> None:
+    """Create instance NAME (or --count of them); --wait until Running."""
+    body = _create_body(name=name, **options,
                         **({"networks": list(networks)} if networks else {}))
 
-    async def run(client: TashiClient) -> InstanceOut:
-        inst = await client.create_instance(body)
+    async def run(client: TashiClient) -> list[InstanceOut]:
+        created = ([await client.create_instance(body)] if body.count == 1
+                   else await client.create_instances(body))
         if not wait:
-            return inst
-        return await wait_for_state(client, inst.id, InstanceState.RUNNING, timeout_s=timeout_s,
-                                    fail_on={InstanceState.HELD, InstanceState.EXITED})
+            return created
+        return [await wait_for_state(client, inst.id, InstanceState.RUNNING,
+                                     timeout_s=timeout_s,
+                                     fail_on={InstanceState.HELD, InstanceState.EXITED})
+                for inst in created]
 
-    _emit_brief(session, session.call(run))
+    created = session.call(run)
+    if body.count == 1:
+        _emit_brief(session, created[0])
+    elif session.json:
+        emit_json(created)
+    else:
+        click.echo(_brief_table(created))
 
 
 def _create_body(**fields: object) -> InstanceCreate:
@@ -116,10 +135,37 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
         ("id", str(i.id)), ("name", i.name), ("owner", i.owner), ("state", i.state),
         ("message", i.message), ("host", i.host or "-"), ("cores", str(i.cores)),
         ("memory", mib(i.memory_mib)), ("disks", disks or "-"), ("nics", nics or "-"),
+        ("scratch disk", f"{i.disk_gib} GiB" if i.disk_gib else "-"),
+        ("placement", _placement(i)), *_attempts(i),
         ("observed", observed or "-"), ("shutdown timeout", f"{i.shutdown_timeout_s}s"),
         ("generation", str(i.generation)), ("created", f"{age(i.created_at)} ago"),
         ("updated", f"{age(i.updated_at)} ago"),
     ]
+
+
+def _placement(i: InstanceOut) -> str:
+    words = []
+    if i.target_host:
+        words.append(f"on host {i.target_host}{' or elsewhere' if i.allow_elsewhere else ''}")
+    if i.group:
+        words.append(f"group {i.group}{' (anti-affinity)' if i.anti_affinity else ''}")
+    return ", ".join(words) or "any host"
+
+
+def _attempts(i: InstanceOut) -> list[tuple[str, str]]:
+    """The failed starts, the hosts avoided and the next retry, when there are any."""
+    if not i.failures:
+        return []
+    now = datetime.now(UTC)
+    last = i.failures[-1]
+    rows = [("failed starts", f"{i.attempts}; the last on host {last.host} "
+                              f"{age(last.at, now)} ago: {last.reason}")]
+    avoided = [f"{a.host} (for {age(now, a.until)} more)" for a in i.avoid if a.until > now]
+    if avoided:
+        rows.append(("avoided hosts", ", ".join(avoided)))
+    if i.retry_at is not None:
+        rows.append(("retry", f"in {age(now, i.retry_at)}"))
+    return rows
 
 
 @vm.command()
@@ -170,5 +216,9 @@ def _emit_brief(session: Session, inst: InstanceOut) -> None:
     if session.json:
         emit_json(inst)
         return
-    click.echo(table(["ID", "NAME", "STATE", "MESSAGE"],
-                     [[str(inst.id), inst.name, inst.state, truncate(inst.message, 60)]]))
+    click.echo(_brief_table([inst]))
+
+
+def _brief_table(instances: list[InstanceOut]) -> str:
+    return table(["ID", "NAME", "STATE", "MESSAGE"],
+                 [[str(i.id), i.name, i.state, truncate(i.message, 60)] for i in instances])

@@ -18,6 +18,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from tashi.api.schemas import (
     BindIn,
+    BindingIn,
+    BindingOut,
     DesiredOut,
     DestroyOut,
     EventOut,
@@ -33,6 +35,9 @@ from tashi.api.schemas import (
     ReportIn,
     SlotsOut,
     SnapshotOut,
+    TokenCreatedOut,
+    TokenOut,
+    UnplacedIn,
     UserCredentialOut,
     UserOut,
     WhoAmIOut,
@@ -100,6 +105,13 @@ class TashiClient:
     async def create_instance(self, body: InstanceCreate) -> InstanceOut:
         return await self._send(InstanceOut, "POST", "/instances", body)
 
+    async def create_instances(self, body: InstanceCreate) -> list[InstanceOut]:
+        """``body.count`` instances, NAME-1 ... NAME-N (NAME for one), all or none."""
+        resp = await self._call("POST", "/instances/bulk",
+                                content=body.model_dump_json().encode(),
+                                headers={"Content-Type": "application/json"})
+        return _INSTANCES.validate_json(resp.content)
+
     async def list_instances(self) -> list[InstanceOut]:
         return await self._list(InstanceOut, "/instances")
 
@@ -145,6 +157,11 @@ class TashiClient:
         resp = await self._call("PATCH", f"/hosts/{_seg(name)}", json={"state": state})
         return HostOut.model_validate_json(resp.content)
 
+    async def reserve_host(self, name: str, users: list[str]) -> HostOut:
+        """Reserve host ``name`` for ``users``' instances; [] for anyone's again."""
+        resp = await self._call("PATCH", f"/hosts/{_seg(name)}", json={"reserved_for": users})
+        return HostOut.model_validate_json(resp.content)
+
     async def slots(self, cores: int, memory_mib: int) -> SlotsOut:
         return await self._get(SlotsOut, "/slots",
                                params={"cores": cores, "memory_mib": memory_mib})
@@ -163,9 +180,42 @@ class TashiClient:
     async def list_users(self) -> list[UserOut]:
         return await self._list(UserOut, "/users")
 
-    async def add_user(self, name: str, role: str) -> UserCredentialOut:
-        resp = await self._call("POST", "/users", json={"name": name, "role": role})
+    async def add_user(self, name: str, role: str,
+                       password: str | None = None) -> UserCredentialOut:
+        body = {"name": name, "role": role, "password": password}
+        resp = await self._call("POST", "/users", json=body)
         return UserCredentialOut.model_validate_json(resp.content)
+
+    async def delete_user(self, name: str) -> None:
+        await self._call("DELETE", f"/users/{_seg(name)}")
+
+    # --- passwords, logging in, tokens ------------------------------------------------------
+
+    async def set_password(self, name: str, password: str, current: str | None = None) -> None:
+        """Set user ``name``'s password (your own: give the ``current`` one unless admin)."""
+        await self._call("PUT", f"/users/{_seg(name)}/password",
+                         json={"password": password, "current_password": current})
+
+    async def login(self, user: str, password: str, *, token_name: str | None = None,
+                    expires_in_s: int | None = None) -> TokenCreatedOut:
+        """A new API token for ``user``, given its password (no token needed)."""
+        body = {"user": user, "password": password, "token_name": token_name,
+                "expires_in_s": expires_in_s}
+        resp = await self._call("POST", "/login", json=body)
+        return TokenCreatedOut.model_validate_json(resp.content)
+
+    async def list_tokens(self, user: str | None = None) -> list[TokenOut]:
+        """Your tokens; an admin may name another ``user``."""
+        resp = await self._call("GET", "/tokens", params={"user": user} if user else None)
+        return TypeAdapter(list[TokenOut]).validate_json(resp.content)
+
+    async def create_token(self, name: str, expires_in_s: int | None = None) -> TokenCreatedOut:
+        resp = await self._call("POST", "/tokens",
+                                json={"name": name, "expires_in_s": expires_in_s})
+        return TokenCreatedOut.model_validate_json(resp.content)
+
+    async def revoke_token(self, token_id: int) -> TokenOut:
+        return await self._send(TokenOut, "DELETE", f"/tokens/{_seg(token_id)}")
 
     # --- agents' and scheduler's calls ----------------------------------------------------
 
@@ -201,9 +251,26 @@ class TashiClient:
     async def bind(self, instance_id: int, body: BindIn) -> InstanceOut:
         return await self._send(InstanceOut, "POST", f"/instances/{_seg(instance_id)}/bind", body)
 
+    async def bind_many(self, bindings: list[BindingIn]) -> list[BindingOut]:
+        """Bindings applied atomically one by one: each ``bound``, or refused."""
+        content = _BINDINGS_IN.dump_json(bindings)
+        resp = await self._call("POST", "/scheduler/bindings", content=content,
+                                headers={"Content-Type": "application/json"})
+        return _BINDINGS_OUT.validate_json(resp.content)
+
+    async def note_unplaced_many(self, notes: list[UnplacedIn]) -> None:
+        await self._call("POST", "/scheduler/unplaced", content=_UNPLACED.dump_json(notes),
+                         headers={"Content-Type": "application/json"})
+
     async def note_unplaced(self, instance_id: int, reason: str) -> None:
         await self._call("POST", f"/scheduler/unplaced/{_seg(instance_id)}",
                          params={"reason": reason[:1000]})
+
+
+_INSTANCES = TypeAdapter(list[InstanceOut])
+_BINDINGS_IN = TypeAdapter(list[BindingIn])
+_BINDINGS_OUT = TypeAdapter(list[BindingOut])
+_UNPLACED = TypeAdapter(list[UnplacedIn])
 
 
 def _seg(value: str | int) -> str:

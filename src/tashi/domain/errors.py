@@ -12,6 +12,7 @@ these once, at the boundary (``raise X(...) from exc``)::
     ├── Conflict              409  duplicate name, stale generation, wrong state
     │   └── InvalidTransition 409  the state machine forbids this change
     ├── Unavailable           503  a dependency is down; retryable
+    │   └── RateLimited       429  too many failed attempts: wait, then retry
     └── DriverError           500  the hypervisor failed to do what was asked
 """
 
@@ -72,6 +73,13 @@ class Unavailable(TashiError):
     code = "unavailable"
 
 
+class RateLimited(Unavailable):
+    """Too many failed password checks: wait, then try again."""
+
+    http_status = 429
+    code = "rate_limited"
+
+
 class DriverError(TashiError):
     http_status = 500
     exit_code = 7
@@ -89,6 +97,7 @@ ERRORS_BY_CODE: dict[str, type[TashiError]] = {
         Conflict,
         InvalidTransition,
         Unavailable,
+        RateLimited,
         DriverError,
     )
 }

@@ -49,6 +49,8 @@ class Host:
     last_heartbeat: datetime | None
     agent_version: str
     registered_at: datetime
+    hypervisor: str = ""  # as its agent reports it, e.g. "fake (simulation)"
+    reserved_for: tuple[str, ...] = ()  # the users whose instances it takes (empty: anyone)
 
     @property
     def capacity(self) -> Resources:
@@ -109,6 +111,12 @@ class InstanceSpec:
     nics: tuple[NicSpec, ...]
     host: str | None = None  # the host it is bound to, once placed
     shutdown_timeout_s: int = 60
+    # What the placement asks (the defaults ask nothing: old records read the same).
+    disk_gib: int = 0  # scratch disk on the host; a request field for now
+    target_host: str | None = None  # the host asked for
+    allow_elsewhere: bool = False  # another host when the target does not fit
+    group: str | None = None  # the owner's instance group it belongs to
+    anti_affinity: bool = False  # no two members of its group on one host
 
     @property
     def resources(self) -> Resources:
@@ -116,13 +124,42 @@ class InstanceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class StartFailure:
+    """A start of the instance that failed on ``host``."""
+
+    host: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AvoidedHost:
+    """A host the scheduler does not place the instance on before ``until``."""
+
+    host: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceStatus:
-    """What was last observed, by the agent of ``host``."""
+    """What was last observed, by the agent of ``host``; and how its starts went."""
 
     observed: str = ""  # the agent's last observation (running, stopped, absent, failed)
     message: str = ""  # why the instance is in its state, in words
     observed_at: datetime | None = None
     observed_generation: int = 0
+    failures: tuple[StartFailure, ...] = ()  # failed starts, oldest first
+    avoid: tuple[AvoidedHost, ...] = ()  # hosts placement avoids for a while
+    retry_at: datetime | None = None  # when a Held instance goes back to Pending
+
+    @property
+    def attempts(self) -> int:
+        """How many starts failed."""
+        return len(self.failures)
+
+    def avoided(self, now: datetime) -> frozenset[str]:
+        """The hosts to avoid at ``now``."""
+        return frozenset(a.host for a in self.avoid if a.until > now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from tashi.manager.images import ImageService
 from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import Notifier
 from tashi.manager.reports import ReportService
+from tashi.manager.users import UserService
 from tashi.store.base import Store
 
 
@@ -23,6 +24,7 @@ class ManagerCore:
     reports: ReportService
     hosts: HostService
     images: ImageService
+    users: UserService
     max_wait_s: float
 
     @classmethod
@@ -36,5 +38,6 @@ class ManagerCore:
             hosts=HostService(store, clock, notifier, heartbeat_timeout_s=heartbeat_timeout_s,
                               join_token=join_token),
             images=ImageService(store, image_dir),
+            users=UserService(store, clock),
             max_wait_s=max_wait_s,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,12 +16,13 @@ from tashi.common.secrets import hash_token, new_token
 from tashi.domain.errors import NotFound
 from tashi.domain.models import Host
 from tashi.domain.names import check_name
-from tashi.domain.resources import ZERO, Resources
-from tashi.domain.states import HOLDS_RESOURCES, HostState
+from tashi.domain.resources import Resources
+from tashi.domain.states import HostState
 from tashi.manager.join import JoinTokens
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.manager.reports import ReportService
 from tashi.store.base import Store
+from tashi.store.binding import HostUsage
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ class HostView:
     up: bool
     used: Resources
     instances: int
+    groups: frozenset[str] = frozenset()  # group keys (see group_key) of its instances
+
+
+def group_key(owner: str, group: str) -> str:
+    """Instance groups belong to their owner: alice's "web" is not bob's."""
+    return f"{owner}/{group}"
 
 
 class HostService:
@@ -43,6 +50,7 @@ class HostService:
         self._timeout = timedelta(seconds=heartbeat_timeout_s)
         self.join_tokens = JoinTokens(store, join_token)
         self._started = clock.now()
+        self._beats: dict[str, Host] = {}  # each host as its last heartbeat here left it
 
     def register(self, name: str) -> tuple[Host, str]:
         """An admin registers a host; returns it with its agent's credential."""
@@ -77,10 +85,13 @@ class HostService:
         self._store.add_token(hash_token(token), f"agent-{host}", host=host)
         return token
 
-    def heartbeat(self, name: str, *, cores: int, memory_mib: int, version: str) -> Host:
-        before = self._store.get_host(name)
+    def heartbeat(self, name: str, *, cores: int, memory_mib: int, version: str,
+                  hypervisor: str = "") -> Host:
+        before = self._beats.get(name) or self._store.get_host(name)
         host = self._store.record_heartbeat(name, cores=cores, memory_mib=memory_mib,
-                                            agent_version=version, at=self._clock.now())
+                                            agent_version=version, at=self._clock.now(),
+                                            hypervisor=hypervisor)
+        self._beats[name] = host
         if not self.is_up(before) or before.capacity != host.capacity:
             self._notifier.bump(PENDING)  # the scheduler may now place more
         return host
@@ -92,14 +103,15 @@ class HostService:
         return self._clock.now() - since <= self._timeout
 
     def views(self) -> list[HostView]:
-        used: defaultdict[str, Resources] = defaultdict(lambda: ZERO)
-        count: defaultdict[str, int] = defaultdict(int)
-        for inst in self._store.list_instances(states=HOLDS_RESOURCES):
-            if inst.spec.host:
-                used[inst.spec.host] += inst.spec.resources
-                count[inst.spec.host] += 1
-        return [HostView(h, self.is_up(h), used[h.name], count[h.name])
-                for h in self._store.list_hosts()]
+        """Every host with what is used of it."""
+        usage = self._store.usage_by_host()
+        idle = HostUsage()
+        views = []
+        for h in self._store.list_hosts():
+            u = usage.get(h.name, idle)
+            views.append(HostView(h, self.is_up(h), u.used, u.instances,
+                                  frozenset(group_key(o, g) for o, g in u.groups)))
+        return views
 
     def set_state(self, name: str, state: HostState, by: str) -> Host:
         before = self._store.get_host(name)
@@ -107,6 +119,18 @@ class HostService:
         if before.state is not state:
             self._store.add_event(f"host {name}: {before.state} -> {state} by {by}", host=name)
             log.info("host %s: %s -> %s by %s", name, before.state, state, by)
+            self._notifier.bump(PENDING)
+        return host
+
+    def reserve(self, name: str, users: Sequence[str], by: str) -> Host:
+        """Reserve host ``name`` for ``users`` (empty: for anyone again)."""
+        before = self._store.get_host(name)
+        host = self._store.set_host_reservation(
+            name, [check_name("user", u) for u in users])
+        if before.reserved_for != host.reserved_for:
+            who = ", ".join(host.reserved_for) or "anyone"
+            self._store.add_event(f"host {name}: reserved for {who} by {by}", host=name)
+            log.info("host %s: reserved for %s by %s", name, who, by)
             self._notifier.bump(PENDING)
         return host
 

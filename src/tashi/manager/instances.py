@@ -2,14 +2,16 @@
 
 Every state change goes through :func:`tashi.domain.states.check_transition`
 and leaves an event naming the instance, the old and new state and why.
+Binding is the store's batch (:meth:`~tashi.store.base.Store.bind_instances`),
+which checks the host's room inside its own transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from tashi.common.clock import Clock
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
@@ -23,11 +25,12 @@ from tashi.domain.models import (
     Principal,
 )
 from tashi.domain.names import check_image_name, check_name
-from tashi.domain.resources import ZERO, check_request
-from tashi.domain.states import HOLDS_RESOURCES, HostState, InstanceState, check_transition
+from tashi.domain.resources import check_request
+from tashi.domain.states import HOLDS_RESOURCES, InstanceState, check_transition
 from tashi.manager.access import check_visible, require_user
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
+from tashi.store.binding import Binding, BindResult
 
 log = logging.getLogger(__name__)
 MAX_INSTANCE_ID = 2**63 - 1
@@ -40,31 +43,79 @@ def new_mac() -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in tail)
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceRequest:
+    """What a user asks for: ``count`` instances (named ``name-1`` ... ``name-N`` when
+    more than one), and where they should run."""
+
+    name: str
+    image: str
+    cores: int = 1
+    memory_mib: int = 128
+    persistent: bool = False
+    networks: tuple[str, ...] = ("default",)
+    shutdown_timeout_s: int = 60
+    disk_gib: int = 0
+    host: str | None = None
+    allow_elsewhere: bool = False
+    group: str | None = None  # with anti_affinity and no group: the name is the group
+    anti_affinity: bool = False
+    count: int = 1
+
+    def names(self) -> list[str]:
+        if self.count == 1:
+            return [check_name("instance", self.name)]
+        return [check_name("instance", f"{self.name}-{i}") for i in range(1, self.count + 1)]
+
+
 class InstanceService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier) -> None:
         self._store = store
         self._clock = clock
         self._notifier = notifier
-        self._bind_lock = threading.Lock()  # binds are check-then-write: one at a time
 
     # --- user actions ---------------------------------------------------------------
 
-    def create(self, principal: Principal, *, name: str, image: str, cores: int,
-               memory_mib: int, persistent: bool, networks: list[str],
-               shutdown_timeout_s: int) -> Instance:
+    def create(self, principal: Principal, req: InstanceRequest) -> list[Instance]:
+        """Create ``req.count`` alike instances, all or none (a name taken: none)."""
         user = require_user(principal)
-        check_name("instance", name)
-        check_request(cores, memory_mib)
-        self._check_image(check_image_name(image), persistent, user.name, principal.is_admin)
-        nics = tuple(NicSpec(network=self._check_network(n), mac=new_mac()) for n in networks)
-        spec = InstanceSpec(cores=cores, memory_mib=memory_mib,
-                            disks=(DiskSpec(image=image, persistent=persistent),),
-                            nics=nics, shutdown_timeout_s=shutdown_timeout_s)
-        instance = self._store.create_instance(NewInstance(name=name, owner=user.name, spec=spec))
-        self._event(instance, f"created by {user.name}: {cores} cores, {memory_mib} MiB, "
-                              f"image {image}{' (persistent)' if persistent else ''}")
+        names = req.names()
+        check_request(req.cores, req.memory_mib)
+        if req.persistent and req.count > 1:
+            raise InvalidInput("a persistent image is written by one instance only: "
+                               "drop the count or the persistence")
+        self._check_image(check_image_name(req.image), req.persistent, user.name,
+                          principal.is_admin)
+        networks = [self._check_network(n) for n in req.networks]
+        spec = self._placement(req, InstanceSpec(
+            cores=req.cores, memory_mib=req.memory_mib,
+            disks=(DiskSpec(image=req.image, persistent=req.persistent),), nics=(),
+            shutdown_timeout_s=req.shutdown_timeout_s))
+        news = [NewInstance(name=n, owner=user.name, spec=replace(
+            spec, nics=tuple(NicSpec(network=net, mac=new_mac()) for net in networks)))
+            for n in names]
+        created = self._store.create_instances(news, event=_created(user.name, spec))
+        log.info("instances %s: created by %s (%d)", _span(names), user.name, len(created))
         self._notifier.bump(PENDING)
-        return instance
+        return created
+
+    def _placement(self, req: InstanceRequest, spec: InstanceSpec) -> InstanceSpec:
+        """``spec`` with the placement ``req`` asks for, checked."""
+        if req.allow_elsewhere and req.host is None:
+            raise InvalidInput("allow-elsewhere goes with a target host")
+        if req.host is not None:
+            try:
+                self._store.get_host(check_name("host", req.host))
+            except NotFound:
+                raise InvalidInput(f"unknown host {req.host!r}") from None
+        group = req.group
+        if group is not None:
+            check_name("group", group)
+        elif req.anti_affinity:
+            group = req.name
+        return replace(spec, disk_gib=req.disk_gib, target_host=req.host,
+                       allow_elsewhere=req.allow_elsewhere, group=group,
+                       anti_affinity=req.anti_affinity)
 
     def _check_image(self, image: str, persistent: bool, user: str, admin: bool) -> None:
         try:
@@ -92,7 +143,7 @@ class InstanceService:
     def get(self, principal: Principal, ref: str) -> Instance:
         """An instance by id or by name, if the caller may see it."""
         user = require_user(principal)
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             if int(ref) > MAX_INSTANCE_ID:
                 raise NotFound(f"instance {ref} not found")
             return check_visible(principal, self._store.get_instance(int(ref)), ref)
@@ -127,31 +178,38 @@ class InstanceService:
     # --- the scheduler's action ---------------------------------------------------------
 
     def bind(self, instance_id: int, host_name: str, generation: int) -> Instance:
-        with self._bind_lock:
-            instance = self._store.get_instance(instance_id)
-            if instance.generation != generation:
-                raise Conflict(f"instance {instance_id} changed (generation "
-                               f"{instance.generation}, not {generation})")
-            check_transition(instance.state, S.ACTIVATING, what=f"instance {instance.name}")
-            host = self._store.get_host(host_name)
-            if host.state is not HostState.NORMAL:
-                raise Conflict(f"host {host_name} is {host.state}")
-            used = sum((i.spec.resources for i in self._holding(host_name)), start=ZERO)
-            if not (used + instance.spec.resources).fits_in(host.capacity):
-                raise Conflict(f"host {host_name} lacks room for instance {instance.name}")
-            spec = replace(instance.spec, host=host_name)
-            return self.transition(instance, S.ACTIVATING, f"placed on host {host_name}",
-                                   spec=spec)
+        """Bind one Pending instance; the error of a refused binding is raised."""
+        (result,) = self.bind_many([Binding(instance_id, host_name, generation)])
+        if result.instance is None:
+            raise result.error or Conflict(f"instance {instance_id}: not bound")
+        return result.instance
 
-    def _holding(self, host: str) -> list[Instance]:
-        return self._store.list_instances(host=host, states=HOLDS_RESOURCES)
+    def bind_many(self, bindings: Sequence[Binding]) -> list[BindResult]:
+        """Apply a scheduler's bindings; each is bound or refused (nothing changed)."""
+        results = self._store.bind_instances(bindings)
+        keys = {PENDING}
+        for b, r in zip(bindings, results, strict=True):
+            if r.instance is not None:
+                log.info("instance %d (%s): %s -> %s: placed on host %s (%s)", r.instance_id,
+                         r.instance.name, S.PENDING, S.ACTIVATING, b.host, b.why)
+                keys.add(host_key(b.host))
+        self._notifier.bump(*keys)
+        return results
+
+    def note_unplaced_many(self, notes: Sequence[tuple[int, str]]) -> None:
+        """:meth:`note_unplaced` for each ``(instance id, reason)``; gone ones skipped."""
+        for instance_id, reason in notes:
+            try:
+                self.note_unplaced(instance_id, reason)
+            except NotFound:
+                continue
 
     def note_unplaced(self, instance_id: int, reason: str) -> None:
         """Keep the scheduler's reason for not placing a Pending instance."""
         instance = self._store.get_instance(instance_id)
         if instance.status.message != reason:
-            self._store.set_instance_status(
-                instance_id, InstanceStatus(message=reason, observed_at=self._clock.now()))
+            self._store.set_instance_status(instance_id, replace(
+                instance.status, message=reason, observed_at=self._clock.now()))
 
     # --- shared -------------------------------------------------------------------------
 
@@ -159,15 +217,13 @@ class InstanceService:
                    spec: InstanceSpec | None = None,
                    status: InstanceStatus | None = None) -> Instance:
         check_transition(instance.state, new, what=f"instance {instance.name}")
-        status = status or InstanceStatus(
-            observed=instance.status.observed, message=why, observed_at=self._clock.now(),
-            observed_generation=instance.status.observed_generation)
+        status = status or replace(instance.status, message=why, observed_at=self._clock.now())
         updated = self._store.update_instance(instance.id, generation=instance.generation,
                                               state=new, spec=spec, status=status)
         log.info("instance %d (%s): %s -> %s: %s", instance.id, instance.name,
                  instance.state, new, why)
         self._event(updated, f"{instance.state} -> {new}: {why}")
-        keys = [PENDING]
+        keys = [PENDING] if _placement_changed(instance, updated) else []
         if updated.spec.host:
             keys.append(host_key(updated.spec.host))
         self._notifier.bump(*keys)
@@ -176,3 +232,29 @@ class InstanceService:
     def _event(self, instance: Instance, message: str) -> None:
         self._store.add_event(message, instance_id=instance.id, host=instance.spec.host)
 
+
+
+def _placement_changed(old: Instance, new: Instance) -> bool:
+    """Whether the scheduler's picture changed: an instance became or stopped being
+    Pending, or started or stopped holding resources (Activating -> Running did not)."""
+    return (S.PENDING in (old.state, new.state) or old.spec.host != new.spec.host
+            or (old.state in HOLDS_RESOURCES) != (new.state in HOLDS_RESOURCES))
+
+
+def _created(user: str, spec: InstanceSpec) -> str:
+    """The creation event: who, what, and where it should run."""
+    disk = spec.disks[0]
+    words = [f"created by {user}: {spec.cores} cores, {spec.memory_mib} MiB, "
+             f"image {disk.image}{' (persistent)' if disk.persistent else ''}"]
+    if spec.disk_gib:
+        words.append(f"{spec.disk_gib} GiB scratch disk")
+    if spec.target_host:
+        elsewhere = " or elsewhere" if spec.allow_elsewhere else ""
+        words.append(f"on host {spec.target_host}{elsewhere}")
+    if spec.group:
+        words.append(f"group {spec.group}{' (anti-affinity)' if spec.anti_affinity else ''}")
+    return ", ".join(words)
+
+
+def _span(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"

@@ -21,7 +21,7 @@ from tashi.domain.lifecycle import (
     next_state,
     observation_message,
 )
-from tashi.domain.models import Instance, InstanceStatus
+from tashi.domain.models import Instance, StartFailure
 from tashi.domain.states import InstanceState
 from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import PENDING, Notifier, host_key
@@ -82,9 +82,10 @@ class ReportService:
     def _apply_one(self, instance: Instance, obs: Observation) -> None:
         message = observation_message(instance.state, obs.observed, obs.detail,
                                       str(instance.spec.host))
-        status = InstanceStatus(observed=obs.observed, message=message or
-                                instance.status.message, observed_at=self._clock.now(),
-                                observed_generation=instance.generation)
+        now = self._clock.now()
+        status = replace(instance.status, observed=obs.observed,
+                         message=message or instance.status.message, observed_at=now,
+                         observed_generation=instance.generation)
         target = next_state(instance.state, obs.observed)
         if target == DELETE:
             self._store.delete_instance(instance.id, generation=instance.generation)
@@ -94,8 +95,11 @@ class ReportService:
             self._notifier.bump(PENDING, host_key(str(instance.spec.host)))
         elif isinstance(target, InstanceState):
             why = message or f"agent observed {obs.observed}"
-            # A Held instance leaves its host, so that it can be placed again.
-            spec = replace(instance.spec, host=None) if target is InstanceState.HELD else None
+            spec = None
+            if target is InstanceState.HELD:  # it leaves its host, to be placed again
+                spec = replace(instance.spec, host=None)
+                failure = StartFailure(host=str(instance.spec.host), reason=why, at=now)
+                status = replace(status, failures=(*status.failures, failure))
             self._instances.transition(instance, target, why, spec=spec, status=status)
         elif (instance.status.observed, instance.status.message) != (obs.observed, status.message):
             self._store.set_instance_status(instance.id, status)

@@ -1,16 +1,26 @@
-"""The scheduler agent: watch Pending instances, place them, bind them through the API."""
+"""The scheduler agent: watch Pending instances, place them, bind them through the API.
+
+Each pass places every Pending instance of one snapshot with the pure core, then
+sends the decisions as batches of bindings (``POST /scheduler/bindings``). The
+manager checks each binding against the host's usage inside its store transaction,
+so two schedulers (or a scheduler and a stale snapshot) never overcommit a host: a
+refused binding stays Pending and the next snapshot decides again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 
-from tashi.api.schemas import BindIn, PendingOut, SnapshotOut
+from tashi.api.schemas import BindingIn, PendingOut, SnapshotOut, UnplacedIn
 from tashi.client import TashiClient
-from tashi.domain.errors import Conflict, NotFound, TashiError
+from tashi.domain.errors import TashiError
 from tashi.domain.resources import Resources
 from tashi.scheduler.placement import (
     DEFAULT_POLICY,
+    ClusterFacts,
     ClusterSnapshot,
     Decision,
     ExternalPolicy,
@@ -23,22 +33,55 @@ from tashi.scheduler.placement import (
 
 log = logging.getLogger(__name__)
 
+#: Agents do not report scratch disk yet: a host counts as having plenty of it.
+UNREPORTED_DISK_GIB = 2**40
+#: Bindings (or reasons for not placing) per request to the manager.
+BATCH = 1000
+
 
 def hosts_of(snapshot: SnapshotOut) -> list[HostSnapshot]:
-    """The wire's hosts for the pure core (disk, reservations, networks and groups are
-    not on the wire yet: their defaults mean none asked, anyone, all, none)."""
+    """The wire's hosts for the pure core."""
     return [HostSnapshot(name=h.name, up=h.up, state=h.state,
                          capacity=Resources(h.cores, h.memory_mib),
-                         used=Resources(h.used_cores, h.used_memory_mib), instances=h.instances)
+                         used=Resources(h.used_cores, h.used_memory_mib), instances=h.instances,
+                         disk_gib=UNREPORTED_DISK_GIB, reserved_for=frozenset(h.reserved_for),
+                         networks=frozenset(h.networks), groups=frozenset(h.groups))
             for h in snapshot.hosts]
 
 
 def cluster_of(snapshot: SnapshotOut) -> ClusterSnapshot:
-    return ClusterSnapshot(tuple(hosts_of(snapshot)))
+    facts = ClusterFacts(persistent_images_in_use=frozenset(snapshot.persistent_images_in_use))
+    return ClusterSnapshot(tuple(hosts_of(snapshot)), facts)
 
 
 def request_of(p: PendingOut) -> PlacementRequest:
-    return PlacementRequest(p.id, p.name, Resources(p.cores, p.memory_mib), owner=p.owner)
+    return PlacementRequest(
+        p.id, p.name, Resources(p.cores, p.memory_mib), owner=p.owner, disk_gib=p.disk_gib,
+        target_host=p.target_host, allow_elsewhere=p.allow_elsewhere, group=p.group,
+        anti_affinity=p.anti_affinity, persistent_images=frozenset(p.persistent_images),
+        networks=frozenset(p.networks))
+
+
+def place_avoiding(placer: Placer, request: PlacementRequest,
+                   avoid: frozenset[str]) -> Decision:
+    """Place ``request`` on a host not in ``avoid`` (where its start failed lately).
+
+    The policy chooses among the other hosts (a placer of its own); the choice is
+    then claimed on ``placer`` as a target host, so ``placer`` counts it as used."""
+    note = f"avoiding host {', '.join(sorted(avoid))} after a failed start"
+    target = request.target_host
+    if target in avoid and not request.allow_elsewhere:
+        return Decision(request, None, f"no host fits: the requested host {target} is "
+                                       f"avoided for now ({note})")
+    others = ClusterSnapshot(tuple(h for h in placer.hosts() if h.name not in avoid),
+                             placer.facts)
+    chosen = Placer(others, placer.policy).place(request)
+    if chosen.host is None:
+        return Decision(request, None, f"{chosen.reason}; {note}")
+    claimed = placer.place(replace(request, target_host=chosen.host, allow_elsewhere=False))
+    if claimed.host is None:
+        return claimed
+    return Decision(request, claimed.host, f"{chosen.reason}; {note}")
 
 
 class Scheduler:
@@ -68,25 +111,55 @@ class Scheduler:
     async def schedule(self, snap: SnapshotOut) -> int:
         """Place every Pending instance of ``snap``; return how many were bound."""
         placer = Placer(cluster_of(snap), self._policy)
-        bound = 0
+        bindings: list[BindingIn] = []
+        unplaced: list[UnplacedIn] = []
         for p in snap.pending:
-            decision = await self._place(placer, request_of(p))
-            try:
-                if decision.host is None:
-                    log.info("instance %d (%s): pending: %s", p.id, p.name, decision.reason)
-                    await self._client.note_unplaced(p.id, decision.reason)
-                    continue
-                await self._client.bind(p.id, BindIn(host=decision.host,
-                                                     generation=p.generation))
-                log.info("instance %d (%s): bound to host %s (%s)", p.id, p.name,
-                         decision.host, decision.reason)
-                bound += 1
-            except (Conflict, NotFound) as exc:  # changed meanwhile: the next look decides
-                log.info("instance %d (%s): not bound: %s", p.id, p.name, exc.message)
+            decision = await self._place(placer, p)
+            reason = decision.reason[:1000]
+            if decision.host is not None:
+                bindings.append(BindingIn(id=p.id, host=decision.host,
+                                          generation=p.generation, reason=reason))
+                continue
+            log.info("instance %d (%s): pending: %s", p.id, p.name, decision.reason)
+            if reason != p.message:  # keep the reason, once
+                unplaced.append(UnplacedIn(id=p.id, reason=reason))
+        names = {p.id: p.name for p in snap.pending}
+        bound = 0
+        for start in range(0, len(bindings), BATCH):
+            bound += await self._bind(bindings[start:start + BATCH], names)
+        for start in range(0, len(unplaced), BATCH):
+            await self._note_unplaced(unplaced[start:start + BATCH])
         return bound
 
-    @staticmethod
-    async def _place(placer: Placer, request: PlacementRequest) -> Decision:
+    async def _place(self, placer: Placer, p: PendingOut) -> Decision:
+        request = request_of(p)
+        avoid = frozenset(p.avoid_hosts)
+        place: Callable[[], Decision] = (
+            (lambda: place_avoiding(placer, request, avoid)) if avoid
+            else (lambda: placer.place(request)))
         if placer.does_io:  # an external program: not on the event loop
-            return await asyncio.to_thread(placer.place, request)
-        return placer.place(request)
+            return await asyncio.to_thread(place)
+        return place()
+
+    async def _note_unplaced(self, notes: list[UnplacedIn]) -> None:
+        try:
+            await self._client.note_unplaced_many(notes)
+        except TashiError as exc:  # the next look says it again
+            log.warning("scheduler: %d reasons not kept: %s", len(notes), exc.message)
+
+    async def _bind(self, batch: list[BindingIn], names: dict[int, str]) -> int:
+        try:
+            results = await self._client.bind_many(batch)
+        except TashiError as exc:  # the next snapshot decides again
+            log.warning("scheduler: %d bindings not sent: %s", len(batch), exc.message)
+            return 0
+        bound = 0
+        for b, r in zip(batch, results, strict=True):
+            if r.result == "bound":
+                log.info("instance %d (%s): bound to host %s (%s)", b.id, names[b.id],
+                         b.host, b.reason)
+                bound += 1
+            else:  # changed meanwhile, or the host filled up: the next look decides
+                log.info("instance %d (%s): not bound to host %s: %s", b.id, names[b.id],
+                         b.host, r.message)
+        return bound

@@ -13,10 +13,13 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
   the state or the spec; a status alone goes through ``set_instance_status``.
 - Lookups of a missing record raise :class:`~tashi.domain.errors.NotFound`;
   duplicate names raise :class:`~tashi.domain.errors.Conflict`.
-- Token hashes are stored, never tokens.
+- Token hashes are stored, never tokens; password hashes, never passwords.
 - Ids are never reused: a deleted instance's id (which its events still name) stays
   taken, also across :meth:`Store.snapshot` / :meth:`Store.restore`.
 - Datetimes go in and come out timezone-aware; they come out in UTC.
+- Batches (:meth:`Store.create_instances`, :meth:`Store.bind_instances`) run in one
+  transaction: a batch of creations is all or nothing; each binding of a batch is
+  applied, or refused with nothing changed, after checks made inside the transaction.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from tashi.domain.models import (
     User,
 )
 from tashi.domain.states import HostState, InstanceState, Role
+from tashi.store.binding import Binding, BindResult, HostUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class Snapshot:
     events: tuple[Event, ...]
     next_instance_id: int
     next_event_id: int
+    passwords: tuple[tuple[str, str], ...] = ()  # (user name, argon2 hash), by user name
 
 
 class Store(Protocol):
@@ -99,6 +104,25 @@ class Store(Protocol):
     def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
         """Who holds this token, or None if unknown or expired."""
         ...
+    def delete_user(self, name: str) -> None:
+        """Delete the user with its password and tokens. Conflict (changing nothing) if
+        it is the last admin or still owns instances (the message says how many)."""
+        ...
+    def set_password_hash(self, name: str, password_hash: str | None) -> None:
+        """Keep ``password_hash`` (an argon2 hash, never a password) for the user;
+        None removes it (the user then has tokens only)."""
+        ...
+    def get_password_hash(self, name: str) -> str | None:
+        """The user's password hash; None if the user has no password."""
+        ...
+    def list_tokens(self, *, user: str | None = None,
+                    host: str | None = None) -> list[TokenRecord]:
+        """The tokens of ``user`` (or of ``host``; all if neither), ordered by id."""
+        ...
+    def get_token(self, token_id: int) -> TokenRecord: ...
+    def delete_token(self, token_id: int) -> TokenRecord:
+        """Revoke the token: it authenticates no one from now on. The record it was."""
+        ...
     def get_setting(self, key: str) -> str | None: ...
     def put_setting(self, key: str, value: str) -> None: ...
 
@@ -107,9 +131,17 @@ class Store(Protocol):
     def get_host(self, name: str) -> Host: ...
     def list_hosts(self) -> list[Host]: ...
     def record_heartbeat(
-        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime
+        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
+        hypervisor: str = "",
     ) -> Host: ...
     def set_host_state(self, name: str, state: HostState) -> Host: ...
+    def set_host_reservation(self, name: str, users: Sequence[str]) -> Host:
+        """Reserve the host for ``users`` (sorted, without duplicates); empty: for anyone."""
+        ...
+    def usage_by_host(self) -> dict[str, HostUsage]:
+        """What instances holding resources use, by host name (hosts using nothing are
+        left out); computed by the store, without reading every instance out."""
+        ...
 
     # --- images and networks -----------------------------------------------------------
     def create_image(self, image: NewImage) -> Image: ...
@@ -123,6 +155,11 @@ class Store(Protocol):
     # --- instances -----------------------------------------------------------------------
     def create_instance(self, new: NewInstance) -> Instance:
         """Create it Pending, generation 1. Names are unique per owner."""
+        ...
+    def create_instances(self, news: Sequence[NewInstance], *,
+                         event: str | None = None) -> list[Instance]:
+        """Create them all (in order), each with the event ``event`` if given, or none:
+        one duplicate name (in the store or in ``news``) is a Conflict naming it."""
         ...
     def get_instance(self, instance_id: int) -> Instance: ...
     def list_instances(
@@ -146,6 +183,12 @@ class Store(Protocol):
         """Record an observation; no generation check, no bump."""
         ...
     def delete_instance(self, instance_id: int, *, generation: int) -> None: ...
+    def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:
+        """Apply each binding (Pending -> Activating on its host, generation bumped,
+        an event) or refuse it (see :func:`tashi.store.binding.refusal`), in order,
+        checked against the hosts' usage inside the one write transaction: concurrent
+        batches never overcommit a host. One result per binding, in order."""
+        ...
 
     # --- consoles and events -------------------------------------------------------------
     def put_console(self, instance_id: int, text: str) -> None:

@@ -3,6 +3,10 @@
 The SQL store keeps them in JSON columns; export files and the pickle store use the
 same shape. The spec document leaves out ``host``, which the SQL store keeps in a
 column of its own; :func:`spec_doc` adds it when asked to.
+
+Documents written before a field existed lack it: reading one gives the field's
+default (no placement wishes, no failed starts), so old records stay readable.
+Fields at their default are left out of new documents too.
 """
 
 from __future__ import annotations
@@ -10,7 +14,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tashi.domain.models import DiskSpec, InstanceSpec, InstanceStatus, NicSpec
+from tashi.domain.models import (
+    AvoidedHost,
+    DiskSpec,
+    InstanceSpec,
+    InstanceStatus,
+    NicSpec,
+    StartFailure,
+)
+
+#: The placement fields of a spec and their defaults (left out when at them).
+_PLACEMENT: dict[str, Any] = {"disk_gib": 0, "target_host": None, "allow_elsewhere": False,
+                              "group": None, "anti_affinity": False}
 
 
 def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
@@ -22,12 +37,17 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
         "nics": [{"network": n.network, "mac": n.mac, "model": n.model} for n in spec.nics],
         "shutdown_timeout_s": spec.shutdown_timeout_s,
     }
+    for key, default in _PLACEMENT.items():
+        value = getattr(spec, key)
+        if value != default:
+            doc[key] = value
     if with_host:
         doc["host"] = spec.host
     return doc
 
 
 def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
+    target, group = doc.get("target_host"), doc.get("group")
     return InstanceSpec(
         cores=int(doc["cores"]),
         memory_mib=int(doc["memory_mib"]),
@@ -41,27 +61,52 @@ def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
         ),
         host=host,
         shutdown_timeout_s=int(doc["shutdown_timeout_s"]),
+        disk_gib=int(doc.get("disk_gib", 0)),
+        target_host=None if target is None else str(target),
+        allow_elsewhere=bool(doc.get("allow_elsewhere", False)),
+        group=None if group is None else str(group),
+        anti_affinity=bool(doc.get("anti_affinity", False)),
     )
 
 
 def status_doc(status: InstanceStatus) -> dict[str, Any]:
-    observed_at = status.observed_at
-    return {
+    doc: dict[str, Any] = {
         "observed": status.observed,
         "message": status.message,
-        "observed_at": None if observed_at is None else utc(observed_at).isoformat(),
+        "observed_at": _time_out(status.observed_at),
         "observed_generation": status.observed_generation,
     }
+    if status.failures:
+        doc["failures"] = [{"host": f.host, "reason": f.reason, "at": _time_out(f.at)}
+                           for f in status.failures]
+    if status.avoid:
+        doc["avoid"] = [{"host": a.host, "until": _time_out(a.until)} for a in status.avoid]
+    if status.retry_at is not None:
+        doc["retry_at"] = _time_out(status.retry_at)
+    return doc
 
 
 def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
-    observed_at = doc.get("observed_at")
     return InstanceStatus(
         observed=str(doc.get("observed", "")),
         message=str(doc.get("message", "")),
-        observed_at=None if observed_at is None else utc(datetime.fromisoformat(observed_at)),
+        observed_at=_time_in(doc.get("observed_at")),
         observed_generation=int(doc.get("observed_generation", 0)),
+        failures=tuple(StartFailure(host=str(f["host"]), reason=str(f["reason"]),
+                                    at=utc(datetime.fromisoformat(f["at"])))
+                       for f in doc.get("failures", ())),
+        avoid=tuple(AvoidedHost(host=str(a["host"]), until=utc(datetime.fromisoformat(a["until"])))
+                    for a in doc.get("avoid", ())),
+        retry_at=_time_in(doc.get("retry_at")),
     )
+
+
+def _time_out(value: datetime | None) -> str | None:
+    return None if value is None else utc(value).isoformat()
+
+
+def _time_in(value: Any) -> datetime | None:
+    return None if value is None else utc(datetime.fromisoformat(value))
 
 
 def maybe_utc(value: datetime | None) -> datetime | None:

@@ -1,16 +1,18 @@
 """A store's whole state as a versioned JSON document: export, import, and the pickle file.
 
-The document (``format: tashi-store``, ``version: 1``) holds plain data only: dicts,
+The document (``format: tashi-store``, ``version: 2``) holds plain data only: dicts,
 lists, strings, numbers, booleans and null; times are ISO 8601 strings in UTC; enums
 are their wire values. Records keep their ids; ``next_ids`` keeps the ids that a
 deleted instance or event used from being given again after an import::
 
-    {"format": "tashi-store", "version": 1,
+    {"format": "tashi-store", "version": 2,
      "users": [...], "tokens": [...], "settings": {...}, "hosts": [...],
      "images": [...], "networks": [...], "instances": [...], "consoles": [...],
-     "events": [...], "next_ids": {"instances": 8, "events": 31}}
+     "events": [...], "next_ids": {"instances": 8, "events": 31},
+     "passwords": {"alice": "$argon2id$..."}}
 
-Tokens appear as the hashes the store keeps, never as tokens. Export then import
+Tokens and passwords appear as the hashes the store keeps, never in clear. Version 1
+(before passwords) is read too, as a document without passwords. Export then import
 moves a cluster between stores (sqlite to PostgreSQL, say); a document that is not
 one of ours raises :class:`~tashi.domain.errors.InvalidInput`.
 """
@@ -19,11 +21,11 @@ from __future__ import annotations
 
 import json
 import types
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_origin, get_type_hints
 
 from tashi.common.files import write_private
 from tashi.domain.errors import InvalidInput
@@ -33,7 +35,8 @@ from tashi.store.base import Snapshot, Store, TokenRecord
 from tashi.store.documents import spec_doc, spec_from_doc, status_doc, status_from_doc, utc
 
 FORMAT = "tashi-store"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # version 1: no "passwords"
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -71,6 +74,7 @@ def to_document(snap: Snapshot) -> Doc:
         "consoles": [{"instance_id": i, "text": t} for i, t in snap.consoles],
         "events": [_plain(e) for e in snap.events],
         "next_ids": {"instances": snap.next_instance_id, "events": snap.next_event_id},
+        "passwords": dict(snap.passwords),
     }
 
 
@@ -78,9 +82,9 @@ def from_document(doc: Any, *, source: str) -> Snapshot:
     """The snapshot in ``doc``; InvalidInput naming ``source`` if it is not one."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InvalidInput(f"{source}: not a Tashi store document (format {FORMAT!r})")
-    if doc.get("version") != VERSION:
+    if doc.get("version") not in READABLE:
         raise InvalidInput(f"{source}: document version {doc.get('version')!r}; "
-                           f"this Tashi reads version {VERSION}")
+                           f"this Tashi reads versions {READABLE[0]} to {READABLE[-1]}")
     try:
         return _snapshot(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -89,9 +93,9 @@ def from_document(doc: Any, *, source: str) -> Snapshot:
 
 
 def _snapshot(doc: Doc) -> Snapshot:
-    settings = doc["settings"]
-    if not isinstance(settings, dict):
-        raise TypeError("settings is not an object")
+    settings, passwords = doc["settings"], doc.get("passwords", {})
+    if not isinstance(settings, dict) or not isinstance(passwords, dict):
+        raise TypeError("settings or passwords is not an object")
     return Snapshot(
         users=tuple(_record(User, d) for d in doc["users"]),
         tokens=tuple(_record(TokenRecord, d) for d in doc["tokens"]),
@@ -105,6 +109,7 @@ def _snapshot(doc: Doc) -> Snapshot:
         events=tuple(_record(Event, d) for d in doc["events"]),
         next_instance_id=_is(int, doc["next_ids"]["instances"]),
         next_event_id=_is(int, doc["next_ids"]["events"]),
+        passwords=tuple(sorted((_is(str, k), _is(str, v)) for k, v in passwords.items())),
     )
 
 
@@ -128,7 +133,7 @@ def _instance(d: Doc) -> Instance:
     )
 
 
-# --- flat records (every field an int, str, enum or datetime, maybe None) --------------
+# --- flat records (every field an int, str, enum, datetime or tuple of str, maybe None) --
 def _plain(record: Any) -> Doc:
     return {f.name: _value_out(getattr(record, f.name)) for f in fields(record)}
 
@@ -138,22 +143,28 @@ def _value_out(value: Any) -> Any:
         return utc(value).isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, tuple):
+        return [_value_out(v) for v in value]
     return value
 
 
 def _record(cls: type[T], d: Doc) -> T:
+    """A field with a default may be missing (a document older than the field)."""
     hints = _hints(cls)
-    return cls(**{name: _value_in(hint, d[name]) for name, hint in hints.items()})
+    return cls(**{name: _value_in(hint, d[name]) for name, hint in hints.items()
+                  if name in d or name not in _DEFAULTED[cls]})
 
 
 def _hints(cls: type[Any]) -> dict[str, Any]:
     hints = _HINTS.get(cls)
     if hints is None:
         hints = _HINTS[cls] = {f.name: get_type_hints(cls)[f.name] for f in fields(cls)}
+        _DEFAULTED[cls] = frozenset(f.name for f in fields(cls) if f.default is not MISSING)
     return hints
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
+_DEFAULTED: dict[type[Any], frozenset[str]] = {}
 
 
 def _value_in(hint: Any, value: Any) -> Any:
@@ -165,6 +176,8 @@ def _value_in(hint: Any, value: Any) -> Any:
         return _time(value)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(value)
+    if get_origin(hint) is tuple:  # tuple[str, ...]
+        return tuple(_is(str, v) for v in _is(list, value))
     return _is(hint, value)
 
 

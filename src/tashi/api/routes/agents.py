@@ -27,7 +27,8 @@ async def join(body: JoinIn, core: Core) -> dict[str, str]:
 async def heartbeat(host: str, body: HeartbeatIn, caller: Caller, core: Core) -> None:
     require_host_agent(caller, host)
     await run_in_threadpool(lambda: core.hosts.heartbeat(
-        host, cores=body.cores, memory_mib=body.memory_mib, version=body.agent_version))
+        host, cores=body.cores, memory_mib=body.memory_mib, version=body.agent_version,
+        hypervisor=body.hypervisor))
 
 
 @router.get("/hosts/{host}/instances")

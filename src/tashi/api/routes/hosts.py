@@ -62,9 +62,14 @@ async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredenti
 
 @router.patch("/{name}")
 async def set_host_state(name: str, body: HostStateIn, caller: Caller, core: Core) -> HostOut:
-    """Drain a host (it takes no new instances; those it runs stay) or return it to Normal."""
+    """Drain a host (it takes no new instances; those it runs stay) or return it to
+    Normal; reserve it for some users' instances (``reserved_for``; [] for anyone's)."""
     admin = require_admin(caller)
-    await run_in_threadpool(core.hosts.set_state, name, body.state, f"user {admin.name}")
+    if body.state is not None:
+        await run_in_threadpool(core.hosts.set_state, name, body.state, f"user {admin.name}")
+    if body.reserved_for is not None:
+        await run_in_threadpool(core.hosts.reserve, name, body.reserved_for,
+                                f"user {admin.name}")
     return await show_host(name, caller, core)
 
 

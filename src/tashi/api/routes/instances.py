@@ -20,7 +20,9 @@ from tashi.api.schemas import (
     InstanceCreate,
     InstanceOut,
 )
+from tashi.domain.errors import InvalidInput
 from tashi.manager.access import require_admin
+from tashi.manager.instances import InstanceRequest
 
 InstanceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -30,12 +32,29 @@ router = APIRouter(prefix="/instances", tags=["instances"],
 
 @router.post("", status_code=201)
 async def create_instance(body: InstanceCreate, caller: Caller, core: Core) -> InstanceOut:
-    inst = await run_in_threadpool(
-        lambda: core.instances.create(
-            caller, name=body.name, image=body.image, cores=body.cores,
-            memory_mib=body.memory_mib, persistent=body.persistent, networks=body.networks,
-            shutdown_timeout_s=body.shutdown_timeout_s))
+    """Create one instance (``count`` must be 1: see ``POST /instances/bulk``)."""
+    if body.count != 1:
+        raise InvalidInput("count: more than one instance is created by POST /instances/bulk")
+    (inst,) = await run_in_threadpool(core.instances.create, caller, request_of(body))
     return instance_out(inst)
+
+
+@router.post("/bulk", status_code=201)
+async def create_instances(body: InstanceCreate, caller: Caller, core: Core
+                           ) -> list[InstanceOut]:
+    """Create ``count`` instances named NAME-1 ... NAME-N (just NAME for one), all or
+    none: if one name is taken, none is created."""
+    created = await run_in_threadpool(core.instances.create, caller, request_of(body))
+    return [instance_out(i) for i in created]
+
+
+def request_of(body: InstanceCreate) -> InstanceRequest:
+    return InstanceRequest(
+        name=body.name, image=body.image, cores=body.cores, memory_mib=body.memory_mib,
+        persistent=body.persistent, networks=tuple(body.networks),
+        shutdown_timeout_s=body.shutdown_timeout_s, disk_gib=body.disk_gib, host=body.host,
+        allow_elsewhere=body.allow_elsewhere, group=body.group,
+        anti_affinity=body.anti_affinity, count=body.count)
 
 
 @router.get("")

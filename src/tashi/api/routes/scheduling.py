@@ -1,19 +1,32 @@
-"""/api/v1/scheduler: the snapshot the scheduler places from (admin only)."""
+"""/api/v1/scheduler: what the scheduler places from, and its decisions (admin only)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
-from tashi.api.convert import host_out
-from tashi.api.schemas import ERROR_RESPONSES, MAX_ID, PendingOut, SnapshotOut
-from tashi.domain.states import InstanceState
+from tashi.api.convert import binding_out, host_out
+from tashi.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_BINDINGS,
+    MAX_ID,
+    BindingIn,
+    BindingOut,
+    PendingOut,
+    SnapshotOut,
+    UnplacedIn,
+)
+from tashi.domain.models import Instance
+from tashi.domain.states import HOLDS_RESOURCES, InstanceState
 from tashi.manager.access import require_admin
 from tashi.manager.core import ManagerCore
+from tashi.manager.hosts import group_key
 from tashi.manager.notifier import PENDING
+from tashi.store.binding import Binding
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"],
                    responses=ERROR_RESPONSES)
@@ -33,13 +46,62 @@ async def snapshot(
 
 def _snapshot(core: ManagerCore, revision: str) -> SnapshotOut:
     pending = core.store.list_instances(states=[InstanceState.PENDING])
+    now = core.clock.now()
     return SnapshotOut(
         revision=revision,
         hosts=[host_out(v) for v in core.hosts.views()],
-        pending=[PendingOut(id=i.id, name=i.name, owner=i.owner, cores=i.spec.cores,
-                            memory_mib=i.spec.memory_mib, generation=i.generation)
-                 for i in pending],
+        pending=[pending_out(i, now) for i in pending],
+        persistent_images_in_use=_persistent_in_use(core, pending),
     )
+
+
+def _persistent_in_use(core: ManagerCore, pending: list[Instance]) -> list[str]:
+    """The persistent images of running instances that Pending ones want too (none
+    wanted, as is usual: no need to look)."""
+    wanted = {d.image for i in pending for d in i.spec.disks if d.persistent}
+    if not wanted:
+        return []
+    holding = core.store.list_instances(states=HOLDS_RESOURCES)
+    return sorted(wanted & {d.image for i in holding for d in i.spec.disks if d.persistent})
+
+
+def pending_out(i: Instance, now: datetime) -> PendingOut:
+    spec = i.spec
+    return PendingOut.model_construct(  # from checked records, thousands per snapshot
+        id=i.id, name=i.name, owner=i.owner, cores=spec.cores, memory_mib=spec.memory_mib,
+        generation=i.generation, disk_gib=spec.disk_gib, target_host=spec.target_host,
+        allow_elsewhere=spec.allow_elsewhere,
+        group=None if spec.group is None else group_key(i.owner, spec.group),
+        anti_affinity=spec.anti_affinity,
+        persistent_images=[d.image for d in spec.disks if d.persistent],
+        networks=sorted({n.network for n in spec.nics}),
+        avoid_hosts=sorted(i.status.avoided(now)), message=i.status.message)
+
+
+@router.post("/bindings")
+async def bind(
+    bindings: Annotated[list[BindingIn], Body(max_length=MAX_BINDINGS)],
+    caller: Caller, core: Core,
+) -> list[BindingOut]:
+    """Place Pending instances on hosts, each binding bound or refused (``conflict``:
+    changed meanwhile, or the host has no room now; ``not_found``), in order. Each is
+    checked against the host's usage inside the store's transaction: bindings of
+    concurrent schedulers never overcommit a host."""
+    require_admin(caller)
+    asked = [Binding(b.id, b.host, b.generation, b.reason) for b in bindings]
+    results = await run_in_threadpool(core.instances.bind_many, asked)
+    return [binding_out(r, b.host) for r, b in zip(results, asked, strict=True)]
+
+
+@router.post("/unplaced", status_code=204)
+async def unplaced_many(
+    notes: Annotated[list[UnplacedIn], Body(max_length=MAX_BINDINGS)],
+    caller: Caller, core: Core,
+) -> None:
+    """Record why the scheduler could not place Pending instances (gone ones: skipped)."""
+    require_admin(caller)
+    await run_in_threadpool(core.instances.note_unplaced_many,
+                            [(n.id, n.reason) for n in notes])
 
 
 @router.post("/unplaced/{instance_id}", status_code=204)

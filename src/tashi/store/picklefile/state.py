@@ -30,6 +30,7 @@ class State:
     consoles: dict[int, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     next_ids: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 1))
+    passwords: dict[str, str] = field(default_factory=dict)  # argon2 hashes by user name
 
     def copy(self) -> State:
         """A draft to change: new containers, the same (frozen) records."""
@@ -55,6 +56,7 @@ class State:
             instances=by_id(self.instances.values()), consoles=tuple(sorted(self.consoles.items())),
             events=by_id(self.events), next_instance_id=self.next_ids["instances"],
             next_event_id=self.next_ids["events"],
+            passwords=tuple(sorted(self.passwords.items())),
         )
 
     @classmethod
@@ -70,6 +72,7 @@ class State:
             instances=_index(snap.instances, lambda i: i.id, "instance"),
             consoles=dict(snap.consoles),
             events=sorted(snap.events, key=lambda e: e.id),
+            passwords=dict(snap.passwords),
         )
         state._check_references(snap)
         for kind in KINDS:
@@ -86,8 +89,14 @@ class State:
         _index(snap.instances, lambda i: (i.owner, i.name), "instance")
         for kind in KINDS:
             _index(self._records(kind), lambda r: r.id, f"{kind} id")
-        if len(self.settings) != len(snap.settings) or len(self.consoles) != len(snap.consoles):
-            raise Conflict("the snapshot contradicts itself: a setting or console twice")
+        if (len(self.settings), len(self.consoles), len(self.passwords)) != (
+                len(snap.settings), len(snap.consoles), len(snap.passwords)):
+            raise Conflict("the snapshot contradicts itself: a setting, console or "
+                           "password twice")
+        for name in self.passwords:
+            if name not in self.users:
+                raise Conflict(f"the snapshot contradicts itself: a password of unknown "
+                               f"user {name!r}")
         for token in self.tokens.values():
             if token.user is not None and token.user not in self.users:
                 raise Conflict(f"the snapshot contradicts itself: token {token.name!r} "

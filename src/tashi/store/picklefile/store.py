@@ -29,14 +29,15 @@ from tashi.domain.models import (
     Network,
     NetworkKind,
     NewInstance,
-    Principal,
-    User,
 )
-from tashi.domain.states import HostState, InstanceState, Role
-from tashi.store.base import NewImage, Snapshot, TokenRecord
+from tashi.domain.states import HOLDS_RESOURCES, HostState, InstanceState
+from tashi.store.base import NewImage, Snapshot
+from tashi.store.binding import Binding, BindResult, HostUsage, usage_of
 from tashi.store.documents import maybe_utc, utc
+from tashi.store.picklefile import batch
 from tashi.store.picklefile.file import StateFile
 from tashi.store.picklefile.state import State
+from tashi.store.picklefile.users import PickleUsers
 
 V = TypeVar("V")
 
@@ -45,7 +46,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PickleStore:
+class PickleStore(PickleUsers):
     """A :class:`~tashi.store.base.Store` in the file at ``path`` (created if missing).
 
     Raises :class:`~tashi.domain.errors.Conflict` if another store holds the file.
@@ -82,50 +83,7 @@ class PickleStore:
         with self._lock:
             yield self._state
 
-    # --- users and credentials ---------------------------------------------------
-    def create_user(self, name: str, role: Role) -> User:
-        with self._writing() as st:
-            _absent(st.users, name, f"user {name!r}")
-            user = User(id=st.take_id("users"), name=name, role=role, created_at=self._now())
-            st.users[name] = user
-            return user
-
-    def get_user(self, name: str) -> User:
-        with self._reading() as st:
-            return _get(st.users, name, f"user {name!r}")
-
-    def list_users(self) -> list[User]:
-        with self._reading() as st:
-            return list(st.users.values())
-
-    def add_token(
-        self, token_hash: str, name: str, *, user: str | None = None,
-        host: str | None = None, expires_at: datetime | None = None,
-    ) -> TokenRecord:
-        if (user is None) == (host is None):
-            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
-        with self._writing() as st:
-            if user is not None:
-                _get(st.users, user, f"user {user!r}")
-            if token_hash in st.tokens:
-                raise Conflict(f"token {name!r}: this token is already registered")
-            record = TokenRecord(
-                id=st.take_id("tokens"), token_hash=token_hash, name=name, user=user,
-                host=host, created_at=self._now(), expires_at=maybe_utc(expires_at),
-            )
-            st.tokens[token_hash] = record
-            return record
-
-    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
-        with self._reading() as st:
-            tok = st.tokens.get(token_hash)
-            if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
-                return None
-            if tok.host is not None:
-                return Principal(host=tok.host)
-            user = st.users.get(tok.user or "")
-            return None if user is None else Principal(user=user)
-
+    # --- users and credentials: see PickleUsers; settings --------------------------
     def get_setting(self, key: str) -> str | None:
         with self._reading() as st:
             return st.settings.get(key)
@@ -153,18 +111,30 @@ class PickleStore:
             return list(st.hosts.values())
 
     def record_heartbeat(
-        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime
+        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
+        hypervisor: str = "",
     ) -> Host:
         with self._writing() as st:
             host = dataclasses.replace(
                 _get(st.hosts, name, f"host {name!r}"), cores=cores, memory_mib=memory_mib,
-                agent_version=agent_version, last_heartbeat=utc(at))
+                agent_version=agent_version, last_heartbeat=utc(at), hypervisor=hypervisor)
             st.hosts[name] = host
             return host
 
     def set_host_state(self, name: str, state: HostState) -> Host:
         with self._writing() as st:
             host = dataclasses.replace(_get(st.hosts, name, f"host {name!r}"), state=state)
+            st.hosts[name] = host
+            return host
+
+    def usage_by_host(self) -> dict[str, HostUsage]:
+        with self._reading() as st:
+            return usage_of(i for i in st.instances.values() if i.state in HOLDS_RESOURCES)
+
+    def set_host_reservation(self, name: str, users: Sequence[str]) -> Host:
+        with self._writing() as st:
+            host = dataclasses.replace(_get(st.hosts, name, f"host {name!r}"),
+                                       reserved_for=tuple(sorted(set(users))))
             st.hosts[name] = host
             return host
 
@@ -223,6 +193,11 @@ class PickleStore:
             st.instances[inst.id] = inst
             return inst
 
+    def create_instances(self, news: Sequence[NewInstance], *,
+                         event: str | None = None) -> list[Instance]:
+        with self._writing() as st:
+            return batch.create_instances(st, news, event, self._now())
+
     def get_instance(self, instance_id: int) -> Instance:
         with self._reading() as st:
             return _instance(st, instance_id)
@@ -270,6 +245,10 @@ class PickleStore:
             _current(st, instance_id, generation)
             del st.instances[instance_id]
             st.consoles.pop(instance_id, None)
+
+    def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:
+        with self._writing() as st:
+            return batch.bind_instances(st, bindings, self._now())
 
     # --- consoles and events -------------------------------------------------------------
     def put_console(self, instance_id: int, text: str) -> None:

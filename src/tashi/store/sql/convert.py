@@ -42,6 +42,7 @@ def host(row: HostRow) -> Host:
         id=row.id, name=row.name, state=HostState(row.state), cores=row.cores,
         memory_mib=row.memory_mib, last_heartbeat=maybe_utc(row.last_heartbeat),
         agent_version=row.agent_version, registered_at=utc(row.registered_at),
+        hypervisor=row.hypervisor, reserved_for=tuple(str(u) for u in row.reserved_for or ()),
     )
 
 

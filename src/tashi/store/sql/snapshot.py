@@ -44,9 +44,10 @@ def read(s: Session) -> Snapshot:
         return list(s.scalars(select(model).order_by(model.__table__.c.id)))
 
     settings = s.scalars(select(SettingRow).order_by(SettingRow.key))
+    users = rows(UserRow)
     consoles = s.scalars(select(ConsoleRow).order_by(ConsoleRow.instance_id))
     return Snapshot(
-        users=tuple(convert.user(r) for r in rows(UserRow)),
+        users=tuple(convert.user(r) for r in users),
         tokens=tuple(convert.token(r) for r in rows(TokenRow)),
         settings=tuple((r.key, r.value) for r in settings),
         hosts=tuple(convert.host(r) for r in rows(HostRow)),
@@ -57,6 +58,8 @@ def read(s: Session) -> Snapshot:
         events=tuple(convert.event(r) for r in rows(EventRow)),
         next_instance_id=next_id(s, InstanceRow),
         next_event_id=next_id(s, EventRow),
+        passwords=tuple(sorted((r.name, r.password_hash) for r in users
+                               if r.password_hash is not None)),
     )
 
 
@@ -64,7 +67,7 @@ def write(s: Session, snap: Snapshot) -> None:
     """Insert every record of ``snap``; Conflict if the database holds any record."""
     _check_empty(s)
     try:
-        for model, values in _rows(snap):
+        for model, values in _rows(snap, _password_hashes(snap)):
             if values:
                 s.execute(insert(model), values)
     except IntegrityError as exc:
@@ -107,6 +110,19 @@ def _advance(s: Session, model: type[Base], next_value: int) -> None:
     # other sqlite tables take max(id) + 1, which the inserted rows already set
 
 
+def _password_hashes(snap: Snapshot) -> dict[str, str]:
+    """The password hashes by user name; Conflict if one names no user or a user twice."""
+    hashes = dict(snap.passwords)
+    users = {u.name for u in snap.users}
+    for name, _ in snap.passwords:
+        if name not in users:
+            raise Conflict(f"the snapshot contradicts itself: a password of unknown user "
+                           f"{name!r}")
+    if len(hashes) != len(snap.passwords):
+        raise Conflict("the snapshot contradicts itself: a user's password twice")
+    return hashes
+
+
 def _check_empty(s: Session) -> None:
     counts = {m.__tablename__: s.scalar(select(func.count()).select_from(m)) or 0
               for m in ALL_TABLES}
@@ -116,18 +132,21 @@ def _check_empty(s: Session) -> None:
                        "import only into a new, empty store")
 
 
-def _rows(snap: Snapshot) -> list[tuple[type[Base], list[dict[str, Any]]]]:
+def _rows(snap: Snapshot,
+          hashes: dict[str, str]) -> list[tuple[type[Base], list[dict[str, Any]]]]:
     """Each table's rows, in an order the foreign keys accept."""
     return [
         (UserRow, [{"id": u.id, "name": u.name, "role": u.role.value,
-                    "created_at": u.created_at} for u in snap.users]),
+                    "created_at": u.created_at, "password_hash": hashes.get(u.name)}
+                   for u in snap.users]),
         (TokenRow, [{"id": t.id, "token_hash": t.token_hash, "name": t.name,
                      "user_name": t.user, "host_name": t.host, "created_at": t.created_at,
                      "expires_at": t.expires_at} for t in snap.tokens]),
         (SettingRow, [{"key": k, "value": v} for k, v in snap.settings]),
         (HostRow, [{"id": h.id, "name": h.name, "state": h.state.value, "cores": h.cores,
                     "memory_mib": h.memory_mib, "last_heartbeat": h.last_heartbeat,
-                    "agent_version": h.agent_version, "registered_at": h.registered_at}
+                    "agent_version": h.agent_version, "registered_at": h.registered_at,
+                    "hypervisor": h.hypervisor, "reserved_for": list(h.reserved_for)}
                    for h in snap.hosts]),
         (ImageRow, [{"id": i.id, "name": i.name, "owner": i.owner, "format": i.format.value,
                      "size_bytes": i.size_bytes, "virtual_size_bytes": i.virtual_size_bytes,

@@ -34,15 +34,14 @@ from tashi.domain.models import (
     Network,
     NetworkKind,
     NewInstance,
-    Principal,
-    User,
 )
-from tashi.domain.states import HostState, InstanceState, Role
-from tashi.store.base import NewImage, Snapshot, TokenRecord
+from tashi.domain.states import HostState, InstanceState
+from tashi.store.base import NewImage, Snapshot
+from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.sql import convert
+from tashi.store.sql import batch, convert
 from tashi.store.sql import snapshot as whole
-from tashi.store.sql.engine import WRITE, make_engine
+from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.tables import (
     Base,
@@ -53,9 +52,8 @@ from tashi.store.sql.tables import (
     InstanceRow,
     NetworkRow,
     SettingRow,
-    TokenRow,
-    UserRow,
 )
+from tashi.store.sql.users import SqlUsers
 
 R = TypeVar("R", bound=Base)
 
@@ -64,7 +62,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore:
+class SqlStore(SqlUsers):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
     ``clock`` gives the time stamped on new and changed records (UTC, tz-aware).
@@ -77,56 +75,14 @@ class SqlStore:
         except BaseException:
             self._engine.dispose()
             raise
-        writer = self._engine.execution_options(**{WRITE: True})
         self._read = sessionmaker(self._engine, expire_on_commit=False)
-        self._write = sessionmaker(writer, expire_on_commit=False)
+        self._write: sessionmaker[Session] = WriteSessions(self._engine)
         self._clock = clock
 
     def close(self) -> None:
         self._engine.dispose()
 
-    # --- users and credentials ---------------------------------------------------
-    def create_user(self, name: str, role: Role) -> User:
-        row = UserRow(name=name, role=role.value, created_at=self._clock())
-        return convert.user(self._insert(row, f"user {name!r}"))
-
-    def get_user(self, name: str) -> User:
-        with self._read.begin() as s:
-            return convert.user(_named(s, UserRow, name, "user"))
-
-    def list_users(self) -> list[User]:
-        return [convert.user(r) for r in self._list(UserRow)]
-
-    def add_token(
-        self, token_hash: str, name: str, *, user: str | None = None,
-        host: str | None = None, expires_at: datetime | None = None,
-    ) -> TokenRecord:
-        if (user is None) == (host is None):
-            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
-        row = TokenRow(
-            token_hash=token_hash, name=name, user_name=user, host_name=host,
-            created_at=self._clock(), expires_at=expires_at,
-        )
-        try:
-            with self._write.begin() as s:
-                if user is not None:
-                    _named(s, UserRow, user, "user")
-                s.add(row)
-                s.flush()
-        except IntegrityError as exc:
-            raise Conflict(f"token {name!r}: this token is already registered") from exc
-        return convert.token(row)
-
-    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
-        with self._read.begin() as s:
-            tok = s.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
-            if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
-                return None
-            if tok.host_name is not None:
-                return Principal(host=tok.host_name)
-            row = s.scalars(select(UserRow).where(UserRow.name == tok.user_name)).first()
-            return None if row is None else Principal(user=convert.user(row))
-
+    # --- users and credentials: see SqlUsers; settings -----------------------------
     def get_setting(self, key: str) -> str | None:
         with self._read.begin() as s:
             row = s.get(SettingRow, key)
@@ -152,12 +108,14 @@ class SqlStore:
         return [convert.host(r) for r in self._list(HostRow)]
 
     def record_heartbeat(
-        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime
+        self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
+        hypervisor: str = "",
     ) -> Host:
         with self._write.begin() as s:
             row = _named(s, HostRow, name, "host")
             row.cores, row.memory_mib = cores, memory_mib
             row.agent_version, row.last_heartbeat = agent_version, at
+            row.hypervisor = hypervisor
             s.flush()
             return convert.host(row)
 
@@ -165,6 +123,17 @@ class SqlStore:
         with self._write.begin() as s:
             row = _named(s, HostRow, name, "host")
             row.state = state.value
+            s.flush()
+            return convert.host(row)
+
+    def usage_by_host(self) -> dict[str, HostUsage]:
+        with self._read.begin() as s:
+            return batch.usage_by_host(s)
+
+    def set_host_reservation(self, name: str, users: Sequence[str]) -> Host:
+        with self._write.begin() as s:
+            row = _named(s, HostRow, name, "host")
+            row.reserved_for = sorted(set(users))
             s.flush()
             return convert.host(row)
 
@@ -211,6 +180,11 @@ class SqlStore:
             created_at=now, updated_at=now,
         )
         return convert.instance(self._insert(row, f"instance {new.name!r} of {new.owner!r}"))
+
+    def create_instances(self, news: Sequence[NewInstance], *,
+                         event: str | None = None) -> list[Instance]:
+        with self._write.begin() as s:
+            return batch.create_instances(s, news, event, self._clock())
 
     def get_instance(self, instance_id: int) -> Instance:
         with self._read.begin() as s:
@@ -270,6 +244,12 @@ class SqlStore:
             if gone is None:
                 raise _stale(s, instance_id, generation)
             s.execute(delete(ConsoleRow).where(ConsoleRow.instance_id == instance_id))
+
+    def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:
+        if not bindings:
+            return []
+        with self._write.begin() as s:
+            return batch.bind_instances(s, bindings, self._clock())
 
     # --- consoles and events -------------------------------------------------------------
     def put_console(self, instance_id: int, text: str) -> None:

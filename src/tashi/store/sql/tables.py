@@ -71,6 +71,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(NAME), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)  # argon2
 
 
 class TokenRow(Base):
@@ -111,6 +112,8 @@ class HostRow(Base):
     last_heartbeat: Mapped[datetime | None]
     agent_version: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[datetime]
+    hypervisor: Mapped[str] = mapped_column(String(64), default="")
+    reserved_for: Mapped[list[str]] = mapped_column(JSON_DOC, default=list)
 
 
 class ImageRow(Base):

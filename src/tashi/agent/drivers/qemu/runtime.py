@@ -154,7 +154,8 @@ def list_instance_ids(state_dir: Path) -> list[int]:
         entries = list(instances_dir(state_dir).iterdir())
     except FileNotFoundError:
         return []
-    return sorted(int(e.name) for e in entries if e.name.isdigit() and e.is_dir())
+    return sorted(int(e.name) for e in entries
+                  if e.name.isascii() and e.name.isdigit() and e.is_dir())
 
 
 def read_pid(layout: RuntimeLayout) -> int | None:
@@ -164,7 +165,7 @@ def read_pid(layout: RuntimeLayout) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def process_matches(pid: int, instance_id: int, pidfile: Path | None = None) -> bool:

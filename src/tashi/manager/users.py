@@ -1,0 +1,211 @@
+"""Users, passwords and API tokens: log in, mint and revoke tokens, change passwords.
+
+Passwords are kept as argon2 hashes (:mod:`tashi.common.passwords`), tokens as SHA-256
+hashes (:mod:`tashi.common.secrets`); neither is ever logged or answered back, except a
+new token, once, to whoever asked for it. Failed password checks are counted per user
+and per client address by a :class:`LoginLimiter`: past a limit, every attempt (a right
+password too) is refused with :class:`RateLimited` for a period that doubles with each
+further failure. Methods are synchronous (argon2 is meant to be slow): the API runs
+them in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tashi.common.clock import Clock
+from tashi.common.passwords import hash_password, verify_password
+from tashi.common.secrets import hash_token, new_token
+from tashi.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from tashi.domain.models import User
+from tashi.domain.names import check_name
+from tashi.domain.states import Role
+from tashi.store.base import Store, TokenRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: datetime
+
+
+class LoginLimiter:
+    """Failed password checks, per user name and per client address, in memory.
+
+    A key with ``limit`` failures or more is blocked until ``base_s * 2**(failures -
+    limit)`` seconds (at most ``max_s``) after its last failure; attempts while blocked
+    are refused unchecked and uncounted. A key quiet for ``forget_s`` starts over.
+    An attempt counts as a failure from its start (:meth:`attempt`) until it is known
+    to have succeeded (:meth:`succeeded`), so parallel guesses cannot pass the limit.
+    """
+
+    def __init__(self, clock: Clock, *, per_user: int = 5, per_address: int = 20,
+                 base_s: float = 30.0, max_s: float = 3600.0, forget_s: float = 86400.0,
+                 max_keys: int = 100_000) -> None:
+        self._clock = clock
+        self._limits = {"user": per_user, "address": per_address}
+        self._base_s, self._max_s, self._forget_s = base_s, max_s, forget_s
+        self._max_keys = max_keys
+        self._failures: dict[tuple[str, str], _Failures] = {}
+        self._lock = threading.Lock()
+
+    def attempt(self, user: str, address: str) -> None:
+        """Count an attempt; RateLimited (counting nothing) if the user or address is blocked."""
+        now = self._clock.now()
+        keys = (("user", user), ("address", address))
+        with self._lock:
+            for key in keys:
+                wait_s = self._blocked_for(key, now)
+                if wait_s > 0:
+                    raise RateLimited(f"too many failed logins for this {key[0]}; "
+                                      f"try again in {math.ceil(wait_s)} s")
+            for key in keys:
+                self._count(key, now)
+
+    def succeeded(self, user: str, address: str) -> None:
+        """The attempt was right: the user starts over, the address gets its attempt back."""
+        with self._lock:
+            self._failures.pop(("user", user), None)
+            entry = self._failures.get(("address", address))
+            if entry is not None:
+                entry.count -= 1
+
+    def _blocked_for(self, key: tuple[str, str], now: datetime) -> float:
+        entry = self._failures.get(key)
+        if entry is None:
+            return 0.0
+        if now - entry.last > timedelta(seconds=self._forget_s):
+            del self._failures[key]
+            return 0.0
+        over = entry.count - self._limits[key[0]]
+        if over < 0:
+            return 0.0
+        period = min(self._max_s, self._base_s * 2.0 ** min(over, 62))
+        return (entry.last + timedelta(seconds=period) - now).total_seconds()
+
+    def _count(self, key: tuple[str, str], now: datetime) -> None:
+        entry = self._failures.pop(key, None) or _Failures(0, now)
+        entry.count, entry.last = entry.count + 1, now
+        self._failures[key] = entry  # re-inserted: the dict stays oldest-first
+        while len(self._failures) > self._max_keys:
+            del self._failures[next(iter(self._failures))]
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    record: TokenRecord
+    token: str  # shown once to whoever asked; only its hash is kept
+
+
+class UserService:
+    def __init__(self, store: Store, clock: Clock, limiter: LoginLimiter | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self.limiter = limiter or LoginLimiter(clock)
+
+    # --- users ---------------------------------------------------------------------------
+    def create(self, name: str, role: Role, password: str | None,
+               by: str) -> tuple[User, NewToken]:
+        """Create user ``name`` (with a password if given) and a first API token."""
+        check_name("user", name)
+        password_hash = None if password is None else hash_password(password)
+        user = self._store.create_user(name, role)
+        if password_hash is not None:
+            self._store.set_password_hash(user.name, password_hash)
+        log.info("user %s: created (%s%s) by %s", user.name, role.value,
+                 ", with a password" if password_hash else "", by)
+        return user, self._mint(user.name, "initial", None)
+
+    def delete(self, name: str, by: str) -> None:
+        self._store.delete_user(name)
+        log.info("user %s: deleted, with its tokens, by %s", name, by)
+
+    def set_password(self, caller: User, name: str, password: str, *,
+                     current: str | None, address: str) -> None:
+        """An admin sets anyone's password; a user changes its own, given the current one."""
+        if not caller.is_admin:
+            if name != caller.name:
+                raise Forbidden(f"user {caller.name} may change only its own password")
+            if current is None:
+                raise InvalidInput("give the current password to change it")
+            self._check_password(name, current, address)
+        self._store.set_password_hash(name, hash_password(password))
+        log.info("user %s: password changed by %s", name, caller.name)
+
+    # --- logging in --------------------------------------------------------------------------
+    def login(self, name: str, password: str, *, address: str, token_name: str | None,
+              expires_in_s: int | None) -> NewToken:
+        """A new API token for the user whose password this is."""
+        self._check_password(name, password, address)
+        now = self._clock.now()
+        label = token_name or f"login-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        minted = self.create_token(name, label, expires_in_s)
+        log.info("user %s: logged in from %s (token %d %s)", name, address,
+                 minted.record.id, minted.record.name)
+        return minted
+
+    def _check_password(self, name: str, password: str, address: str) -> None:
+        self.limiter.attempt(name, address)
+        try:
+            stored = self._store.get_password_hash(name)
+        except NotFound:
+            stored = None
+        verified = verify_password(stored, password)
+        if not verified.ok:
+            log.warning("login as %r from %s refused: wrong password or no such user",
+                        name, address)
+            raise Unauthenticated("wrong user name or password")
+        self.limiter.succeeded(name, address)
+        if verified.rehashed is not None:
+            self._store.set_password_hash(name, verified.rehashed)
+            log.info("user %s: password hash upgraded to today's parameters", name)
+
+    # --- tokens ------------------------------------------------------------------------------
+    def create_token(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
+        """A new token of ``user`` named ``name`` (unique among its tokens)."""
+        check_name("token", name)
+        if any(t.name == name for t in self._store.list_tokens(user=user)):
+            raise Conflict(f"user {user} already has a token named {name}; "
+                           "revoke it or pick another name")
+        minted = self._mint(user, name, expires_in_s)
+        log.info("user %s: token %d %s created", user, minted.record.id, name)
+        return minted
+
+    def list_tokens(self, caller: User, user: str | None) -> list[TokenRecord]:
+        """The caller's own tokens; an admin may name another ``user``."""
+        owner = user or caller.name
+        if owner != caller.name and not caller.is_admin:
+            raise Forbidden(f"user {caller.name} may list only its own tokens")
+        self._store.get_user(owner)
+        return self._store.list_tokens(user=owner)
+
+    def revoke_token(self, caller: User, token_id: int) -> TokenRecord:
+        """Revoke one of the caller's tokens (an admin: any); others' are "not found"."""
+        record = self._store.get_token(token_id)
+        if record.user != caller.name and not caller.is_admin:
+            raise NotFound(f"token {token_id} not found")
+        self._store.delete_token(token_id)
+        holder = f"user {record.user}" if record.user else f"host {record.host}"
+        log.info("%s: token %d %s revoked by %s", holder, record.id, record.name, caller.name)
+        return record
+
+    def _mint(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
+        expires_at = (None if expires_in_s is None
+                      else self._clock.now() + timedelta(seconds=expires_in_s))
+        token = new_token()
+        record = self._store.add_token(hash_token(token), name, user=user, expires_at=expires_at)
+        return NewToken(record, token)

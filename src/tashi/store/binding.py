@@ -1,0 +1,121 @@
+"""Binding Pending instances to hosts, checked inside the store's write.
+
+:meth:`~tashi.store.base.Store.bind_instances` applies a batch of bindings; each one
+is checked by :func:`refusal` against the host's usage *as it is inside the same
+transaction* (bindings earlier in the batch included), so concurrent schedulers can
+never overcommit a host: the second to arrive sees the first one's instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tashi.domain.errors import Conflict, InvalidTransition, NotFound, TashiError
+from tashi.domain.models import Host, Instance, InstanceStatus
+from tashi.domain.resources import ZERO, Resources
+from tashi.domain.states import HostState, InstanceState, can_transition
+
+
+@dataclass(frozen=True, slots=True)
+class HostUsage:
+    """What the instances holding resources on one host use (see
+    :data:`~tashi.domain.states.HOLDS_RESOURCES`), and the groups they belong to."""
+
+    used: Resources = ZERO
+    instances: int = 0
+    groups: frozenset[tuple[str, str]] = frozenset()  # (owner, group)
+
+    def plus(self, instance: Instance) -> HostUsage:
+        """This usage once ``instance`` holds resources here too."""
+        group = instance.spec.group
+        groups = self.groups if group is None else self.groups | {(instance.owner, group)}
+        return HostUsage(self.used + instance.spec.resources, self.instances + 1, groups)
+
+
+def usage_of(holding: Iterable[Instance]) -> dict[str, HostUsage]:
+    """Usage by host name, from the instances holding resources (hosts using nothing
+    are left out)."""
+    usage: dict[str, HostUsage] = {}
+    for inst in holding:
+        host = inst.spec.host
+        if host is not None:
+            usage[host] = usage.get(host, IDLE).plus(inst)
+    return usage
+
+
+IDLE = HostUsage()
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Place Pending instance ``instance_id``, read at ``generation``, on ``host``."""
+
+    instance_id: int
+    host: str
+    generation: int
+    why: str = ""  # the scheduler's reason, kept in the status message and the event
+
+
+@dataclass(frozen=True, slots=True)
+class BindResult:
+    """The bound instance, or the error that refused the binding (nothing changed)."""
+
+    instance_id: int
+    instance: Instance | None = None
+    error: TashiError | None = None
+
+
+def refusal(binding: Binding, instance: Instance | None, host: Host | None,
+            usage: HostUsage) -> TashiError | None:
+    """Why ``binding`` may not be applied (None: it may), given the host's ``usage``
+    right now."""
+    iid = binding.instance_id
+    if instance is None:
+        return NotFound(f"instance {iid} not found")
+    if instance.generation != binding.generation:
+        return Conflict(f"instance {iid} changed (generation {instance.generation}, "
+                        f"not {binding.generation})")
+    if not can_transition(instance.state, InstanceState.ACTIVATING):
+        return InvalidTransition(f"instance {instance.name}: cannot go from {instance.state} "
+                                 f"to {InstanceState.ACTIVATING}")
+    if host is None:
+        return NotFound(f"host {binding.host} not found")
+    return _host_refusal(instance, host, usage)
+
+
+def _host_refusal(instance: Instance, host: Host, usage: HostUsage) -> TashiError | None:
+    what = f"host {host.name}"
+    if host.state is not HostState.NORMAL:
+        return Conflict(f"{what} is {host.state}")
+    if host.reserved_for and instance.owner not in host.reserved_for:
+        return Conflict(f"{what} is reserved for {', '.join(host.reserved_for)}")
+    used = usage.used
+    if not (used + instance.spec.resources).fits_in(host.capacity):
+        return Conflict(f"{what} lacks room for instance {instance.name}: "
+                        f"{used.cores}/{host.cores} cores, "
+                        f"{used.memory_mib}/{host.memory_mib} MiB used")
+    group = instance.spec.group
+    if instance.spec.anti_affinity and group is not None and (
+            (instance.owner, group) in usage.groups):
+        return Conflict(f"{what} already holds a member of group {group}")
+    return None
+
+
+def bound(instance: Instance, binding: Binding, at: datetime) -> Instance:
+    """``instance`` once ``binding`` is applied: Activating on its host, generation bumped."""
+    status: InstanceStatus = replace(instance.status, message=placed_message(binding),
+                                     observed_at=at)
+    return replace(instance, state=InstanceState.ACTIVATING,
+                   spec=replace(instance.spec, host=binding.host), status=status,
+                   generation=instance.generation + 1, updated_at=at)
+
+
+def placed_message(binding: Binding) -> str:
+    why = f" ({binding.why})" if binding.why else ""
+    return f"placed on host {binding.host}{why}"
+
+
+def event_message(binding: Binding) -> str:
+    return f"{InstanceState.PENDING} -> {InstanceState.ACTIVATING}: {placed_message(binding)}"

@@ -1,0 +1,135 @@
+"""Users, their password hashes and their tokens: that part of :class:`~tashi.store.sql.SqlStore`.
+
+A mixin, so the store's module stays readable; it uses the store's session makers and
+clock. Deleting a user is checked inside its transaction: on PostgreSQL the admins'
+rows are locked first, so two admins deleting each other at once cannot leave none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.models import Principal, User
+from tashi.domain.states import Role
+from tashi.store.base import TokenRecord
+from tashi.store.sql import convert
+from tashi.store.sql.tables import InstanceRow, TokenRow, UserRow
+
+
+class SqlUsers:
+    _read: sessionmaker[Session]
+    _write: sessionmaker[Session]
+    _clock: Callable[[], datetime]
+
+    def create_user(self, name: str, role: Role) -> User:
+        row = UserRow(name=name, role=role.value, created_at=self._clock())
+        try:
+            with self._write.begin() as s:
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"user {name!r} already exists") from exc
+        return convert.user(row)
+
+    def get_user(self, name: str) -> User:
+        with self._read.begin() as s:
+            return convert.user(_user(s, name))
+
+    def list_users(self) -> list[User]:
+        with self._read.begin() as s:
+            return [convert.user(r) for r in s.scalars(select(UserRow).order_by(UserRow.id))]
+
+    def delete_user(self, name: str) -> None:
+        with self._write.begin() as s:
+            row = _user(s, name)
+            if row.role == Role.ADMIN.value:
+                admins = select(UserRow.id).where(UserRow.role == Role.ADMIN.value)
+                if len(s.scalars(admins.with_for_update()).all()) <= 1:
+                    raise Conflict(f"user {name!r} is the last admin; make another admin first")
+            owned = s.scalar(select(func.count()).select_from(InstanceRow)
+                             .where(InstanceRow.owner == name)) or 0
+            if owned:
+                raise Conflict(f"user {name!r} still owns {owned} instance(s); "
+                               "destroy them first")
+            s.execute(delete(TokenRow).where(TokenRow.user_name == name))
+            s.delete(row)
+
+    def set_password_hash(self, name: str, password_hash: str | None) -> None:
+        with self._write.begin() as s:
+            _user(s, name).password_hash = password_hash
+
+    def get_password_hash(self, name: str) -> str | None:
+        with self._read.begin() as s:
+            return _user(s, name).password_hash
+
+    # --- tokens ------------------------------------------------------------------------
+    def add_token(
+        self, token_hash: str, name: str, *, user: str | None = None,
+        host: str | None = None, expires_at: datetime | None = None,
+    ) -> TokenRecord:
+        if (user is None) == (host is None):
+            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
+        row = TokenRow(
+            token_hash=token_hash, name=name, user_name=user, host_name=host,
+            created_at=self._clock(), expires_at=expires_at,
+        )
+        try:
+            with self._write.begin() as s:
+                if user is not None:
+                    _user(s, user)
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"token {name!r}: this token is already registered") from exc
+        return convert.token(row)
+
+    def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        with self._read.begin() as s:
+            tok = s.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
+            if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
+                return None
+            if tok.host_name is not None:
+                return Principal(host=tok.host_name)
+            row = s.scalars(select(UserRow).where(UserRow.name == tok.user_name)).first()
+            return None if row is None else Principal(user=convert.user(row))
+
+    def list_tokens(self, *, user: str | None = None,
+                    host: str | None = None) -> list[TokenRecord]:
+        where: list[ColumnElement[bool]] = []
+        if user is not None:
+            where.append(TokenRow.user_name == user)
+        if host is not None:
+            where.append(TokenRow.host_name == host)
+        with self._read.begin() as s:
+            rows = s.scalars(select(TokenRow).where(*where).order_by(TokenRow.id))
+            return [convert.token(r) for r in rows]
+
+    def get_token(self, token_id: int) -> TokenRecord:
+        with self._read.begin() as s:
+            return convert.token(_token(s, token_id))
+
+    def delete_token(self, token_id: int) -> TokenRecord:
+        with self._write.begin() as s:
+            row = _token(s, token_id)
+            s.delete(row)
+            return convert.token(row)
+
+
+def _user(s: Session, name: str) -> UserRow:
+    row = s.scalars(select(UserRow).where(UserRow.name == name)).first()
+    if row is None:
+        raise NotFound(f"user {name!r} not found")
+    return row
+
+
+def _token(s: Session, token_id: int) -> TokenRow:
+    row = s.get(TokenRow, token_id)
+    if row is None:
+        raise NotFound(f"token {token_id} not found")
+    return row
