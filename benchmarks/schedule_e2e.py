@@ -1,7 +1,8 @@
 """Scheduling end to end: a real manager, thousands of simulated hosts, the scheduler.
 
     python benchmarks/schedule_e2e.py [--hosts 5000] [--instances 20000] [--burst 500]
-                                      [--hosts-mode agents|bulk] [--heartbeat-interval 30]
+                                      [--concurrency 2] [--hosts-mode agents|bulk]
+                                      [--heartbeat-interval 30]
                                       [--seed 1] [--timeout-s 900]
 
 Runs, each as a process of its own, on a temporary directory: ``tashi-manager``
@@ -14,7 +15,8 @@ hypervisor "fake (simulation)").
 
 Once every host is up, instances are created through the API in bursts of
 ``--burst`` (``POST /instances/bulk``, the ``tashi vm create --count`` request; each
-burst of one size from 1-4 cores and 512-4096 MiB), back to back. Measured from the
+burst of one size from 1-4 cores and 512-4096 MiB), ``--concurrency`` requests at a
+time. Measured from the
 store: from the first instance created (Pending) to the last one bound (its
 ``Pending -> Activating`` event), so placements/s covers creation, snapshots,
 placement and the atomic batch binds. Prints the figures, the CPU seconds each
@@ -176,21 +178,26 @@ async def wait_hosts_up(client: TashiClient, n: int, timeout_s: float) -> float:
         await asyncio.sleep(1)
 
 
-async def create_bursts(client: TashiClient, total: int, burst: int,
+async def create_bursts(client: TashiClient, total: int, burst: int, concurrency: int,
                         rng: random.Random) -> float:
-    """Create ``total`` instances in bursts, back to back; the seconds it took."""
+    """Create ``total`` instances in bursts, ``concurrency`` requests at a time; the
+    seconds it took."""
+    bodies = [InstanceCreate(name=f"b{k}", image="bench", cores=cores, memory_mib=memory_mib,
+                             count=min(burst, total - start))
+              for k, start in enumerate(range(0, total, burst))
+              for cores, memory_mib in [rng.choice(SIZES)]]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def create(body: InstanceCreate) -> None:
+        async with gate:
+            await client.create_instances(body)
+
     started = time.monotonic()
-    k = 0
-    while k * burst < total:
-        cores, memory_mib = rng.choice(SIZES)
-        count = min(burst, total - k * burst)
-        await client.create_instances(InstanceCreate(
-            name=f"b{k}", image="bench", cores=cores, memory_mib=memory_mib, count=count))
-        k += 1
+    await asyncio.gather(*(create(b) for b in bodies))
     return time.monotonic() - started
 
 
-def wait_all_bound(db: Path, total: int, timeout_s: float) -> None:
+async def wait_all_bound(db: Path, total: int, timeout_s: float) -> None:
     """Poll the store (read-only) until ``total`` instances exist and none is Pending."""
     deadline = time.monotonic() + timeout_s
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as lite:
@@ -202,7 +209,7 @@ def wait_all_bound(db: Path, total: int, timeout_s: float) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{made} created, {pending} still Pending after "
                                    f"{timeout_s:.0f} s")
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
 
 
 def store_times(db: Path) -> tuple[datetime, datetime, datetime]:
@@ -241,6 +248,7 @@ class Figures:
     hosts: int
     instances: int
     burst: int
+    concurrency: int
     mode: str
     hosts_up_s: float
     create_s: float
@@ -257,12 +265,13 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> Figures:
                       {"TASHI_TOKEN": cluster.admin_token})
         await asyncio.sleep(2)  # the scheduler's first (empty) snapshot
         before = cluster.cpu_s()
-        create_s = await create_bursts(client, args.instances, args.burst,
+        create_s = await create_bursts(client, args.instances, args.burst, args.concurrency,
                                        random.Random(args.seed))
-    await asyncio.to_thread(wait_all_bound, cluster.db, args.instances, args.timeout_s)
+    await wait_all_bound(cluster.db, args.instances, args.timeout_s)
     after = cluster.cpu_s()
     cpu = {name: after[name] - before.get(name, 0.0) for name in after}
-    return Figures(args.hosts, args.instances, args.burst, args.hosts_mode, up_s, create_s,
+    return Figures(args.hosts, args.instances, args.burst, args.concurrency, args.hosts_mode,
+                   up_s, create_s,
                    cpu, store_times(cluster.db), overcommit(cluster.db))
 
 
@@ -277,7 +286,8 @@ def report(f: Figures) -> None:
                   f"{f.instances / span:,.0f}", str(bound),
                   f"{over_cores} cores, {over_mib} MiB"]])
     print(f"\nhosts up {f.hosts_up_s:.1f} s after the manager; creating {f.instances} "
-          f"instances took {f.create_s:.2f} s (client side); first bind "
+          f"instances, {f.concurrency} requests at a time, took {f.create_s:.2f} s (client "
+          "side); first bind "
           f"{(first_bound - first).total_seconds():.2f} s after the first create, the last "
           f"{binding:.2f} s after the first bind")
     print(f"instances per host: {least}-{most}; CPU seconds used from the first create to "
@@ -311,6 +321,8 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=5000)
     parser.add_argument("--instances", type=int, default=20000)
     parser.add_argument("--burst", type=int, default=500, help="instances per create (<=1000)")
+    parser.add_argument("--concurrency", type=int, default=2,
+                        help="create requests in flight at once")
     parser.add_argument("--hosts-mode", choices=["agents", "bulk"], default="agents")
     parser.add_argument("--heartbeat-interval", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)

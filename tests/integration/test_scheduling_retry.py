@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -76,9 +76,12 @@ async def test_held_instance_is_retried_elsewhere_avoiding_the_failing_host(
         retrying: Rig) -> None:
     await retrying.add_host("bad", broken("disk on fire"))
     good = await retrying.add_host("good")
-    inst = await retrying.admin.create_instance(
-        InstanceCreate(name="phoenix", image="guest"))
-    running = await retrying.wait_for(inst.id, "Running")
+    flags = ["--url", retrying.url, "--token", retrying.admin_token]
+    created = await asyncio.to_thread(CliRunner().invoke, main, [
+        *flags, "vm", "create", "phoenix", "--image", "guest", "--wait", "--timeout", "20"])
+    assert created.exit_code == 0, created.output  # --wait waits through the retry
+    assert created.stdout.splitlines()[1].split()[1:3] == ["phoenix", "Running"]
+    inst = running = await retrying.admin.get_instance("phoenix")
     assert running.host == "good"
     assert good.starts == 1
     assert running.attempts == 1
@@ -90,32 +93,31 @@ async def test_held_instance_is_retried_elsewhere_avoiding_the_failing_host(
     events = [e.message for e in await retrying.admin.events(inst.id)]
     assert any("Activating -> Held" in m and "disk on fire" in m for m in events), events
     assert any("Held -> Pending: try 2 of 3, avoiding host bad" in m for m in events), events
-    flags = ["--url", retrying.url, "--token", retrying.admin_token]
     shown = await asyncio.to_thread(CliRunner().invoke, main, [*flags, "vm", "show", "phoenix"])
     assert "failed starts:" in shown.stdout
     assert "the last on host bad" in shown.stdout
     assert "avoided hosts:    bad (for " in shown.stdout
 
 
+@pytest.mark.parametrize("retrying", [RetryPolicy(backoff_s=0.6, avoid_s=60, max_attempts=3)],
+                         indirect=True)
 async def test_while_backing_off_the_status_says_when(retrying: Rig) -> None:
     await retrying.add_host("bad", broken("no luck"))
     inst = await retrying.admin.create_instance(InstanceCreate(name="later", image="guest"))
-    await retrying.wait_for(inst.id, "Held")
-    seen = set()
-    for _ in range(100):  # Held (backing off), Pending (avoiding bad: nowhere to go)
-        shown = await retrying.admin.get_instance(inst.id)
-        seen.add(shown.state)
-        if shown.state == "Held" and shown.retry_at is not None:
-            assert "try 2 of 3 at" in shown.message
-            assert shown.retry_at > datetime.now(UTC) - timedelta(seconds=1)
-        if shown.state == "Pending":
-            break
-        await asyncio.sleep(0.01)
-    assert "Pending" in seen
-    pending = await retrying.wait_for(inst.id, "Pending")
-    await asyncio.sleep(0.3)
+    held = await retrying.wait_for(inst.id, "Held")
+    assert held.retry_at is not None  # a retry is coming: --wait keeps waiting
+    deadline = asyncio.get_running_loop().time() + 5
+    while "try 2 of 3 at" not in held.message:
+        assert asyncio.get_running_loop().time() < deadline, held
+        await asyncio.sleep(0.02)
+        held = await retrying.admin.get_instance(inst.id)
+    assert held.state == "Held"
+    assert held.retry_at == held.failures[0].at + timedelta(seconds=0.6)
+    await retrying.wait_for(inst.id, "Pending")
+    await asyncio.sleep(0.3)  # a scheduler pass: bad is avoided, no other host
     pending = await retrying.admin.get_instance(inst.id)
     assert pending.state == "Pending"
+    assert pending.retry_at is None
     assert "avoiding host bad after a failed start" in pending.message
 
 

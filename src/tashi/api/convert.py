@@ -43,9 +43,8 @@ def instance_out(i: Instance) -> InstanceOut:
 
 
 def host_out(v: HostView) -> HostOut:
-    """Built unvalidated from checked records: a snapshot carries thousands of these."""
     h = v.host
-    return HostOut.model_construct(
+    return HostOut(
         name=h.name, state=h.state, up=v.up, cores=h.cores, memory_mib=h.memory_mib,
         used_cores=v.used.cores, used_memory_mib=v.used.memory_mib, instances=v.instances,
         agent_version=h.agent_version, last_heartbeat=h.last_heartbeat,

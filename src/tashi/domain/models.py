@@ -150,7 +150,7 @@ class InstanceStatus:
     observed_generation: int = 0
     failures: tuple[StartFailure, ...] = ()  # failed starts, oldest first
     avoid: tuple[AvoidedHost, ...] = ()  # hosts placement avoids for a while
-    retry_at: datetime | None = None  # when a Held instance goes back to Pending
+    retry_at: datetime | None = None  # when a Held instance goes back to Pending (None: never)
 
     @property
     def attempts(self) -> int:

@@ -185,9 +185,12 @@ class InstanceService:
         return result.instance
 
     def bind_many(self, bindings: Sequence[Binding]) -> list[BindResult]:
-        """Apply a scheduler's bindings; each is bound or refused (nothing changed)."""
+        """Apply a scheduler's bindings; each is bound or refused (nothing changed).
+
+        Wakes the agents of the hosts bound to, not the schedulers: a binding makes no
+        room anywhere, and a scheduler whose binding was refused looks again at once."""
         results = self._store.bind_instances(bindings)
-        keys = {PENDING}
+        keys: set[str] = set()
         for b, r in zip(bindings, results, strict=True):
             if r.instance is not None:
                 log.info("instance %d (%s): %s -> %s: placed on host %s (%s)", r.instance_id,

@@ -99,7 +99,8 @@ class ReportService:
             if target is InstanceState.HELD:  # it leaves its host, to be placed again
                 spec = replace(instance.spec, host=None)
                 failure = StartFailure(host=str(instance.spec.host), reason=why, at=now)
-                status = replace(status, failures=(*status.failures, failure))
+                # retried (see manager.retry), which sets when; or not, and unsets it
+                status = replace(status, failures=(*status.failures, failure), retry_at=now)
             self._instances.transition(instance, target, why, spec=spec, status=status)
         elif (instance.status.observed, instance.status.message) != (obs.observed, status.message):
             self._store.set_instance_status(instance.id, status)

@@ -9,8 +9,10 @@ controller looks at the Held instances with failed starts, level-triggered:
   failure, it returns the instance to Pending, with the failing host in the
   status's ``avoid`` list until ``avoid_s`` after that failure (the scheduler
   places it elsewhere meanwhile);
-- until then, the status says when the next try is due;
-- after ``max_attempts`` failed starts the instance stays Held, saying why.
+- until then, the status says when the next try is due (``retry_at``, which the
+  report of the failure set to "now", pending this controller's look);
+- after ``max_attempts`` failed starts the instance stays Held, saying why, and
+  ``retry_at`` is unset.
 
 Held instances without failed starts (held for another reason) are left alone.
 """

@@ -104,12 +104,14 @@ class Scheduler:
                 since = None
                 continue
             # Unplaceable instances stay Pending: any change that could make room
-            # (a host up, an instance gone) bumps the revision and wakes us.
-            await self.schedule(snap)
-            since = snap.revision
+            # (a host up, an instance gone) bumps the revision and wakes us. Bindings
+            # do not: after a refused one (another scheduler was first), look again now.
+            refused = await self.schedule(snap)
+            since = None if refused else snap.revision
 
     async def schedule(self, snap: SnapshotOut) -> int:
-        """Place every Pending instance of ``snap``; return how many were bound."""
+        """Place every Pending instance of ``snap``; return how many bindings the
+        manager refused (the instance or the host changed meanwhile)."""
         placer = Placer(cluster_of(snap), self._policy)
         bindings: list[BindingIn] = []
         unplaced: list[UnplacedIn] = []
@@ -124,12 +126,12 @@ class Scheduler:
             if reason != p.message:  # keep the reason, once
                 unplaced.append(UnplacedIn(id=p.id, reason=reason))
         names = {p.id: p.name for p in snap.pending}
-        bound = 0
+        refused = 0
         for start in range(0, len(bindings), BATCH):
-            bound += await self._bind(bindings[start:start + BATCH], names)
+            refused += await self._bind(bindings[start:start + BATCH], names)
         for start in range(0, len(unplaced), BATCH):
             await self._note_unplaced(unplaced[start:start + BATCH])
-        return bound
+        return refused
 
     async def _place(self, placer: Placer, p: PendingOut) -> Decision:
         request = request_of(p)
@@ -148,18 +150,19 @@ class Scheduler:
             log.warning("scheduler: %d reasons not kept: %s", len(notes), exc.message)
 
     async def _bind(self, batch: list[BindingIn], names: dict[int, str]) -> int:
+        """Send ``batch``; return how many bindings were refused."""
         try:
             results = await self._client.bind_many(batch)
         except TashiError as exc:  # the next snapshot decides again
             log.warning("scheduler: %d bindings not sent: %s", len(batch), exc.message)
-            return 0
-        bound = 0
+            return len(batch)
+        refused = 0
         for b, r in zip(batch, results, strict=True):
             if r.result == "bound":
                 log.info("instance %d (%s): bound to host %s (%s)", b.id, names[b.id],
                          b.host, b.reason)
-                bound += 1
             else:  # changed meanwhile, or the host filled up: the next look decides
                 log.info("instance %d (%s): not bound to host %s: %s", b.id, names[b.id],
                          b.host, r.message)
-        return bound
+                refused += 1
+        return refused

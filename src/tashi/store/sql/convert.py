@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from tashi.domain.models import (
     Event,
     Host,
@@ -37,7 +41,7 @@ def token(row: TokenRow) -> TokenRecord:
     )
 
 
-def host(row: HostRow) -> Host:
+def host(row: HostRow | Row[Any]) -> Host:
     return Host(
         id=row.id, name=row.name, state=HostState(row.state), cores=row.cores,
         memory_mib=row.memory_mib, last_heartbeat=maybe_utc(row.last_heartbeat),
@@ -66,7 +70,7 @@ def event(row: EventRow) -> Event:
     )
 
 
-def instance(row: InstanceRow) -> Instance:
+def instance(row: InstanceRow | Row[Any]) -> Instance:
     return Instance(
         id=row.id, name=row.name, owner=row.owner, state=InstanceState(row.state),
         spec=spec_from_doc(row.spec, row.host), status=status_from_doc(row.status),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, delete, select, update
+from sqlalchemy import ColumnElement, Engine, Select, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -105,7 +105,8 @@ class SqlStore(SqlUsers):
             return convert.host(_named(s, HostRow, name, "host"))
 
     def list_hosts(self) -> list[Host]:
-        return [convert.host(r) for r in self._list(HostRow)]
+        with self._read.begin() as s:
+            return [convert.host(r) for r in s.execute(_plain(HostRow).order_by(HostRow.id))]
 
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
@@ -204,7 +205,7 @@ class SqlStore(SqlUsers):
         if name is not None:
             where.append(InstanceRow.name == name)
         with self._read.begin() as s:
-            rows = s.scalars(select(InstanceRow).where(*where).order_by(InstanceRow.id))
+            rows = s.execute(_plain(InstanceRow).where(*where).order_by(InstanceRow.id))
             return [convert.instance(r) for r in rows]
 
     def update_instance(
@@ -307,6 +308,12 @@ class SqlStore(SqlUsers):
     def _list(self, model: type[R]) -> list[R]:
         with self._read.begin() as s:
             return list(s.scalars(select(model).order_by(model.__table__.c.id)))
+
+
+def _plain(model: type[Base]) -> Select[Any]:
+    """All columns of ``model``'s table as plain rows: lists of thousands (hosts,
+    instances) are read several times faster than as ORM objects."""
+    return select(*model.__table__.columns)
 
 
 def _named(s: Session, model: type[R], name: str, kind: str) -> R:
