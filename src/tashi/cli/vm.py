@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import click
@@ -13,9 +12,9 @@ from tashi.cli.console import console
 from tashi.cli.refs import instance_ref
 from tashi.cli.render import age, emit_json, fields, mib, table, truncate
 from tashi.cli.session import Session, pass_session
-from tashi.cli.wait import DEFAULT_TIMEOUT_S, POLL_S, wait_for_state, wait_gone
+from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone
 from tashi.client import TashiClient
-from tashi.domain.errors import InvalidInput, TashiError
+from tashi.domain.errors import InvalidInput
 from tashi.domain.states import InstanceState
 
 EVENTS_SHOWN = 5
@@ -68,8 +67,10 @@ def create(session: Session, /, name: str, networks: tuple[str, ...], wait: bool
                    else await client.create_instances(body))
         if not wait:
             return created
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        return [await _wait_running(client, inst.id, deadline) for inst in created]
+        return [await wait_for_state(client, inst.id, InstanceState.RUNNING,
+                                     timeout_s=timeout_s, through_retries=True,
+                                     fail_on={InstanceState.HELD, InstanceState.EXITED})
+                for inst in created]
 
     created = session.call(run)
     if body.count == 1:
@@ -78,24 +79,6 @@ def create(session: Session, /, name: str, networks: tuple[str, ...], wait: bool
         emit_json(created)
     else:
         click.echo(_brief_table(created))
-
-
-async def _wait_running(client: TashiClient, instance_id: int, deadline: float) -> InstanceOut:
-    """The instance once Running; an error if it Exits, or stays Held (a Held instance
-    whose start failed but is to be retried, ``retry_at`` set, is waited for)."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return await wait_for_state(client, instance_id, InstanceState.RUNNING,
-                                        timeout_s=max(0.0, deadline - loop.time()),
-                                        fail_on={InstanceState.HELD, InstanceState.EXITED})
-        except TashiError:
-            inst = await client.get_instance(instance_id)
-            if inst.state is not InstanceState.HELD or inst.retry_at is None:
-                raise
-            if loop.time() >= deadline:
-                raise
-            await asyncio.sleep(POLL_S)
 
 
 def _create_body(**fields: object) -> InstanceCreate:

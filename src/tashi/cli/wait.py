@@ -16,15 +16,20 @@ DEFAULT_TIMEOUT_S = 300.0
 
 async def wait_for_state(client: TashiClient, ref: str | int, want: InstanceState, *,
                          timeout_s: float,
-                         fail_on: Collection[InstanceState] = ()) -> InstanceOut:
+                         fail_on: Collection[InstanceState] = (),
+                         through_retries: bool = False) -> InstanceOut:
     """The instance once it is ``want``; an error naming its message if it reaches a
-    state of ``fail_on`` instead, or if ``timeout_s`` passes first."""
+    state of ``fail_on`` instead, or if ``timeout_s`` passes first. With
+    ``through_retries``, a Held instance whose start is to be retried (``retry_at``
+    set) is waited through rather than failed on."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         inst = await client.get_instance(ref)
         if inst.state is want:
             return inst
-        if inst.state in fail_on:
+        retrying = through_retries and inst.state is InstanceState.HELD \
+            and inst.retry_at is not None
+        if inst.state in fail_on and not retrying:
             raise TashiError(f"instance {inst.name} is {inst.state}: {inst.message}")
         if asyncio.get_running_loop().time() >= deadline:
             raise TashiError(f"instance {inst.name}: still {inst.state} after {timeout_s:g} s "

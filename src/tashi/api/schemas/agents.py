@@ -1,0 +1,75 @@
+"""What agents send and are sent: join, heartbeat, desired state, reports."""
+
+from __future__ import annotations
+
+from pydantic import (
+    Field,
+)
+
+from tashi.api.schemas.base import (
+    MAX_ID,
+    HostName,
+    Wire,
+)
+from tashi.domain.lifecycle import Directive, Observed
+from tashi.domain.models import ImageFormat, NetworkKind
+from tashi.domain.states import InstanceState
+
+
+class JoinIn(Wire):
+    host: HostName
+    join_token: str = Field(max_length=256)
+
+
+class HeartbeatIn(Wire):
+    cores: int = Field(ge=0, le=100_000)
+    memory_mib: int = Field(ge=0)
+    agent_version: str = Field(max_length=64)
+    hypervisor: str = Field(max_length=64)
+
+
+class DesiredDisk(Wire):
+    image: str
+    format: ImageFormat
+    persistent: bool
+
+
+class DesiredNic(Wire):
+    network: str
+    network_kind: NetworkKind
+    mac: str
+    model: str
+
+
+class DesiredInstance(Wire):
+    id: int
+    name: str
+    state: InstanceState
+    directive: Directive
+    may_start: bool
+    cores: int
+    memory_mib: int
+    disks: list[DesiredDisk]
+    nics: list[DesiredNic]
+    shutdown_timeout_s: int
+    generation: int
+
+
+class DesiredOut(Wire):
+    revision: str
+    instances: list[DesiredInstance]
+
+
+class Observation(Wire):
+    id: int = Field(ge=1, le=MAX_ID)
+    observed: Observed
+    detail: str = Field(default="", max_length=2000)
+    console: str | None = Field(default=None, max_length=65536,
+                                description="the console tail, when it changed")
+
+
+class ReportIn(Wire):
+    instances: list[Observation] = Field(max_length=10_000)
+
+
+# --- scheduler -----------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Instances: what users ask for and what they are shown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import (
+    Field,
+)
+
+from tashi.api.schemas.base import (
+    MAX_COUNT,
+    MAX_ID,
+    GroupName,
+    HostName,
+    ImageName,
+    InstanceName,
+    NetworkName,
+    Wire,
+)
+from tashi.domain.resources import MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB
+from tashi.domain.states import InstanceState
+
+
+class InstanceCreate(Wire):
+    name: InstanceName = Field(examples=["web-1"])
+    image: ImageName = Field(examples=["tashi-guest"])
+    cores: int = Field(default=1, ge=1, le=MAX_CORES, description="virtual CPUs")
+    memory_mib: int = Field(default=128, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB,
+                            description="memory in MiB")
+    persistent: bool = Field(default=False, description="write to the image itself")
+    networks: list[NetworkName] = Field(default=["default"], min_length=1, max_length=8)
+    shutdown_timeout_s: int = Field(default=60, ge=1, le=3600)
+    disk_gib: int = Field(default=0, ge=0, le=1_000_000,
+                          description="scratch disk on the host, GiB (a request field for now)")
+    host: HostName | None = Field(default=None, description="the host to run on")
+    allow_elsewhere: bool = Field(default=False,
+                                  description="another host when the asked one does not fit")
+    group: GroupName | None = Field(default=None, description="an instance group of yours")
+    anti_affinity: bool = Field(default=False, description="no two members of the group on "
+                                "one host (without a group: the name is the group)")
+    count: int = Field(default=1, ge=1, le=MAX_COUNT, description="how many: more than one "
+                       "are named NAME-1 ... NAME-N, created all or none (POST /instances/bulk)")
+
+
+class DiskOut(Wire):
+    image: str
+    persistent: bool
+
+
+class NicOut(Wire):
+    network: str
+    mac: str
+    model: str
+
+
+class StartFailureOut(Wire):
+    host: str
+    reason: str
+    at: datetime
+
+
+class AvoidedHostOut(Wire):
+    host: str
+    until: datetime
+
+
+class InstanceOut(Wire):
+    id: int
+    name: str
+    owner: str
+    state: InstanceState
+    host: str | None
+    cores: int
+    memory_mib: int
+    disks: list[DiskOut]
+    nics: list[NicOut]
+    shutdown_timeout_s: int
+    disk_gib: int = 0
+    target_host: str | None = None
+    allow_elsewhere: bool = False
+    group: str | None = None
+    anti_affinity: bool = False
+    generation: int
+    message: str = Field(description="why it is in its state")
+    observed: str
+    observed_at: datetime | None
+    attempts: int = Field(default=0, description="how many starts failed")
+    failures: list[StartFailureOut] = Field(default_factory=list)
+    avoid: list[AvoidedHostOut] = Field(default_factory=list, description="hosts placement avoids")
+    retry_at: datetime | None = Field(default=None, description="when Held goes back to "
+                                      "Pending")
+    created_at: datetime
+    updated_at: datetime
+
+
+class DestroyOut(Wire):
+    id: int
+    name: str
+    deleted: bool = Field(description="true: gone already; false: being destroyed")
+    instance: InstanceOut | None
+
+
+class EventOut(Wire):
+    at: datetime
+    message: str
+    instance_id: int | None
+    host: str | None
+
+
+class BindIn(Wire):
+    host: HostName
+    generation: int = Field(ge=0, le=MAX_ID)
+
+
+# --- hosts, images, networks, users ---------------------------------------------------
