@@ -118,3 +118,27 @@ def test_passwords_survive_snapshot_and_restore(request: pytest.FixtureRequest,
         target.restore(snap)
         assert target.snapshot() == snap
         assert target.get_password_hash("bob") == "$argon2id$b"
+
+
+def test_users_keep_their_source_and_roles_change(store: Store) -> None:
+    assert store.create_user("root", Role.ADMIN).source == "local"
+    alice = store.create_user("alice", Role.USER, "ldap")
+    assert (alice.source, store.get_user("alice").source) == ("ldap", "ldap")
+    assert store.set_user_role("alice", Role.ADMIN).role is Role.ADMIN
+    assert store.set_user_role("root", Role.USER).role is Role.USER
+    with pytest.raises(Conflict, match="'alice' is the last admin"):
+        store.set_user_role("alice", Role.USER)
+    assert [(u.name, u.role, u.source) for u in store.list_users()] == [
+        ("root", Role.USER, "local"), ("alice", Role.ADMIN, "ldap")]
+    with pytest.raises(NotFound, match="user 'bob' not found"):
+        store.set_user_role("bob", Role.ADMIN)
+
+
+def test_sources_survive_snapshot_and_restore(request: pytest.FixtureRequest, kind: str) -> None:
+    with opened(STORES[kind](request, "a")) as source:
+        source.create_user("alice", Role.ADMIN, "ldap")
+        source.create_user("bob", Role.USER, "system")
+        snap = source.snapshot()
+    with opened(STORES[kind](request, "b")) as target:
+        target.restore(snap)
+        assert [u.source for u in target.list_users()] == ["ldap", "system"]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,74 +12,19 @@ from pydantic import SecretStr
 
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
-from tashi.manager.usersources import LdapConfig, LdapUsers, UserSource, user_filter
-from tests.integration.slapd import SUFFIX, Slapd, hash_password, start_slapd, tool
+from tashi.manager.usersources import UserSource, user_filter
+from tests.integration.ldap_directory import (
+    INJECTION,
+    PEOPLE,
+    POSIX_GROUPS,
+    READER,
+    Directory,
+    directory,
+    load_directory,
+)
+from tests.integration.slapd import start_slapd, tool
 
-PEOPLE = f"ou=people,{SUFFIX}"
-GROUPS = f"ou=groups,{SUFFIX}"
-POSIX_GROUPS = f"ou=posixgroups,{SUFFIX}"
-READER = f"cn=tashi-reader,ou=services,{SUFFIX}"
-INJECTION = "*)(uid=*"
-
-
-@dataclass(frozen=True)
-class Directory:
-    server: Slapd
-    reader_password: str
-    passwords: dict[str, str]
-
-    def config(self, **changes: object) -> LdapConfig:
-        base = LdapConfig(url=self.server.url, user_base_dn=PEOPLE, bind_dn=READER,
-                          bind_password=SecretStr(self.reader_password), group_base_dn=GROUPS,
-                          admin_group_cn="admins", connect_timeout_s=2, timeout_s=5)
-        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-    def source(self, **changes: object) -> LdapUsers:
-        return LdapUsers(self.config(**changes))
-
-
-def _person(name: str, uid: int, password: str, ou: str = PEOPLE) -> str:
-    return (f"dn: uid={name},{ou}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
-            f"uid: {name}\ncn: {name}\nsn: {name}\nuidNumber: {uid}\ngidNumber: {uid}\n"
-            f"homeDirectory: /home/{name}\nuserPassword: {hash_password(password)}\n")
-
-
-def _group(cn: str, *members: str) -> str:
-    lines = "".join(f"member: uid={m},{PEOPLE}\n" for m in members)
-    return f"dn: cn={cn},{GROUPS}\nobjectClass: groupOfNames\ncn: {cn}\n{lines}"
-
-
-def _load(server: Slapd) -> Directory:
-    passwords = {name: secrets.token_urlsafe(12) for name in ("alice", "bob", "dup")}
-    reader = secrets.token_urlsafe(12)
-    entries = [
-        *(f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}\n"
-          for ou in ("people", "groups", "posixgroups", "services")),
-        f"dn: {READER}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
-        f"cn: tashi-reader\nuserPassword: {hash_password(reader)}\n",
-        _person("alice", 20001, passwords["alice"]),
-        _person("bob", 20002, passwords["bob"]),
-        _person("dup", 20003, passwords["dup"]),
-        f"dn: ou=more,{PEOPLE}\nobjectClass: organizationalUnit\nou: more\n",
-        _person("dup", 20004, passwords["dup"], ou=f"ou=more,{PEOPLE}"),
-        _group("admins", "alice"),
-        _group("staff", "alice", "bob"),
-        f"dn: cn=ops,{POSIX_GROUPS}\nobjectClass: posixGroup\ncn: ops\ngidNumber: 3000\n"
-        "memberUid: bob\n",
-    ]
-    server.ldapadd("\n".join(entries))
-    return Directory(server=server, reader_password=reader, passwords=passwords)
-
-
-@pytest.fixture(scope="module")
-def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd"))
-    try:
-        logging.getLogger(__name__).info("slapd at %s started in %.3fs", server.url,
-                                         server.start_s)
-        yield _load(server)
-    finally:
-        server.stop()
+__all__ = ["directory"]  # the fixture
 
 
 def test_it_is_a_user_source(directory: Directory) -> None:
@@ -159,7 +101,7 @@ def test_admin_group_gives_admin_role(directory: Directory) -> None:
     assert source.role_of(alice) is Role.ADMIN
     assert source.role_of(bob) is Role.USER
     no_admins = directory.source(admin_group_cn=None)
-    assert no_admins.role_of(alice) is Role.USER
+    assert no_admins.role_of(alice) is None
 
 
 def test_posix_groups_by_member_uid(directory: Directory) -> None:
@@ -191,7 +133,7 @@ def test_config_is_checked_and_hides_its_password(directory: Directory) -> None:
 def test_server_stopped_is_unavailable(tmp_path: Path) -> None:
     server = start_slapd(tmp_path)
     try:
-        directory = _load(server)
+        directory = load_directory(server)
         source = directory.source()
         password = directory.passwords["alice"]
         assert source.authenticate("alice", password) is not None

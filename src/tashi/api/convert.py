@@ -71,7 +71,7 @@ def network_out(n: Network) -> NetworkOut:
 
 
 def user_out(u: User) -> UserOut:
-    return UserOut(name=u.name, role=u.role, created_at=u.created_at)
+    return UserOut(name=u.name, role=u.role, created_at=u.created_at, source=u.source)
 
 
 def event_out(e: Event) -> EventOut:

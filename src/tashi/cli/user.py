@@ -22,8 +22,8 @@ def list_(session: Session) -> None:
     if session.json:
         emit_json(users)
         return
-    click.echo(table(["NAME", "ROLE", "AGE"],
-                     [[u.name, u.role, age(u.created_at)] for u in users]))
+    click.echo(table(["NAME", "ROLE", "SOURCE", "AGE"],
+                     [[u.name, u.role, u.source, age(u.created_at)] for u in users]))
 
 
 @user.command()
@@ -32,15 +32,25 @@ def list_(session: Session) -> None:
               show_default=True, help="What the user may do.")
 @click.option("--password-prompt", is_flag=True,
               help="Ask for a password for the user (hidden, twice): it can then log in.")
+@click.option("--source", default="local", show_default=True,
+              help="Where the user comes from: local (Tashi's own), or a user source the "
+                   "manager is configured with (system, ldap), which must know NAME.")
 @pass_session
-def add(session: Session, name: str, role: str, password_prompt: bool) -> None:
-    """Create user NAME and print their API token (shown once)."""
+def add(session: Session, name: str, role: str, password_prompt: bool, source: str) -> None:
+    """Create user NAME and print their API token (shown once).
+
+    Users of an LDAP source need not be added: they become users at their first
+    ``tashi login``. Users of the system source (no passwords) are added here and
+    use the token printed."""
+    if password_prompt and source != "local":
+        raise click.UsageError(f"--password-prompt is for local users; source {source} "
+                               "keeps its users' passwords")
     password = new_password(f"Password for {name}") if password_prompt else None
-    out = session.call(lambda c: c.add_user(name, role, password))
+    out = session.call(lambda c: c.add_user(name, role, password, source))
     if session.json:
         emit_json(out)
         return
-    click.echo(f"user {out.user.name} ({out.user.role}) created")
+    click.echo(f"user {out.user.name} ({out.user.role}, from {out.user.source}) created")
     click.echo(f"API token (shown once): {out.token}")
 
 

@@ -180,9 +180,9 @@ class TashiClient:
     async def list_users(self) -> list[UserOut]:
         return await self._list(UserOut, "/users")
 
-    async def add_user(self, name: str, role: str,
-                       password: str | None = None) -> UserCredentialOut:
-        body = {"name": name, "role": role, "password": password}
+    async def add_user(self, name: str, role: str, password: str | None = None,
+                       source: str = "local") -> UserCredentialOut:
+        body = {"name": name, "role": role, "password": password, "source": source}
         resp = await self._call("POST", "/users", json=body)
         return UserCredentialOut.model_validate_json(resp.content)
 

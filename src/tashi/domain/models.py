@@ -17,6 +17,7 @@ class User:
     name: str
     role: Role
     created_at: datetime
+    source: str = "local"  # "local" (Tashi's own table) or the user source it comes from
 
     @property
     def is_admin(self) -> bool:

@@ -12,6 +12,7 @@ from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import Notifier
 from tashi.manager.reports import ReportService
 from tashi.manager.users import UserService
+from tashi.manager.usersources.directory import UserDirectory
 from tashi.store.base import Store
 
 
@@ -29,7 +30,8 @@ class ManagerCore:
 
     @classmethod
     def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
-              join_token: str | None, max_wait_s: float = 30.0) -> ManagerCore:
+              join_token: str | None, max_wait_s: float = 30.0,
+              directory: UserDirectory | None = None) -> ManagerCore:
         notifier = Notifier()
         instances = InstanceService(store, clock, notifier)
         return cls(
@@ -38,6 +40,6 @@ class ManagerCore:
             hosts=HostService(store, clock, notifier, heartbeat_timeout_s=heartbeat_timeout_s,
                               join_token=join_token),
             images=ImageService(store, image_dir),
-            users=UserService(store, clock),
+            users=UserService(store, clock, directory=directory),
             max_wait_s=max_wait_s,
         )

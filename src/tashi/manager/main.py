@@ -26,6 +26,7 @@ from tashi.domain.errors import InvalidInput, TashiError
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.manager.settings import ManagerSettings
+from tashi.manager.usersources.config import directory_of
 from tashi.store import migrate_store, open_store
 from tashi.store.base import Store
 from tashi.store.factory import redact
@@ -38,7 +39,7 @@ def build_core(settings: ManagerSettings, store: Store) -> ManagerCore:
     join = settings.join_token.get_secret_value() if settings.join_token else None
     return ManagerCore.build(store, SystemClock(), image_dir=settings.image_dir,
                              heartbeat_timeout_s=settings.heartbeat_timeout_s,
-                             join_token=join)
+                             join_token=join, directory=directory_of(settings))
 
 
 def prepare_store(settings: ManagerSettings) -> tuple[Store, str | None]:
@@ -89,10 +90,13 @@ def main(ctx: click.Context, db_url: str | None, listen: str | None, port: int |
 
 
 def serve(settings: ManagerSettings) -> None:
+    with _translated():
+        directory_of(settings)  # a misconfigured user source stops us before the store opens
     store, token = prepare_store(settings)
     if token:
         click.echo(f"Created user admin. Its token (shown once): {token}", err=True)
-    server = make_server(settings, build_core(settings, store))
+    with _translated():
+        server = make_server(settings, build_core(settings, store))
     try:
         asyncio.run(server.serve())
     finally:

@@ -22,3 +22,23 @@ class ManagerSettings(BaseSettings):
     tls_cert: Path | None = Field(default=None, description="serve HTTPS with this cert")
     tls_key: Path | None = None
     log_level: str = "INFO"
+
+    # --- user sources besides Tashi's own table (see tashi.manager.usersources) ---
+    user_sources: str = Field(default="", description="comma-separated, in the order "
+                              "asked: system, ldap; empty: Tashi's own users only")
+    system_min_uid: int = Field(default=1000, ge=0)
+    system_group: str | None = Field(default=None, description="only its members may use Tashi")
+    system_admin_group: str | None = Field(default=None, description="its members are admins")
+    ldap_url: str | None = Field(default=None, description="ldap://host[:port] or ldaps://…")
+    ldap_user_base_dn: str | None = None
+    ldap_user_attribute: str = "uid"
+    ldap_uid_attribute: str = "uidNumber"
+    ldap_bind_dn: str | None = Field(default=None, description="service account; none: anonymous")
+    ldap_bind_password: SecretStr | None = None
+    ldap_bind_password_file: Path | None = Field(
+        default=None, description="a file holding the service account's password")
+    ldap_group_base_dn: str | None = None
+    ldap_group_member_attribute: str = Field(default="member", description="or memberUid")
+    ldap_admin_group: str | None = Field(default=None, description="cn of the admins' group")
+    ldap_start_tls: bool = False
+    ldap_ca_file: str | None = None

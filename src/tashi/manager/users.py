@@ -28,10 +28,12 @@ from tashi.domain.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from tashi.domain.models import User
 from tashi.domain.names import check_name
 from tashi.domain.states import Role
+from tashi.manager.usersources.directory import LOCAL, UserDirectory, Vouched
 from tashi.store.base import Store, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,14 @@ class LoginLimiter:
             for key in keys:
                 self._count(key, now)
 
+    def forgive(self, user: str, address: str) -> None:
+        """The attempt could not be checked (a user source was down): it does not count."""
+        with self._lock:
+            for key in (("user", user), ("address", address)):
+                entry = self._failures.get(key)
+                if entry is not None:
+                    entry.count -= 1
+
     def succeeded(self, user: str, address: str) -> None:
         """The attempt was right: the user starts over, the address gets its attempt back."""
         with self._lock:
@@ -112,21 +122,33 @@ class NewToken:
 
 
 class UserService:
-    def __init__(self, store: Store, clock: Clock, limiter: LoginLimiter | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, limiter: LoginLimiter | None = None,
+                 directory: UserDirectory | None = None) -> None:
         self._store = store
         self._clock = clock
         self.limiter = limiter or LoginLimiter(clock)
+        self.directory = directory or UserDirectory()
 
     # --- users ---------------------------------------------------------------------------
-    def create(self, name: str, role: Role, password: str | None,
-               by: str) -> tuple[User, NewToken]:
-        """Create user ``name`` (with a password if given) and a first API token."""
+    def create(self, name: str, role: Role, password: str | None, by: str,
+               source: str = LOCAL) -> tuple[User, NewToken]:
+        """Create user ``name`` and a first API token: a local user (with a password if
+        given), or one the user source ``source`` knows (its role, if the source gives
+        roles; the source checks its password, if it has one)."""
         check_name("user", name)
+        if source != LOCAL:
+            if password is not None:
+                raise InvalidInput(f"user {name} comes from user source {source}, which "
+                                   "keeps its password; give none")
+            vouched = self.directory.lookup(source, name)
+            if vouched is None:
+                raise InvalidInput(f"user {name} is not known to user source {source}")
+            role = vouched.role or role
         password_hash = None if password is None else hash_password(password)
-        user = self._store.create_user(name, role)
+        user = self._store.create_user(name, role, source)
         if password_hash is not None:
             self._store.set_password_hash(user.name, password_hash)
-        log.info("user %s: created (%s%s) by %s", user.name, role.value,
+        log.info("user %s: created (%s, from %s%s) by %s", user.name, role.value, source,
                  ", with a password" if password_hash else "", by)
         return user, self._mint(user.name, "initial", None)
 
@@ -137,6 +159,10 @@ class UserService:
     def set_password(self, caller: User, name: str, password: str, *,
                      current: str | None, address: str) -> None:
         """An admin sets anyone's password; a user changes its own, given the current one."""
+        source = self._store.get_user(name).source
+        if source != LOCAL:
+            raise InvalidInput(f"user {name} comes from user source {source}: "
+                               "change the password there")
         if not caller.is_admin:
             if name != caller.name:
                 raise Forbidden(f"user {caller.name} may change only its own password")
@@ -159,20 +185,69 @@ class UserService:
         return minted
 
     def _check_password(self, name: str, password: str, address: str) -> None:
+        """Checked by Tashi for local users, by their source for the others; a name
+        Tashi does not know is asked of the configured sources (and, if one vouches
+        for it, becomes a user from that source)."""
         self.limiter.attempt(name, address)
+        try:
+            user: User | None = self._store.get_user(name)
+        except NotFound:
+            user = None
+        try:
+            if (user is None and not self.directory) or (user and user.source == LOCAL):
+                ok = self._check_local(name, password)
+            else:
+                ok = self._check_source(user, name, password)
+        except Unavailable:
+            self.limiter.forgive(name, address)
+            raise
+        if not ok:
+            log.warning("login as %r from %s refused: wrong password or no such user",
+                        name, address)
+            raise Unauthenticated("wrong user name or password")
+        self.limiter.succeeded(name, address)
+
+    def _check_local(self, name: str, password: str) -> bool:
         try:
             stored = self._store.get_password_hash(name)
         except NotFound:
             stored = None
         verified = verify_password(stored, password)
-        if not verified.ok:
-            log.warning("login as %r from %s refused: wrong password or no such user",
-                        name, address)
-            raise Unauthenticated("wrong user name or password")
-        self.limiter.succeeded(name, address)
-        if verified.rehashed is not None:
+        if verified.ok and verified.rehashed is not None:
             self._store.set_password_hash(name, verified.rehashed)
             log.info("user %s: password hash upgraded to today's parameters", name)
+        return verified.ok
+
+    def _check_source(self, user: User | None, name: str, password: str) -> bool:
+        """The user's own source decides; for a new name, the first source vouching."""
+        if user is not None and user.source not in self.directory.names:
+            log.warning("user %s comes from user source %s, which is not configured: "
+                        "login refused", name, user.source)
+            return False
+        vouched = self.directory.authenticate(
+            name, password, source=None if user is None else user.source)
+        if vouched is None:
+            return False
+        if user is None:
+            self._adopt(name, vouched)
+        elif vouched.role is not None and vouched.role is not user.role:
+            try:
+                self._store.set_user_role(name, vouched.role)
+                log.info("user %s: role %s -> %s, as user source %s says", name,
+                         user.role.value, vouched.role.value, user.source)
+            except Conflict as exc:
+                log.warning("user %s: role kept: %s", name, exc.message)
+        return True
+
+    def _adopt(self, name: str, vouched: Vouched) -> None:
+        """Make a user of one a source vouched for at its first login."""
+        role, source = vouched.role or Role.USER, vouched.user.source
+        try:
+            self._store.create_user(name, role, source)
+        except Conflict:  # a concurrent first login made it
+            return
+        log.info("user %s: created at first login from user source %s (%s, uid %s)",
+                 name, source, role.value, vouched.user.uid)
 
     # --- tokens ------------------------------------------------------------------------------
     def create_token(self, user: str, name: str, expires_in_s: int | None) -> NewToken:

@@ -68,7 +68,7 @@ async def add_user(body: UserCreate, caller: Caller, users: Users) -> UserCreden
     admin = require_admin(caller)
     password = None if body.password is None else body.password.get_secret_value()
     user, minted = await run_in_threadpool(users.create, body.name, body.role, password,
-                                           admin.name)
+                                           admin.name, body.source)
     return UserCredentialOut(user=user_out(user), token=minted.token)
 
 

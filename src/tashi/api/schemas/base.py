@@ -63,7 +63,7 @@ class ErrorOut(Wire):
 
 #: Every route may answer these, always as an :class:`ErrorOut`.
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 429)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 

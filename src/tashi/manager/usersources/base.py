@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tashi.domain.names import NAME_PATTERN
+from tashi.domain.states import Role
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,28 @@ class UserSource(Protocol):
     Neither logs a password.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The source's name: ``system``, ``ldap``; a user's ``source`` names it."""
+        ...
 
     def lookup(self, name: str) -> ExternalUser | None: ...
 
     def authenticate(self, name: str, password: str) -> ExternalUser | None: ...
+
+    def role_of(self, user: ExternalUser) -> Role | None:
+        """The role the source gives ``user``; ``None`` if the source does not decide roles."""
+        ...
+
+
+def group_role(admin_group: str | None, user: ExternalUser) -> Role | None:
+    """``ADMIN`` for members of ``admin_group`` (compared case-insensitively), ``USER``
+    for the rest; ``None`` without an admin group."""
+    if admin_group is None:
+        return None
+    if admin_group.casefold() in {g.casefold() for g in user.groups}:
+        return Role.ADMIN
+    return Role.USER
 
 
 def acceptable_name(source: str, name: str) -> bool:

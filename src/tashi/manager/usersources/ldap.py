@@ -14,6 +14,7 @@ server's URL; no message and no log line carries a password.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import ssl
 import warnings
@@ -27,7 +28,7 @@ from pydantic import SecretStr
 
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
-from tashi.manager.usersources.base import ExternalUser, acceptable_name
+from tashi.manager.usersources.base import ExternalUser, acceptable_name, group_role
 
 with warnings.catch_warnings():
     # ldap3 2.9 imports names pyasn1 >= 0.6 deprecates; harmless, and only at import.
@@ -68,7 +69,7 @@ class LdapConfig:
     start_tls: bool = False
     ca_file: str | None = None
     connect_timeout_s: float = 5.0
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # for each answer; whole seconds (rounded up) on the socket
 
     def __post_init__(self) -> None:
         _split_url(self.url)
@@ -138,12 +139,10 @@ class LdapUsers:
                 return None
             return self._user(conn, name, found)
 
-    def role_of(self, user: ExternalUser) -> Role:
-        """``ADMIN`` for members of the configured admin group, ``USER`` for the rest."""
-        admins = self.config.admin_group_cn
-        if admins is not None and admins.casefold() in {g.casefold() for g in user.groups}:
-            return Role.ADMIN
-        return Role.USER
+    def role_of(self, user: ExternalUser) -> Role | None:
+        """``ADMIN`` for members of the configured admin group, ``USER`` for the rest;
+        ``None`` (Tashi's admins decide) when no admin group is configured."""
+        return group_role(self.config.admin_group_cn, user)
 
     # -- connections ---------------------------------------------------------------
 
@@ -159,7 +158,8 @@ class LdapUsers:
                                   connect_timeout=cfg.connect_timeout_s,
                                   tls=tls if cfg.uses_tls else None)
             conn = ldap3.Connection(server, user=dn, password=password, read_only=True,
-                                    auto_referrals=False, receive_timeout=cfg.timeout_s,
+                                    auto_referrals=False,
+                                    receive_timeout=max(1, math.ceil(cfg.timeout_s)),
                                     raise_exceptions=False)
             conn.open(read_server_info=False)
             if cfg.start_tls:

@@ -14,7 +14,8 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from tashi.manager.usersources.base import ExternalUser, acceptable_name
+from tashi.domain.states import Role
+from tashi.manager.usersources.base import ExternalUser, acceptable_name, group_role
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,13 @@ class SystemUsers:
 
     min_uid: int = DEFAULT_MIN_UID
     required_group: str | None = None
+    admin_group: str | None = None  # its members are Tashi admins
     name: str = "system"
+
+    def role_of(self, user: ExternalUser) -> Role | None:
+        """``ADMIN`` for members of ``admin_group``, ``USER`` for the rest; ``None``
+        (Tashi's admins decide) when no admin group is set."""
+        return group_role(self.admin_group, user)
 
     def lookup(self, name: str) -> ExternalUser | None:
         if not acceptable_name(self.name, name):

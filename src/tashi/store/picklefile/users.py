@@ -5,6 +5,7 @@ writes, so each method is all or nothing like the rest of the store)."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import datetime
 
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
@@ -25,13 +26,23 @@ class PickleUsers:
     def _now(self) -> datetime:
         raise NotImplementedError  # the store's
 
-    def create_user(self, name: str, role: Role) -> User:
+    def create_user(self, name: str, role: Role, source: str = "local") -> User:
         with self._writing() as st:
             if name in st.users:
                 raise Conflict(f"user {name!r} already exists")
-            user = User(id=st.take_id("users"), name=name, role=role, created_at=self._now())
+            user = User(id=st.take_id("users"), name=name, role=role, created_at=self._now(),
+                        source=source)
             st.users[name] = user
             return user
+
+    def set_user_role(self, name: str, role: Role) -> User:
+        with self._writing() as st:
+            user = _user(st, name)
+            if user.is_admin and role is not Role.ADMIN \
+                    and sum(u.is_admin for u in st.users.values()) <= 1:
+                raise Conflict(f"user {name!r} is the last admin; make another admin first")
+            st.users[name] = changed = replace(user, role=role)
+            return changed
 
     def get_user(self, name: str) -> User:
         with self._reading() as st:

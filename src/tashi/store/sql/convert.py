@@ -31,7 +31,8 @@ from tashi.store.sql.tables import (
 
 
 def user(row: UserRow) -> User:
-    return User(id=row.id, name=row.name, role=Role(row.role), created_at=utc(row.created_at))
+    return User(id=row.id, name=row.name, role=Role(row.role), created_at=utc(row.created_at),
+                source=row.source)
 
 
 def token(row: TokenRow) -> TokenRecord:

@@ -136,7 +136,7 @@ def _rows(snap: Snapshot,
           hashes: dict[str, str]) -> list[tuple[type[Base], list[dict[str, Any]]]]:
     """Each table's rows, in an order the foreign keys accept."""
     return [
-        (UserRow, [{"id": u.id, "name": u.name, "role": u.role.value,
+        (UserRow, [{"id": u.id, "name": u.name, "role": u.role.value, "source": u.source,
                     "created_at": u.created_at, "password_hash": hashes.get(u.name)}
                    for u in snap.users]),
         (TokenRow, [{"id": t.id, "token_hash": t.token_hash, "name": t.name,

@@ -71,6 +71,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(NAME), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32), default="local", server_default="local")
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)  # argon2
 
 

@@ -27,8 +27,8 @@ class SqlUsers:
     _write: sessionmaker[Session]
     _clock: Callable[[], datetime]
 
-    def create_user(self, name: str, role: Role) -> User:
-        row = UserRow(name=name, role=role.value, created_at=self._clock())
+    def create_user(self, name: str, role: Role, source: str = "local") -> User:
+        row = UserRow(name=name, role=role.value, source=source, created_at=self._clock())
         try:
             with self._write.begin() as s:
                 s.add(row)
@@ -36,6 +36,15 @@ class SqlUsers:
         except IntegrityError as exc:
             raise Conflict(f"user {name!r} already exists") from exc
         return convert.user(row)
+
+    def set_user_role(self, name: str, role: Role) -> User:
+        with self._write.begin() as s:
+            row = _user(s, name)
+            if row.role == Role.ADMIN.value and role is not Role.ADMIN:
+                _keep_an_admin(s, name)
+            row.role = role.value
+            s.flush()
+            return convert.user(row)
 
     def get_user(self, name: str) -> User:
         with self._read.begin() as s:
@@ -49,9 +58,7 @@ class SqlUsers:
         with self._write.begin() as s:
             row = _user(s, name)
             if row.role == Role.ADMIN.value:
-                admins = select(UserRow.id).where(UserRow.role == Role.ADMIN.value)
-                if len(s.scalars(admins.with_for_update()).all()) <= 1:
-                    raise Conflict(f"user {name!r} is the last admin; make another admin first")
+                _keep_an_admin(s, name)
             owned = s.scalar(select(func.count()).select_from(InstanceRow)
                              .where(InstanceRow.owner == name)) or 0
             if owned:
@@ -133,3 +140,10 @@ def _token(s: Session, token_id: int) -> TokenRow:
     if row is None:
         raise NotFound(f"token {token_id} not found")
     return row
+
+
+def _keep_an_admin(s: Session, name: str) -> None:
+    """Conflict if ``name`` is the last admin (the admins' rows locked on PostgreSQL)."""
+    admins = select(UserRow.id).where(UserRow.role == Role.ADMIN.value)
+    if len(s.scalars(admins.with_for_update()).all()) <= 1:
+        raise Conflict(f"user {name!r} is the last admin; make another admin first")
