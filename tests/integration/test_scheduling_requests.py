@@ -127,3 +127,21 @@ async def test_vm_create_options_on_the_command_line(rig: Rig) -> None:
     assert "on host h1 or elsewhere, group g (anti-affinity)" in shown.stdout
     assert next(line.split()[2:] for line in shown.stdout.splitlines()
                                 if line.startswith("scratch disk:")) == ["3", "GiB"]
+
+
+async def test_vm_show_says_why_an_instance_waits_in_numbers(scheduled: Rig) -> None:
+    for name in ("s1", "s2", "s3"):
+        await scheduled.add_host(name, FakeDriver(cores=8, memory_mib=1536))
+    await scheduled.add_host("drained", FakeDriver(cores=8, memory_mib=65536))
+    await scheduled.add_host("alices", FakeDriver(cores=8, memory_mib=65536))
+    await scheduled.admin.set_host_state("drained", "Drained")
+    await scheduled.admin.reserve_host("alices", ["alice"])
+    await scheduled.admin.create_instance(vm("big", memory_mib=2048))
+    await pending_for_a_while(scheduled, "big")
+    flags = ["--url", scheduled.url, "--token", scheduled.admin_token]
+    shown = await asyncio.to_thread(CliRunner().invoke, main, [*flags, "vm", "show", "big"])
+    assert shown.exit_code == 0, shown.output
+    why = next(line.split(None, 1)[1] for line in shown.stdout.splitlines()
+               if line.startswith("message"))
+    assert why == ("no host fits: 3 lack memory (need 2048 MiB, best has 1536), 1 drained, "
+                   "1 reserved for alice")
