@@ -142,3 +142,26 @@ def test_sources_survive_snapshot_and_restore(request: pytest.FixtureRequest, ki
     with opened(STORES[kind](request, "b")) as target:
         target.restore(snap)
         assert [u.source for u in target.list_users()] == ["ldap", "system"]
+
+
+def test_token_answers_follow_role_changes_and_revocations_at_once(store: Store) -> None:
+    now = datetime.now(UTC)
+    store.create_user("root", Role.ADMIN)
+    store.create_user("alice", Role.USER)
+    record = store.add_token("h-alice", "laptop", user="alice")
+    first = store.principal_for_token("h-alice", now)
+    assert first is not None
+    assert first.user is not None
+    assert not first.user.is_admin
+    store.set_user_role("alice", Role.ADMIN)
+    again = store.principal_for_token("h-alice", now)
+    assert again is not None
+    assert again.user is not None
+    assert again.user.is_admin
+    store.delete_token(record.id)
+    assert store.principal_for_token("h-alice", now) is None
+    store.add_token("h-alice2", "phone", user="alice")
+    assert store.principal_for_token("h-alice2", now) is not None
+    store.set_user_role("alice", Role.USER)
+    store.delete_user("alice")
+    assert store.principal_for_token("h-alice2", now) is None

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tashi.domain.errors import Conflict
-from tashi.domain.models import Host, Instance, InstanceStatus, NewInstance
+from tashi.domain.models import Instance, InstanceStatus, NewInstance
 from tashi.domain.resources import Resources
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState
 from tashi.store.binding import (
@@ -33,27 +33,30 @@ from tashi.store.binding import (
 )
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.sql import convert
-from tashi.store.sql.tables import EventRow, HostRow, InstanceRow
+from tashi.store.sql.tables import EventRow, HostRow, InstanceRow, plain
 
 
 def create_instances(s: Session, news: Sequence[NewInstance], event: str | None,
                      now: datetime) -> list[Instance]:
     """Insert ``news`` (and their events); Conflict naming the first duplicate name."""
     _check_names(s, news)
-    rows = [InstanceRow(name=n.name, owner=n.owner, state=InstanceState.PENDING.value,
-                        host=n.spec.host, spec=spec_doc(n.spec),
-                        status=status_doc(InstanceStatus()), generation=1,
-                        created_at=now, updated_at=now) for n in news]
-    try:
-        s.add_all(rows)
-        s.flush()
+    status = InstanceStatus()
+    rows = [{"name": n.name, "owner": n.owner, "state": InstanceState.PENDING.value,
+             "host": n.spec.host, "spec": spec_doc(n.spec), "status": status_doc(status),
+             "generation": 1, "created_at": now, "updated_at": now} for n in news]
+    try:  # one multi-row INSERT … RETURNING, not an ORM object per instance
+        ids = s.scalars(insert(InstanceRow).returning(InstanceRow.id,
+                                                      sort_by_parameter_order=True),
+                        rows).all()
     except IntegrityError as exc:  # a concurrent creation took a name meanwhile
         raise Conflict(f"an instance named like one of {news[0].name!r}... of "
                        f"{news[0].owner!r} already exists") from exc
     if event is not None:
-        s.add_all([EventRow(instance_id=r.id, host=r.host, message=event, at=now)
-                   for r in rows])
-    return [convert.instance(r) for r in rows]
+        s.execute(insert(EventRow), [{"instance_id": i, "host": n.spec.host, "message": event,
+                                      "at": now} for i, n in zip(ids, news, strict=True)])
+    return [Instance(id=i, name=n.name, owner=n.owner, state=InstanceState.PENDING,
+                     spec=n.spec, status=status, generation=1, created_at=now, updated_at=now)
+            for i, n in zip(ids, news, strict=True)]
 
 
 def _check_names(s: Session, news: Sequence[NewInstance]) -> None:
@@ -76,25 +79,28 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
     hosts = {r.name: convert.host(r) for r in s.scalars(
         _locking(s, select(HostRow).where(HostRow.name.in_(names)).order_by(HostRow.name)))}
     ids = sorted({b.instance_id for b in bindings})
-    rows = {r.id: r for r in s.scalars(_locking(
-        s, select(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
+    instances = {r.id: convert.instance(r) for r in s.execute(_locking(
+        s, plain(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
     usage = usage_by_host(s, list(hosts))
-    return [_bind_one(s, b, rows.get(b.instance_id), hosts.get(b.host), usage, now)
-            for b in bindings]
-
-
-def _bind_one(s: Session, b: Binding, row: InstanceRow | None, host: Host | None,
-              usage: dict[str, HostUsage], now: datetime) -> BindResult:
-    instance = None if row is None else convert.instance(row)
-    error = refusal(b, instance, host, usage.get(b.host, IDLE))
-    if error is not None or instance is None or row is None:
-        return BindResult(b.instance_id, error=error)
-    new = bound(instance, b, now)
-    row.state, row.host, row.generation = new.state.value, b.host, new.generation
-    row.spec, row.status, row.updated_at = spec_doc(new.spec), status_doc(new.status), now
-    usage[b.host] = usage.get(b.host, IDLE).plus(new)
-    s.add(EventRow(instance_id=b.instance_id, host=b.host, message=event_message(b), at=now))
-    return BindResult(b.instance_id, instance=new)
+    results, updates, events = [], [], []
+    for b in bindings:
+        instance = instances.get(b.instance_id)
+        error = refusal(b, instance, hosts.get(b.host), usage.get(b.host, IDLE))
+        if error is not None or instance is None:
+            results.append(BindResult(b.instance_id, error=error))
+            continue
+        new = instances[b.instance_id] = bound(instance, b, now)  # seen by a later binding
+        usage[b.host] = usage.get(b.host, IDLE).plus(new)
+        updates.append({"id": new.id, "state": new.state.value, "host": b.host,
+                        "generation": new.generation, "spec": spec_doc(new.spec),
+                        "status": status_doc(new.status), "updated_at": now})
+        events.append({"instance_id": new.id, "host": b.host, "message": event_message(b),
+                       "at": now})
+        results.append(BindResult(b.instance_id, instance=new))
+    if updates:  # executemany: one statement, however many were bound
+        s.execute(update(InstanceRow), updates)
+        s.execute(insert(EventRow), events)
+    return results
 
 
 def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, HostUsage]:

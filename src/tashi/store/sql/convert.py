@@ -30,7 +30,7 @@ from tashi.store.sql.tables import (
 )
 
 
-def user(row: UserRow) -> User:
+def user(row: UserRow | Row[Any]) -> User:
     return User(id=row.id, name=row.name, role=Role(row.role), created_at=utc(row.created_at),
                 source=row.source)
 

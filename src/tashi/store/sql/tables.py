@@ -22,10 +22,12 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Select,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -179,3 +181,9 @@ class EventRow(Base):
     host: Mapped[str | None] = mapped_column(String(NAME), index=True)
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+def plain(model: type[Base]) -> Select[Any]:
+    """All columns of ``model``'s table as plain rows, not ORM objects: lists of
+    thousands (hosts, instances) read several times faster."""
+    return select(*model.__table__.columns)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from tashi.domain.errors import Conflict, InvalidInput, NotFound
 from tashi.domain.models import Principal, User
 from tashi.domain.states import Role
 from tashi.store.base import TokenRecord
+from tashi.store.principals import PrincipalCache
 from tashi.store.sql import convert
 from tashi.store.sql.tables import InstanceRow, TokenRow, UserRow
 
@@ -26,6 +28,7 @@ class SqlUsers:
     _read: sessionmaker[Session]
     _write: sessionmaker[Session]
     _clock: Callable[[], datetime]
+    _principals: PrincipalCache  # cleared by every change to tokens or users
 
     def create_user(self, name: str, role: Role, source: str = "local") -> User:
         row = UserRow(name=name, role=role.value, source=source, created_at=self._clock())
@@ -44,7 +47,9 @@ class SqlUsers:
                 _keep_an_admin(s, name)
             row.role = role.value
             s.flush()
-            return convert.user(row)
+            user = convert.user(row)
+        self._principals.clear()
+        return user
 
     def get_user(self, name: str) -> User:
         with self._read.begin() as s:
@@ -66,6 +71,7 @@ class SqlUsers:
                                "destroy them first")
             s.execute(delete(TokenRow).where(TokenRow.user_name == name))
             s.delete(row)
+        self._principals.clear()  # after the commit: nothing read before it is kept
 
     def set_password_hash(self, name: str, password_hash: str | None) -> None:
         with self._write.begin() as s:
@@ -97,14 +103,27 @@ class SqlUsers:
         return convert.token(row)
 
     def principal_for_token(self, token_hash: str, now: datetime) -> Principal | None:
+        # Every request asks this: one query of plain columns, no ORM objects.
+        query = (select(TokenRow.host_name, TokenRow.expires_at, UserRow.id, UserRow.name,
+                        UserRow.role, UserRow.created_at, UserRow.source)
+                 .outerjoin(UserRow, UserRow.name == TokenRow.user_name)
+                 .where(TokenRow.token_hash == token_hash))
+        cached = self._principals.get(token_hash, now)
+        if cached is not None:
+            return cached
+        epoch = self._principals.epoch
         with self._read.begin() as s:
-            tok = s.scalars(select(TokenRow).where(TokenRow.token_hash == token_hash)).first()
-            if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
-                return None
-            if tok.host_name is not None:
-                return Principal(host=tok.host_name)
-            row = s.scalars(select(UserRow).where(UserRow.name == tok.user_name)).first()
-            return None if row is None else Principal(user=convert.user(row))
+            tok: Any = s.execute(query).first()  # a Row of the columns above, or None
+        if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
+            return None
+        if tok.host_name is not None:
+            found = Principal(host=tok.host_name)
+        elif tok.id is None:
+            return None
+        else:
+            found = Principal(user=convert.user(tok))
+        self._principals.put(token_hash, found, tok.expires_at, epoch)
+        return found
 
     def list_tokens(self, *, user: str | None = None,
                     host: str | None = None) -> list[TokenRecord]:
@@ -125,7 +144,9 @@ class SqlUsers:
         with self._write.begin() as s:
             row = _token(s, token_id)
             s.delete(row)
-            return convert.token(row)
+            record = convert.token(row)
+        self._principals.clear()  # after the commit: nothing read before it is kept
+        return record
 
 
 def _user(s: Session, name: str) -> UserRow:
