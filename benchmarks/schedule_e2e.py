@@ -261,7 +261,7 @@ class Figures:
 
 
 def start_scheduler(cluster: Cluster) -> datetime:
-    started = datetime.now(UTC)
+    started = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the store keeps it
     cluster.start("scheduler", "tashi.scheduler.main",
                   ["--manager-url", cluster.url, "--log-level", "INFO"],
                   {"TASHI_TOKEN": cluster.admin_token})
