@@ -248,7 +248,8 @@ def test_host_add_prints_the_credential(manager: Manager) -> None:
 
 def test_non_admin_cannot_list_hosts(manager: Manager) -> None:
     out = json.loads(ok(tashi(manager, "--json", "user", "add", "alice")))
-    assert out["user"] == {"name": "alice", "role": "user", "created_at": out["user"]["created_at"]}
+    assert out["user"] == {"name": "alice", "role": "user", "source": "local",
+                           "created_at": out["user"]["created_at"]}
     assert "not an admin" in fails(tashi(manager, "host", "list", token=out["token"]), 3)
     assert ok(tashi(manager, "vm", "list", token=out["token"])).splitlines()[1:] == []
     fails(tashi(manager, "user", "add", "bob", token=out["token"]), 3)

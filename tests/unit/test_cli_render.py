@@ -64,7 +64,8 @@ def test_jsonable_models_in_dicts_and_lists() -> None:
     user = UserOut(name="ann", role=Role.ADMIN, created_at=NOW)
     data = jsonable({"users": [user], "n": 1})
     assert json.loads(json.dumps(data)) == {
-        "users": [{"name": "ann", "role": "admin", "created_at": "2024-05-01T12:00:00Z"}],
+        "users": [{"name": "ann", "role": "admin", "created_at": "2024-05-01T12:00:00Z",
+                   "source": "local"}],
         "n": 1}
 
 
