@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from tashi import __version__
 from tashi.api.errors import install_error_handlers
+from tashi.api.hostmemo import HostOutMemo
 from tashi.api.limits import BodySizeLimit
 from tashi.api.routes import agents, catalog, hosts, instances, scheduling, users
 from tashi.manager.core import ManagerCore
@@ -39,6 +40,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     app = FastAPI(title="Tashi cluster manager", version=__version__, lifespan=lifespan,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.core = core
+    app.state.host_memo = HostOutMemo()
     app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
-from tashi.api.convert import binding_out, host_out
+from tashi.api.convert import binding_out
+from tashi.api.hostmemo import HostOutMemo
 from tashi.api.schemas import (
     ERROR_RESPONSES,
     MAX_BINDINGS,
@@ -36,24 +37,24 @@ BINDINGS_OUT = TypeAdapter(list[BindingOut])
 
 @router.get("/snapshot", response_model=SnapshotOut)
 async def snapshot(
-    caller: Caller, core: Core,
+    caller: Caller, core: Core, request: Request,
     since: Annotated[str | None, Query(max_length=64)] = None,
     wait: Annotated[float, Query(ge=0, le=300)] = 0,
 ) -> Response:
     """Hosts with their usage and the Pending instances; long-polls like the agents' watch."""
     require_admin(caller)
     revision = await core.notifier.wait(PENDING, since, min(wait, core.max_wait_s))
-    snap = await run_in_threadpool(_snapshot, core, revision)
+    snap = await run_in_threadpool(_snapshot, core, revision, request.app.state.host_memo)
     # Thousands of hosts: serialized once, not validated again on the way out.
     return Response(snap.model_dump_json(), media_type="application/json")
 
 
-def _snapshot(core: ManagerCore, revision: str) -> SnapshotOut:
+def _snapshot(core: ManagerCore, revision: str, memo: HostOutMemo) -> SnapshotOut:
     pending = core.store.list_instances(states=[InstanceState.PENDING])
     now = core.clock.now()
     return SnapshotOut(
         revision=revision,
-        hosts=[host_out(v) for v in core.hosts.views()],
+        hosts=memo(core.hosts.views()),
         pending=[pending_out(i, now) for i in pending],
         persistent_images_in_use=_persistent_in_use(core, pending),
     )
