@@ -50,6 +50,7 @@ import httpx
 from stats import machine_line, print_table
 from tashi.api.schemas import HeartbeatIn, InstanceCreate
 from tashi.client import TashiClient
+from tashi.domain.errors import TashiError
 from tashi.domain.models import ImageFormat
 from tashi.domain.states import HOLDS_RESOURCES
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
@@ -154,13 +155,22 @@ async def bulk_hosts(cluster: Cluster, n: int, interval_s: float) -> None:
                        hypervisor="fake (simulation)")
 
     async def host(name: str) -> None:
-        async with gate:
-            token = await anonymous.join(name, JOIN_TOKEN)
+        token = None
+        while token is None:  # an agent retries a failed join, so does this
+            try:
+                async with gate:
+                    token = await anonymous.join(name, JOIN_TOKEN)
+            except TashiError as exc:
+                print(f"host {name}: join failed, retrying: {exc.message}", file=sys.stderr)
+                await asyncio.sleep(1)
         client = TashiClient(cluster.url, token, transport=transport)
         await asyncio.sleep(random.uniform(0, interval_s))
         while True:
-            async with gate:
-                await client.heartbeat(name, beat)
+            try:
+                async with gate:
+                    await client.heartbeat(name, beat)
+            except TashiError as exc:
+                print(f"host {name}: heartbeat failed: {exc.message}", file=sys.stderr)
             await asyncio.sleep(interval_s)
 
     try:
