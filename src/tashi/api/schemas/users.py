@@ -47,14 +47,14 @@ TokenLifetime = Annotated[int | None, Field(ge=1, le=MAX_TOKEN_LIFETIME_S,
                                             description="seconds; none: never expires")]
 
 
-UserSource = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 
 
 class UserCreate(Wire):
     name: UserName
     role: Role = Role.USER
     password: NewPassword | None = Field(default=None, description="to log in with (optional)")
-    source: UserSource = Field(default="local", description=(
+    source: SourceName = Field(default="local", description=(
         "local: Tashi's own user; or a configured user source (system, ldap) that must "
         "know the name and keeps its password; its admin group, if set, decides the role"))
 
