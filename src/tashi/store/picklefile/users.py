@@ -5,6 +5,7 @@ writes, so each method is all or nothing like the rest of the store)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,14 +18,10 @@ from tashi.store.picklefile.state import State
 
 
 class PickleUsers:
-    def _writing(self) -> contextlib.AbstractContextManager[State]:
-        raise NotImplementedError  # the store's
-
-    def _reading(self) -> contextlib.AbstractContextManager[State]:
-        raise NotImplementedError  # the store's
-
-    def _now(self) -> datetime:
-        raise NotImplementedError  # the store's
+    # The store's, which this mixin is part of: its draft-and-save writes, its reads, its clock.
+    _writing: Callable[[], contextlib.AbstractContextManager[State]]
+    _reading: Callable[[], contextlib.AbstractContextManager[State]]
+    _now: Callable[[], datetime]
 
     def create_user(self, name: str, role: Role, source: str = "local") -> User:
         with self._writing() as st:
