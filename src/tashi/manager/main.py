@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -28,7 +28,7 @@ from tashi.manager.core import ManagerCore
 from tashi.manager.settings import ManagerSettings
 from tashi.manager.usersources.config import directory_of
 from tashi.store import migrate_store, open_store
-from tashi.store.base import Store
+from tashi.store.base import Snapshot, Store
 from tashi.store.factory import redact
 from tashi.store.transfer import export_store, import_store
 
@@ -111,15 +111,8 @@ def serve(settings: ManagerSettings) -> None:
 def export_command(settings: ManagerSettings, file: Path, db_url: str | None) -> None:
     """Write the whole state of the store to FILE (JSON; token hashes, never tokens)."""
     url = db_url or settings.db_url
-    with _translated():
-        store = open_store(url)
-        try:
-            snap = export_store(store, file)
-        finally:
-            store.close()
-    click.echo(f"exported {len(snap.instances)} instances, {len(snap.hosts)} hosts, "
-               f"{len(snap.users)} users, {len(snap.events)} events from {redact(url)} "
-               f"to {file}")
+    snap = _on_store(url, lambda store: export_store(store, file))
+    click.echo(f"exported {_counts(snap)} from {redact(url)} to {file}")
 
 
 @main.command("import")
@@ -129,15 +122,23 @@ def export_command(settings: ManagerSettings, file: Path, db_url: str | None) ->
 def import_command(settings: ManagerSettings, file: Path, db_url: str | None) -> None:
     """Load FILE (written by export) into an empty store, keeping every id."""
     url = db_url or settings.db_url
+    snap = _on_store(url, lambda store: import_store(store, file))
+    click.echo(f"imported {_counts(snap)} from {file} into {redact(url)}")
+
+
+def _on_store(url: str, work: Callable[[Store], Snapshot]) -> Snapshot:
+    """``work`` on the store at ``url``, opened for it and closed after; errors as one line."""
     with _translated():
         store = open_store(url)
         try:
-            snap = import_store(store, file)
+            return work(store)
         finally:
             store.close()
-    click.echo(f"imported {len(snap.instances)} instances, {len(snap.hosts)} hosts, "
-               f"{len(snap.users)} users, {len(snap.events)} events from {file} "
-               f"into {redact(url)}")
+
+
+def _counts(snap: Snapshot) -> str:
+    return (f"{len(snap.instances)} instances, {len(snap.hosts)} hosts, "
+            f"{len(snap.users)} users, {len(snap.events)} events")
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tashi.domain.errors import InvalidInput
 from tashi.domain.models import (
     Event,
     Host,
@@ -223,3 +224,9 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_token_holder(name: str, user: str | None, host: str | None) -> None:
+    """A token belongs to exactly one of a user or a host; InvalidInput otherwise."""
+    if (user is None) == (host is None):
+        raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Principal, User
 from tashi.domain.states import Role
-from tashi.store.base import TokenRecord
+from tashi.store.base import TokenRecord, check_token_holder
 from tashi.store.documents import maybe_utc
 from tashi.store.picklefile.state import State
 
@@ -80,8 +80,7 @@ class PickleUsers:
         self, token_hash: str, name: str, *, user: str | None = None,
         host: str | None = None, expires_at: datetime | None = None,
     ) -> TokenRecord:
-        if (user is None) == (host is None):
-            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
+        check_token_holder(name, user, host)
         with self._writing() as st:
             if user is not None:
                 _user(st, user)

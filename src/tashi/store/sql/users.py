@@ -15,10 +15,10 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Principal, User
 from tashi.domain.states import Role
-from tashi.store.base import TokenRecord
+from tashi.store.base import TokenRecord, check_token_holder
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import convert
 from tashi.store.sql.tables import InstanceRow, TokenRow, UserRow
@@ -86,8 +86,7 @@ class SqlUsers:
         self, token_hash: str, name: str, *, user: str | None = None,
         host: str | None = None, expires_at: datetime | None = None,
     ) -> TokenRecord:
-        if (user is None) == (host is None):
-            raise InvalidInput(f"token {name!r} must belong to exactly one of a user or a host")
+        check_token_holder(name, user, host)
         row = TokenRow(
             token_hash=token_hash, name=name, user_name=user, host_name=host,
             created_at=self._clock(), expires_at=expires_at,
