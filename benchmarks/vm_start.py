@@ -414,7 +414,7 @@ def report(args: argparse.Namespace, image: Path, tashi: list[TashiRun],
     if tashi_marker and bare_marker:
         t, b = Summary.of(tashi_marker), Summary.of(bare_marker)
         print(f"\nTashi/bare ({MARKER}): P50 {ratio(t.p50, b.p50)} "
-              f"(+{t.p50 - b.p50:.3f} s), P95 {ratio(t.p95, b.p95)} (+{t.p95 - b.p95:.3f} s)")
+              f"({t.p50 - b.p50:+.3f} s), P95 {ratio(t.p95, b.p95)} ({t.p95 - b.p95:+.3f} s)")
     if running:
         r = Summary.of(running)
         print(f"Tashi create -> Running: P50 {r.p50:.3f} s, P95 {r.p95:.3f} s")

@@ -55,9 +55,11 @@ for pair in qemu-img:qemu-utils syslinux:syslinux mcopy:mtools mkfs.fat:dosfstoo
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 [[ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ]] || need+=(syslinux-common)
+SUDO=""
+[[ $(id -u) == 0 ]] || SUDO=sudo
 if ((${#need[@]})); then
     log "installing ${need[*]}"
-    apt_get() { apt-get -q -o DPkg::Lock::Timeout=600 "$@"; }
+    apt_get() { $SUDO apt-get -q -o DPkg::Lock::Timeout=600 "$@"; }
     apt_get install -y --no-install-recommends "${need[@]}" >&2 ||
         { apt_get update >&2 && apt_get install -y --no-install-recommends "${need[@]}" >&2; }
 fi
@@ -71,7 +73,7 @@ cd "$WORK"
 kernel_pkg() { apt-cache depends "linux-image-$KERNEL_FLAVOUR" 2>/dev/null |
                sed -n "s/^ *Depends: \(linux-image-6\.[^ ]*-$KERNEL_FLAVOUR\)\$/\1/p" | head -n1; }
 KPKG=$(kernel_pkg)
-if [[ -z $KPKG ]]; then apt-get -q update >&2; KPKG=$(kernel_pkg); fi
+if [[ -z $KPKG ]]; then $SUDO apt-get -q update >&2; KPKG=$(kernel_pkg); fi
 [[ -n $KPKG ]] || { log "cannot resolve the linux-image-$KERNEL_FLAVOUR dependency"; exit 1; }
 log "downloading $KPKG busybox-static"
 mkdir deb

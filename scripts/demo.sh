@@ -20,28 +20,49 @@ mkdir -p "$DATA_DIR"
 echo "== starting tashi up (log: $DATA_DIR/tashi-up.log)"
 tashi up --data-dir "$DATA_DIR" --port "$PORT" >>"$DATA_DIR/tashi-up.log" 2>&1 &
 UP_PID=$!
-trap 'kill -INT $UP_PID 2>/dev/null; wait $UP_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    [[ -s $DATA_DIR/admin.token ]] && tashi --token "$(cat "$DATA_DIR/admin.token")" \
-        host list >/dev/null 2>&1 && break
-    kill -0 $UP_PID 2>/dev/null || { tail -n 20 "$DATA_DIR/tashi-up.log"; exit 1; }
+# TERM, not INT: a background job of a script starts with SIGINT ignored.
+trap 'kill -TERM $UP_PID 2>/dev/null; wait $UP_PID 2>/dev/null || true' EXIT
+fail() { echo "demo: $*" >&2; tail -n 20 "$DATA_DIR/tashi-up.log" >&2; exit 1; }
+ready=""
+for _ in $(seq 300); do   # up to a minute
+    if [[ -s $DATA_DIR/admin.token ]] && tashi --token "$(cat "$DATA_DIR/admin.token")" \
+        host list >/dev/null 2>&1; then ready=yes; break; fi
+    kill -0 $UP_PID 2>/dev/null || fail "tashi up stopped (log above)"
     sleep 0.2
 done
+[[ -n $ready ]] || fail "the cluster did not answer within a minute (log above)"
 TASHI_TOKEN=$(cat "$DATA_DIR/admin.token")
 export TASHI_TOKEN
+
+state_of() {   # the state of VM $1, or "none"
+    tashi --json vm show "$1" 2>/dev/null |
+        .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["state"])' ||
+        echo none
+}
 
 tashi host list
 tashi image show tashi-guest >/dev/null 2>&1 || tashi image import tashi-guest "$IMAGE"
 tashi image list
-if ! tashi vm show demo >/dev/null 2>&1; then
+state=$(state_of demo)
+if [[ $state != none && $state != Running && $state != Pending && $state != Activating ]]
+then
+    echo "== VM demo is $state from an earlier run: destroying it to boot a fresh one"
+    tashi vm destroy demo --wait
+    state=none
+fi
+if [[ $state == none ]]; then
     echo "== booting VM demo from image tashi-guest"
     tashi vm create demo --image tashi-guest --memory 128 --wait
 fi
-for _ in $(seq 240); do
-    tashi vm console demo | grep -q TASHI-GUEST-READY && break
+seen=""
+for _ in $(seq 360); do   # up to three minutes (TCG emulation boots slowly)
+    if tashi vm console demo | grep -q TASHI-GUEST-READY; then seen=yes; break; fi
     sleep 0.5
 done
 tashi vm list
+state=$(state_of demo)
+[[ $state == Running ]] || fail "VM demo is $state, not Running"
+[[ -n $seen ]] || fail "VM demo is Running but its console shows no TASHI-GUEST-READY"
 echo "== console of demo:"
 tashi vm console demo | grep -E 'TASHI-GUEST-(DISK|IP|READY)'
 cat <<MSG

@@ -10,7 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SUDO=""
 [[ $(id -u) == 0 ]] || SUDO=sudo
 
-APT_PACKAGES=(qemu-system-x86 qemu-utils busybox-static cpio syslinux syslinux-common postgresql
+# busybox-static is not among them: the guest-image build downloads it (apt-get
+# download) without installing it on the host, where it would replace busybox.
+APT_PACKAGES=(qemu-system-x86 qemu-utils cpio syslinux syslinux-common postgresql
               mtools dosfstools xz-utils python3-venv python3-pip slapd ldap-utils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

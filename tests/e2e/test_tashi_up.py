@@ -4,6 +4,7 @@ second `tashi up` on the same directory re-adopts them."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -40,15 +41,32 @@ async def wait_up(data_dir: Path, proc: Proc, url: str) -> TashiClient:
     raise AssertionError(f"tashi up never came up:\n{proc.output()}")
 
 
+async def wait_announced(data_dir: Path, proc: Proc, url: str) -> None:
+    """``proc`` told how to use it: its URL and where the token is, never the token."""
+    token = (data_dir / "admin.token").read_text().strip()
+    deadline = time.monotonic() + 30
+    while "tashi login" not in proc.output():
+        assert time.monotonic() < deadline, f"no announcement:\n{proc.output()}"
+        await asyncio.sleep(0.1)
+    output = proc.output()
+    assert f"Tashi is up on {url}" in output
+    assert f"export TASHI_TOKEN=$(cat {data_dir / 'admin.token'})" in output
+    assert f"--token-file {data_dir / 'admin.token'}" in output
+    assert token not in output
+
+
 async def test_up_ctrl_c_and_resume_readopts(tmp_path: Path, guest_image: Path) -> None:
     data = tmp_path / "data"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     first = tashi_up(data, port)
-    client = await wait_up(data, first, url)
+    second: Proc | None = None
+    client: TashiClient | None = None
     pid = None
     inst_id = None
     try:
+        client = await wait_up(data, first, url)
+        await wait_announced(data, first, url)
         await client.upload_image("guest", _chunks(guest_image))
         inst = await client.create_instance(InstanceCreate(name="keep", image="guest"))
         inst_id = inst.id
@@ -78,13 +96,13 @@ async def test_up_ctrl_c_and_resume_readopts(tmp_path: Path, guest_image: Path) 
         assert second.popen, second.argv
         assert second.popen.returncode == 0, second.output()
     finally:
-        await client.aclose()
-        for proc in (first,):
-            proc.stop()
+        if client is not None:
+            await client.aclose()
+        for proc in (first, second):
+            if proc is not None:
+                proc.stop()
         if inst_id is not None:
             for p in qemu_pids(inst_id, data):
-                import os
-
                 os.kill(p, signal.SIGKILL)
 
 
@@ -92,15 +110,21 @@ async def test_second_up_on_same_dir_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     port = free_port()
     first = tashi_up(data, port)
-    client = await wait_up(data, first, f"http://127.0.0.1:{port}")
+    second: Proc | None = None
+    client: TashiClient | None = None
     try:
+        client = await wait_up(data, first, f"http://127.0.0.1:{port}")
+        await wait_announced(data, first, f"http://127.0.0.1:{port}")
         second = tashi_up(data, free_port())
         assert second.popen
         assert second.popen.wait(30) != 0
         assert "already running" in second.output()
     finally:
-        await client.aclose()
-        first.stop()
+        if client is not None:
+            await client.aclose()
+        for proc in (first, second):
+            if proc is not None:
+                proc.stop()
 
 
 async def _chunks(path: Path):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
-"""Real system accounts made with useradd/groupadd (as root) for the tests of system
-users, removed after: a member of a fresh group, an account outside it, and one whose
-name is valid for the system but not for Tashi."""
+"""Real system accounts made with useradd/groupadd (as root, or through sudo) for the
+tests of system users, removed after: a member of a fresh group, an account outside it,
+and one whose name is valid for the system but not for Tashi."""
 
 from __future__ import annotations
 
@@ -29,14 +29,23 @@ def _sbin(name: str) -> str:
     return found
 
 
-def _run(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
+def _as_root() -> list[str]:
+    """Nothing as root; ``sudo -n`` otherwise (what scripts/install.sh relies on too)."""
+    if os.geteuid() == 0:
+        return []
+    sudo = shutil.which("sudo")
+    if sudo is None or subprocess.run([sudo, "-n", "true"], capture_output=True).returncode:
+        pytest.fail("these tests create system users: run them as root or with "
+                    "password-less sudo")
+    return [sudo, "-n"]
+
+
+def _run(*args: str, check: bool = True) -> None:
+    subprocess.run([*_as_root(), *args], check=check, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def accounts() -> Iterator[Accounts]:
-    if os.geteuid() != 0:
-        pytest.fail("these tests create system users: run them as root")
     tag = secrets.token_hex(3)
     acc = Accounts(member=f"tashi-m-{tag}", other=f"tashi-o-{tag}", dotted=f"tashi.d-{tag}",
                    group=f"tashi-g-{tag}")
@@ -49,5 +58,5 @@ def accounts() -> Iterator[Accounts]:
         yield acc
     finally:
         for user in made:
-            subprocess.run([_sbin("userdel"), user], check=False, capture_output=True)
-        subprocess.run([_sbin("groupdel"), acc.group], check=False, capture_output=True)
+            _run(_sbin("userdel"), user, check=False)
+        _run(_sbin("groupdel"), acc.group, check=False)

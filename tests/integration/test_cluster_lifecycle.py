@@ -149,6 +149,14 @@ async def test_agent_credential_is_bound_to_its_host(rig: Rig) -> None:
         ({"name": "x", "image": "../../etc/passwd"}, "invalid image name"),
         ({"name": "x", "image": "guest", "cores": 0}, "cores: Input should be greater"),
         ({"name": "x", "image": "guest", "memory_mib": 10**9}, "memory_mib: Input should be"),
+        ({"name": "x", "image": "guest", "memory_mib": 0}, "memory_mib: Input should be"),
+        ({"name": "x", "image": "guest", "cores": 10**6}, "cores: Input should be less"),
+        ({"name": "x", "image": "guest", "cores": -1}, "cores: Input should be greater"),
+        ({"name": "x", "image": "a/b"}, "invalid image name"),
+        ({"name": "x", "image": "guest", "host": "ghost"}, "unknown host 'ghost'"),
+        ({"name": "x", "image": "guest", "host": "../h"}, "invalid host name"),
+        ({"name": "$(reboot)", "image": "guest"}, "invalid instance name"),
+        ({"name": "x", "image": "guest", "count": 0}, "count: Input should be greater"),
         ({"name": "x", "image": "guest", "networks": ["nowhere"]}, "unknown network"),
     ],
 )
@@ -166,10 +174,10 @@ async def test_bad_input_rejected_and_nothing_created(rig: Rig, body: dict[str, 
 
 
 async def test_duplicate_name_conflicts(rig: Rig) -> None:
-    await rig.admin.create_instance(vm("twin"))
-    with pytest.raises(Conflict):
+    first = await rig.admin.create_instance(vm("twin"))
+    with pytest.raises(Conflict, match="twin"):
         await rig.admin.create_instance(vm("twin"))
-    assert len(await rig.admin.list_instances()) == 1
+    assert [i.id for i in await rig.admin.list_instances()] == [first.id]
 
 
 async def test_unknown_host_bind_is_not_found(rig: Rig) -> None:

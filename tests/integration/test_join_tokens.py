@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tashi.common.clock import SystemClock
-from tashi.domain.errors import Forbidden
+from tashi.domain.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from tashi.manager.core import ManagerCore
 from tests.integration.conftest import start_rig, stop_rig
 
@@ -36,5 +36,50 @@ async def test_rotate_then_revoke(tmp_path: Path) -> None:
                                   heartbeat_timeout_s=30, join_token="seeded")
         assert not again.hosts.join_tokens.enabled
         assert "seeded" not in str(rig.core.store.get_setting("join_token_sha256"))
+    finally:
+        await stop_rig(rig, server, serving)
+
+
+async def test_join_token_cannot_take_over_a_registered_host(tmp_path: Path) -> None:
+    """The cluster-wide join token admits new hosts only; an admin reissues a host's
+    credential, which revokes the earlier ones."""
+    rig, server, serving = await start_rig(tmp_path, join_token="seeded")
+    try:
+        anyone = rig.client(None)
+        joined = await anyone.join("h1", "seeded")
+        await rig.add_host("pre")
+        for name in ("h1", "pre"):
+            with pytest.raises(Conflict, match=f"host {name} is already registered.*"
+                                               f"tashi host credential {name}"):
+                await anyone.join(name, "seeded")
+        old_agent = rig.client(joined)
+        await old_agent.desired("h1", None, 0)  # the first credential still works
+        fresh = await rig.admin.reissue_host_credential("h1")
+        assert fresh.host.name == "h1"
+        with pytest.raises(Unauthenticated):
+            await old_agent.desired("h1", None, 0)  # revoked at once
+        await rig.client(fresh.token).desired("h1", None, 0)
+        events = [e.message for e in rig.core.store.list_events(host="h1")]
+        assert any("credential reissued by user admin (1 revoked)" in m for m in events)
+        # a host whose credentials were all revoked may join again
+        for record in rig.core.store.list_tokens(host="pre"):
+            rig.core.store.delete_token(record.id)
+        assert await anyone.join("pre", "seeded")
+        with pytest.raises(NotFound):
+            await rig.admin.reissue_host_credential("ghost")
+    finally:
+        await stop_rig(rig, server, serving)
+
+
+async def test_wrong_join_tokens_are_rate_limited(tmp_path: Path) -> None:
+    rig, server, serving = await start_rig(tmp_path, join_token="seeded")
+    try:
+        anyone = rig.client(None)
+        for _ in range(5):
+            with pytest.raises(Forbidden, match="wrong join token"):
+                await anyone.join("h1", "guess")
+        with pytest.raises(RateLimited, match="too many failed joins for this host"):
+            await anyone.join("h1", "seeded")  # even the right one, while blocked
+        assert await anyone.join("h2", "seeded")  # another name is not blocked
     finally:
         await stop_rig(rig, server, serving)

@@ -145,3 +145,16 @@ async def test_vm_show_says_why_an_instance_waits_in_numbers(scheduled: Rig) -> 
                if line.startswith("message"))
     assert why == ("no host fits: 3 lack memory (need 2048 MiB, best has 1536), 1 drained, "
                    "1 reserved for alice")
+
+
+async def test_a_persistent_disk_needs_its_image_to_itself(rig: Rig) -> None:
+    """Through the API: overlays share the image; a writer waits for them to be gone,
+    and while it lives no overlay may read the image."""
+    reader = await rig.admin.create_instance(vm("reader"))
+    with pytest.raises(Conflict, match=f"in use by instance {reader.id}: a persistent disk"):
+        await rig.admin.create_instance(vm("writer", persistent=True))
+    await rig.admin.destroy_instance(reader.id)  # Pending: gone at once
+    writer = await rig.admin.create_instance(vm("writer", persistent=True))
+    with pytest.raises(Conflict, match=f"being written by instance {writer.id}"):
+        await rig.admin.create_instances(vm("readers", count=2))
+    assert [i.name for i in await rig.admin.list_instances()] == ["writer"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def is_utc(value: datetime | None) -> bool:
 def spec(cores: int = 1, memory_mib: int = 256, host: str | None = None) -> InstanceSpec:
     return InstanceSpec(
         cores=cores, memory_mib=memory_mib,
-        disks=(DiskSpec("debian-12.qcow2"), DiskSpec("data.raw", persistent=True)),
+        disks=(DiskSpec("debian-12.qcow2"), DiskSpec("data.raw")),
         nics=(NicSpec("default", "52:54:00:12:34:56"),),
         host=host, shutdown_timeout_s=30,
     )
@@ -226,6 +227,39 @@ def test_create_instance(store: Store) -> None:
     assert other.id != inst.id
     with pytest.raises(NotFound, match="instance 999 not found"):
         store.get_instance(999)
+
+
+def on_disks(name: str, *disks: DiskSpec, owner: str = "alice") -> NewInstance:
+    return NewInstance(name=name, owner=owner, spec=replace(spec(), disks=disks))
+
+
+def test_image_use_rules(store: Store) -> None:
+    """A persistent disk needs its image to itself; overlays share an image nobody writes."""
+    base, solo = DiskSpec("debian-12.qcow2"), DiskSpec("solo.raw", persistent=True)
+    a = store.create_instance(on_disks("a", base))
+    store.create_instance(on_disks("b", base, owner="bob"))  # overlays share
+    with pytest.raises(Conflict, match=rf"image .debian-12\.qcow2. is in use by instance "
+                                       rf"{a.id}: a persistent disk"):
+        store.create_instance(on_disks("w", DiskSpec("debian-12.qcow2", persistent=True)))
+    writer = store.create_instance(on_disks("writer", solo))
+    assert writer.spec.disks == (solo,)
+    with pytest.raises(Conflict, match=rf"'solo\.raw' is being written by instance {writer.id}"):
+        store.create_instance(on_disks("reader", DiskSpec("solo.raw")))
+    with pytest.raises(Conflict, match=r"solo\.raw"):
+        store.create_instance(on_disks("writer2", solo, owner="bob"))
+    # a second disk counts as much as the first
+    store.create_instance(on_disks("two", base, DiskSpec("second.raw", persistent=True)))
+    with pytest.raises(Conflict, match=r"'second\.raw' is being written"):
+        store.create_instance(on_disks("r2", DiskSpec("second.raw")))
+    # one batch: a writer and a reader of one image, so neither is created
+    with pytest.raises(Conflict, match=r"fresh\.raw"):
+        store.create_instances([on_disks("x1", DiskSpec("fresh.raw", persistent=True)),
+                                on_disks("x2", DiskSpec("fresh.raw"))])
+    assert not store.list_instances(name="x1")
+    # an Exited writer holds nothing
+    store.update_instance(writer.id, generation=1, state=S.EXITED)
+    reader = store.create_instance(on_disks("reader", DiskSpec("solo.raw")))
+    assert reader.spec.disks == (DiskSpec("solo.raw"),)
 
 
 def test_update_instance_checks_generation(store: Store) -> None:

@@ -102,3 +102,44 @@ def test_unsupported_store_urls(url: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         open_store(url)
     assert ":pw@" not in caught.value.message
+
+
+def _migrate_to(url: str, revision: str) -> None:
+    from alembic import command
+
+    from tashi.store.sql.migrate import alembic_config
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_migration_0005_fills_instance_disks_from_the_specs(tmp_path: Path) -> None:
+    """Instances made before the disks had a table of their own keep their image rules."""
+    url = f"sqlite:///{tmp_path / 'tashi.db'}"
+    _migrate_to(url, "0004")
+    spec = ('{"cores": 1, "memory_mib": 128, "disks": [{"image": "base", "persistent": false},'
+            ' {"image": "data", "persistent": true}], "nics": [], "shutdown_timeout_s": 60}')
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO instances (name, owner, state, spec, status, generation, "
+                "created_at, updated_at) VALUES ('old', 'alice', 'Running', :spec, '{}', 3, "
+                "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"), {"spec": spec})
+    finally:
+        engine.dispose()
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT position, image, persistent FROM instance_disks ORDER BY position"))
+            assert [tuple(r) for r in rows] == [(0, "base", 0), (1, "data", 1)]
+    finally:
+        engine.dispose()

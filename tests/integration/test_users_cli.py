@@ -56,7 +56,7 @@ def test_login_with_a_wrong_password_saves_nothing(manager: Manager, tmp_path: P
     both = CliRunner().invoke(main, ["login", "--url", manager.url, "--user", "alice",
                                      "--token", "t"])
     assert both.exit_code == 2
-    assert "not both" in both.output
+    assert "give only one of --user, --token and --token-file" in both.output
 
 
 def test_token_create_list_revoke(manager: Manager) -> None:

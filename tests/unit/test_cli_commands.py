@@ -20,6 +20,7 @@ from tashi.api.app import create_app
 from tashi.cli import wait
 from tashi.cli.main import main
 from tashi.common.clock import SystemClock
+from tashi.common.secrets import hash_token
 from tashi.domain.states import InstanceState
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
@@ -151,15 +152,24 @@ def test_console_prints_the_stored_tail(manager: Manager, image: str) -> None:
     (["vm", "destroy", "99"], 4, "not found"),
     (["vm", "shutdown", "99"], 4, "not found"),
     (["image", "import", "../etc/passwd", "/etc/hostname"], 2, "invalid image name"),
+    (["vm", "create", "x", "--image", "guest", "--memory", "0"], 2, "memory"),
+    (["vm", "create", "x", "--image", "guest", "--memory", str(10**9)], 2, "memory"),
+    (["vm", "create", "x", "--image", "guest", "--cores", str(10**6)], 2, "cores"),
+    (["vm", "create", "x", "--image", "../guest"], 2, "invalid image name"),
+    (["vm", "create", "x", "--image", "guest", "--host", "ghost"], 2, "unknown host 'ghost'"),
+    (["vm", "create", "$(reboot)", "--image", "guest"], 2, "invalid instance name"),
 ])
 def test_bad_input_is_one_line(manager: Manager, image: str, args: list[str], exit_code: int,
                                says: str) -> None:
     assert says in fails(tashi(manager, *args), exit_code)
+    assert manager.core.store.list_instances() == []  # nothing created half-way
+    assert [i.name for i in manager.core.store.list_images()] == [image]
 
 
 def test_duplicate_name_is_a_conflict(manager: Manager, image: str) -> None:
     ok(tashi(manager, "vm", "create", "dup", "--image", image))
-    fails(tashi(manager, "vm", "create", "dup", "--image", image), 5)
+    assert "dup" in fails(tashi(manager, "vm", "create", "dup", "--image", image), 5)
+    assert [i.name for i in manager.core.store.list_instances()] == ["dup"]
 
 
 def test_shutdown_of_pending_is_a_conflict(manager: Manager, image: str) -> None:
@@ -244,6 +254,14 @@ def test_host_add_prints_the_credential(manager: Manager) -> None:
     assert rows[0].split() == ["NAME", "STATE", "UP", "CORES", "MEMORY", "INSTANCES",
                                "HYPERVISOR", "RESERVED-FOR", "LAST-HEARTBEAT"]
     assert [r.split()[0] for r in rows[1:]] == ["node1", "node2"]
+    new = json.loads(ok(tashi(manager, "--json", "host", "credential", "node2")))["token"]
+    assert new != token
+    valid = [manager.core.store.principal_for_token(hash_token(t), SystemClock().now())
+             is not None for t in (token, new)]
+    assert valid == [False, True]  # the old credential is revoked, the new one works
+    assert "agent credential (shown once): " in ok(tashi(manager, "host", "credential",
+                                                         "node1"))
+    assert "host 'ghost' not found" in fails(tashi(manager, "host", "credential", "ghost"), 4)
 
 
 def test_non_admin_cannot_list_hosts(manager: Manager) -> None:

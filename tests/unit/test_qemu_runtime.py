@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,11 +15,13 @@ import pytest
 from tashi.agent.drivers.qemu.runtime import (
     RuntimeLayout,
     RuntimeMeta,
+    clear_unstarted,
     create_runtime_dir,
     list_instance_ids,
     live_pid,
     new_meta,
     process_matches,
+    qemu_ever_ran,
     read_meta,
     read_pid,
     read_tail,
@@ -148,3 +151,42 @@ def test_read_tail(tmp_path: Path) -> None:
     assert read_tail(path, 4) == b"cdef"
     assert read_tail(path, 100) == b"0123456789abcdef"
     assert read_tail(path, 0) == b""
+
+
+def _interrupted_start(layout: RuntimeLayout) -> None:
+    """What a start leaves when the agent dies before QEMU runs: meta.json, an overlay,
+    and (if it got that far) the empty qemu.log it opened for QEMU's output."""
+    create_runtime_dir(layout, new_meta(7, "web", ["qemu", "-name", "tashi-7"]))
+    layout.overlay(0).write_bytes(b"QFI\xfb")
+
+
+def test_a_start_that_never_ran_qemu_is_cleared(layout: RuntimeLayout,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    _interrupted_start(layout)
+    assert not qemu_ever_ran(layout)
+    layout.qemu_log.touch()  # opened by the agent, QEMU never ran
+    assert not qemu_ever_ran(layout)
+    with caplog.at_level(logging.WARNING):
+        assert clear_unstarted(layout, 7)
+    assert not layout.root.exists()
+    assert "instance 7:" in caplog.text
+    assert "never ran QEMU" in caplog.text
+    assert list_instance_ids(layout.root.parent.parent) == []
+    assert not clear_unstarted(layout, 7)  # nothing left: nothing to do
+
+
+@pytest.mark.parametrize("trace", ["console", "pidfile", "qemu-said"])
+def test_a_vm_that_ran_is_kept(layout: RuntimeLayout, trace: str) -> None:
+    """A VM that ran and exited is still reported as exited: its directory stays."""
+    _interrupted_start(layout)
+    layout.qemu_log.touch()
+    if trace == "console":  # exited cleanly: QEMU removed its pidfile, the console stays
+        layout.console_log.write_bytes(b"")
+    elif trace == "pidfile":  # killed: the stale pidfile stays
+        layout.pidfile.write_text("4242\n")
+    else:  # QEMU refused its command line before opening anything
+        layout.qemu_log.write_text("qemu-system-x86_64: -m 0M: invalid size\n")
+    assert qemu_ever_ran(layout)
+    assert not clear_unstarted(layout, 7)
+    assert read_meta(layout) is not None
+    assert list_instance_ids(layout.root.parent.parent) == [7]

@@ -6,37 +6,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from tashi.agent.drivers.registry import make_driver
-from tashi.agent.service import Agent, load_credential, save_credential
+from tashi.agent.service import (
+    Agent,
+    load_credential,
+    refusal,
+    save_credential,
+    until_accepted,
+)
 from tashi.agent.settings import AgentSettings
 from tashi.agent.simulation import Simulation, SimulationSettings
+from tashi.cli.errors import cli_error, translated
 from tashi.client import TashiClient
 from tashi.common.logs import setup_logging
-from tashi.domain.errors import InvalidInput, TashiError
+from tashi.domain.errors import InvalidInput, TashiError, Unauthenticated
 from tashi.domain.names import check_name
 
 log = logging.getLogger(__name__)
 
 
 async def obtain_credential(settings: AgentSettings) -> str:
-    """This host's credential: given, saved from an earlier join, or joined for now."""
+    """This host's credential: given, saved from an earlier join, or joined for now.
+
+    The join is retried while the manager cannot be reached; a refused join token
+    raises (Forbidden), said for a person."""
     if settings.token is not None:
         return settings.token.get_secret_value()
-    path = settings.state_dir / "credential"
+    path = _credential_path(settings)
     saved = load_credential(path)
     if saved:
         return saved
     if settings.join_token is None:
-        raise click.ClickException(
-            f"host {settings.host}: no credential: give --token (from `tashi host add`) or "
-            "--join-token (when the manager allows auto registration)")
+        raise InvalidInput(
+            f"host {settings.host}: no credential: set TASHI_AGENT_TOKEN (from `tashi host "
+            "add`) or TASHI_AGENT_JOIN_TOKEN (when the manager allows auto registration)")
+    join_token = settings.join_token.get_secret_value()
+    manager = f"the manager at {settings.manager_url}"
     async with TashiClient(settings.manager_url, verify=_verify(settings)) as anonymous:
-        token = await anonymous.join(settings.host, settings.join_token.get_secret_value())
+        try:
+            token = await until_accepted(lambda: anonymous.join(settings.host, join_token),
+                                         host=settings.host, what="join request", manager=manager)
+        except TashiError as exc:
+            raise refusal(exc, settings.host, "join", manager) from exc
     save_credential(path, token)
     log.info("host %s: joined the cluster; credential saved in %s", settings.host, path)
     return token
@@ -44,6 +60,17 @@ async def obtain_credential(settings: AgentSettings) -> str:
 
 def _verify(settings: AgentSettings) -> bool | str:
     return str(settings.ca) if settings.ca else True
+
+
+def _credential_path(settings: AgentSettings) -> Path:
+    return settings.state_dir / "credential"
+
+
+def _credential_origin(settings: AgentSettings) -> str:
+    if settings.token is not None:
+        return "given in TASHI_AGENT_TOKEN"
+    return (f"saved in {_credential_path(settings)}; an admin issues host "
+            f"{settings.host} a new one")
 
 
 async def run_agent(settings: AgentSettings) -> None:
@@ -54,8 +81,24 @@ async def run_agent(settings: AgentSettings) -> None:
         agent = Agent(client, settings.host, driver, settings.image_dir,
                       heartbeat_interval_s=settings.heartbeat_interval_s,
                       poll_wait_s=settings.poll_wait_s, resync_s=settings.resync_s,
-                      report_every_s=settings.report_every_s)
-        await agent.run()
+                      report_every_s=settings.report_every_s,
+                      manager_url=settings.manager_url)
+        try:
+            await agent.run()
+        except Unauthenticated as exc:
+            raise Unauthenticated(f"{exc.message}; the credential was "
+                                  f"{_credential_origin(settings)}") from exc
+
+
+def _settings(given: dict[str, object]) -> AgentSettings:
+    """The settings from the flags given and the environment; one line if invalid."""
+    try:
+        return AgentSettings.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise cli_error(f"invalid setting {name} (flag or TASHI_AGENT_{name.upper()}): "
+                        f"{first['msg']}", 2) from exc
 
 
 @click.group(invoke_without_command=True)
@@ -65,25 +108,30 @@ async def run_agent(settings: AgentSettings) -> None:
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Image directory.")
 @click.option("--driver", type=click.Choice(["qemu", "fake"]), help="Hypervisor driver.")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), help="QEMU accelerator.")
+@click.option("--heartbeat-interval", "heartbeat_interval_s",
+              type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Seconds between heartbeats (TASHI_AGENT_HEARTBEAT_INTERVAL_S; "
+                   "default 10).")
 @click.pass_context
 def main(ctx: click.Context, manager_url: str | None, host: str | None,
          state_dir: Path | None, image_dir: Path | None, driver: str | None,
-         accel: str | None) -> None:
+         accel: str | None, heartbeat_interval_s: float | None) -> None:
     """Run the Tashi agent of this host. Credentials come from TASHI_AGENT_TOKEN,
-    TASHI_AGENT_JOIN_TOKEN or the credential saved in the state directory."""
+    TASHI_AGENT_JOIN_TOKEN or the credential saved in the state directory.
+
+    Until the manager answers, the agent keeps trying (1 s, doubling to 30 s); a
+    refused credential or join token stops it with one line and a non-zero exit."""
     if ctx.invoked_subcommand is not None:
         return
-    given = {"manager_url": manager_url, "host": host, "state_dir": state_dir,
-             "image_dir": image_dir, "driver": driver, "accel": accel}
-    settings = AgentSettings.model_validate({k: v for k, v in given.items() if v is not None})
+    settings = _settings({"manager_url": manager_url, "host": host, "state_dir": state_dir,
+                          "image_dir": image_dir, "driver": driver, "accel": accel,
+                          "heartbeat_interval_s": heartbeat_interval_s})
     setup_logging(settings.log_level)
-    try:
-        asyncio.run(run_agent(settings))
-    except TashiError as exc:
-        click.echo(f"tashi-agent: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        log.info("host %s: agent stopped; VMs keep running", settings.host)
+    with translated():
+        try:
+            asyncio.run(run_agent(settings))
+        except KeyboardInterrupt:
+            log.info("host %s: agent stopped; VMs keep running", settings.host)
 
 
 @main.command()
@@ -116,10 +164,8 @@ def simulate(count: int, prefix: str, cores: int, memory_mib: int,
         cores=cores, memory_mib=memory_mib, heartbeat_interval_s=heartbeat_interval_s,
         verify=ca or True)
     setup_logging(log_level)
-    try:
-        asyncio.run(Simulation(settings).run())
-    except TashiError as exc:
-        click.echo(f"tashi-agent simulate: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        log.info("simulation of %d hosts stopped", count)
+    with translated():
+        try:
+            asyncio.run(Simulation(settings).run())
+        except KeyboardInterrupt:
+            log.info("simulation of %d hosts stopped", count)

@@ -2,7 +2,9 @@
 
 Level-triggered: the watch only makes the converge loop look sooner; every pass
 reads the whole desired state and the hypervisor's whole actual state. If the
-manager is unreachable the agent keeps its VMs as they are and keeps trying.
+manager is unreachable the agent keeps its VMs as they are and keeps trying, from
+its very first heartbeat on (agents start at boot, often before the manager). A
+refused credential is not retried: the agent stops and says so.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tashi import __version__
 from tashi.agent.drivers.base import HypervisorDriver
@@ -18,18 +22,64 @@ from tashi.agent.reconciler import Reconciler
 from tashi.api.schemas import DesiredInstance, HeartbeatIn, Observation, ReportIn
 from tashi.client import TashiClient
 from tashi.common.files import write_private
-from tashi.domain.errors import TashiError, Unauthenticated
+from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Delays between attempts to reach the manager: doubling from the first to the most.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
+
+
+def is_refusal(exc: TashiError) -> bool:
+    """True for an answer that trying again cannot change: the manager refused the
+    credential or the request (4xx, but not 429 "wait and retry"). Unreachable, 5xx
+    and 429 are transient."""
+    return not exc.retryable and 400 <= exc.http_status < 500
+
+
+async def until_accepted(attempt: Callable[[], Awaitable[T]], *, host: str, what: str,
+                         manager: str, first_s: float = RETRY_FIRST_S,
+                         max_s: float = RETRY_MAX_S) -> T:
+    """``attempt()`` until it succeeds: each transient failure is logged once (naming
+    ``host`` and ``manager``) and retried after a delay doubling from ``first_s`` up
+    to ``max_s``. A refusal (see :func:`is_refusal`) is raised at once."""
+    delay = first_s
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return await attempt()
+        except TashiError as exc:
+            if is_refusal(exc):
+                raise
+            log.warning("host %s: %s to %s failed (attempt %d): %s; retrying in %.0f s",
+                        host, what, manager, tries, " ".join(exc.message.split()), delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_s)
+
+
+def refusal(exc: TashiError, host: str, what: str, manager: str) -> TashiError:
+    """``exc`` (a refusal) said for a person: which host, which manager, what was
+    refused; of the same class, so the exit code stays."""
+    detail = exc.message.removeprefix(f"host {host}: ")
+    if isinstance(exc, Unauthenticated):
+        return Unauthenticated(f"host {host}: {manager} refused this host's credential "
+                               "(unknown or revoked)")
+    return type(exc)(f"host {host}: {manager} refused the {what}: {detail}")
 
 
 class Agent:
     def __init__(self, client: TashiClient, host: str, driver: HypervisorDriver,
                  image_dir: Path, *, heartbeat_interval_s: float = 10.0,
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
-                 report_every_s: float = 30.0) -> None:
+                 report_every_s: float = 30.0, manager_url: str | None = None) -> None:
+        """``manager_url``: named in the logs and errors (else "the manager")."""
         self._client = client
         self._host = host
+        self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
         self._driver = driver
         self._reconciler = Reconciler(driver, image_dir)
         self._heartbeat_interval_s = heartbeat_interval_s
@@ -41,8 +91,15 @@ class Agent:
         self._last_report_at: float | None = None
 
     async def run(self) -> None:
-        """Run until cancelled. VMs keep running when the agent stops."""
-        await self.heartbeat()
+        """Run until cancelled. VMs keep running when the agent stops.
+
+        The first heartbeat is retried until the manager answers; a refused
+        credential raises (Unauthenticated or Forbidden), said for a person."""
+        try:
+            await until_accepted(self.heartbeat, host=self._host, what="heartbeat",
+                                 manager=self._manager)
+        except TashiError as exc:
+            raise refusal(exc, self._host, "heartbeat", self._manager) from exc
         log.info("host %s: agent %s up (driver %s)", self._host, __version__,
                  self._driver.name)
         tasks = [asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -57,6 +114,7 @@ class Agent:
             await self._reconciler.close()
 
     async def heartbeat(self) -> None:
+        """One heartbeat, not retried."""
         info = await self._driver.host_info()
         await self._client.heartbeat(self._host, HeartbeatIn(
             cores=info.cores, memory_mib=info.memory_mib, agent_version=__version__,
@@ -68,24 +126,27 @@ class Agent:
             try:
                 await self.heartbeat()
             except TashiError as exc:
-                log.warning("host %s: heartbeat failed: %s", self._host, exc.message)
+                if isinstance(exc, Unauthenticated | Forbidden):
+                    raise refusal(exc, self._host, "heartbeat", self._manager) from exc
+                log.warning("host %s: heartbeat to %s failed: %s", self._host, self._manager,
+                            exc.message)
 
     async def _watch_loop(self) -> None:
         since: str | None = None
-        backoff = 1.0
+        backoff = RETRY_FIRST_S
         while True:
             try:
                 answer = await self._client.desired(self._host, since, self._poll_wait_s)
-            except Unauthenticated:
-                raise
             except TashiError as exc:
-                log.warning("host %s: watch failed (%s); retrying in %.0f s", self._host,
-                            exc.message, backoff)
+                if isinstance(exc, Unauthenticated | Forbidden):
+                    raise refusal(exc, self._host, "watch", self._manager) from exc
+                log.warning("host %s: watch of %s failed (%s); retrying in %.0f s",
+                            self._host, self._manager, exc.message, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
                 since = None
                 continue
-            backoff = 1.0
+            backoff = RETRY_FIRST_S
             if answer.revision != since:
                 self._desired = list(answer.instances)
                 self._reconciler.changed.set()

@@ -27,7 +27,8 @@ class AgentSettings(BaseSettings):
     image_dir: Path = Path("./images")
     driver: Literal["qemu", "fake"] = "qemu"
     accel: Literal["auto", "kvm", "tcg"] = "auto"
-    heartbeat_interval_s: float = 10.0
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, allow_inf_nan=False,
+                                        description="seconds between heartbeats")
     poll_wait_s: float = 20.0
     resync_s: float = 1.0
     report_every_s: float = 30.0

@@ -47,6 +47,8 @@ def read_config(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise InvalidInput(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid UTF-8 (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
 
@@ -66,13 +68,15 @@ def resolve(url: str | None = None, token: str | None = None) -> Target:
 
 
 def check_url(url: str) -> str:
-    """``url`` if it can name a manager: http(s), with a host."""
+    """``url`` if it can name a manager: http(s), with a host and a port in 1-65535."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidInput(f"invalid manager URL {url!r}: use http://HOST:PORT or https://…")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise InvalidInput(f"invalid manager URL {url!r}: the port must be 1-65535")
     return url.rstrip("/")
 
 

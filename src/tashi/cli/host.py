@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from tashi.api.schemas import HostOut
+from tashi.api.schemas import HostCredentialOut, HostOut
 from tashi.cli.render import age, emit_json, mib, table
 from tashi.cli.session import Session, pass_session
 
@@ -44,7 +44,22 @@ def _row(h: HostOut) -> list[str]:
 def add(session: Session, name: str) -> None:
     """Register host NAME and print its agent's credential (shown once)."""
     target = session.target()
-    out = session.call(lambda c: c.add_host(name), target=target)
+    _show_credential(session, session.call(lambda c: c.add_host(name), target=target),
+                     target.url)
+
+
+@host.command()
+@click.argument("name")
+@pass_session
+def credential(session: Session, name: str) -> None:
+    """Give host NAME's agent a new credential (shown once), revoking its earlier ones:
+    for an agent that lost its credential, or one that may have leaked."""
+    target = session.target()
+    _show_credential(session, session.call(lambda c: c.reissue_host_credential(name),
+                                           target=target), target.url)
+
+
+def _show_credential(session: Session, out: HostCredentialOut, url: str) -> None:
     if session.json:
         emit_json(out)
         return
@@ -53,7 +68,7 @@ def add(session: Session, name: str) -> None:
     click.echo(f"agent credential (shown once): {out.token}")
     click.echo("start its agent with: "
                f"TASHI_AGENT_TOKEN={shlex.quote(out.token)} tashi-agent "
-               f"--host {shlex.quote(out.host.name)} --manager-url {shlex.quote(target.url)}")
+               f"--host {shlex.quote(out.host.name)} --manager-url {shlex.quote(url)}")
 
 
 @host.command()

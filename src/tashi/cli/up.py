@@ -20,7 +20,7 @@ def default_data_dir() -> Path:
 @click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=default_data_dir,
               show_default="~/.local/share/tashi", help="Where the cluster keeps its state.")
-@click.option("--port", type=int, default=8470, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8470, show_default=True)
 @click.option("--listen", default="127.0.0.1", show_default=True)
 @click.option("--host", "host_name", default="", help="This host's name (default: hostname).")
 @click.option("--driver", type=click.Choice(["qemu", "fake"]), default="qemu",
@@ -58,6 +58,6 @@ async def _announce(ready: asyncio.Event, config: ClusterConfig) -> None:
         f"Use it as the admin:\n"
         f"  export TASHI_URL={config.url}\n"
         f"  export TASHI_TOKEN=$(cat {config.token_file})\n{ca}"
-        f"or save both once: tashi login --url {config.url} --token $(cat {config.token_file})\n"
+        f"or save both once: tashi login --url {config.url} --token-file {config.token_file}\n"
         f"Then: tashi image import NAME FILE; tashi vm create NAME --image NAME --wait\n",
         err=True)

@@ -42,7 +42,7 @@ from tashi.api.schemas import (
     UserOut,
     WhoAmIOut,
 )
-from tashi.domain.errors import ERRORS_BY_CODE, TashiError, Unavailable
+from tashi.domain.errors import ERRORS_BY_CODE, InvalidInput, TashiError, Unavailable
 
 M = TypeVar("M", bound=BaseModel)
 API = "/api/v1"
@@ -52,11 +52,13 @@ class TashiClient:
     def __init__(self, base_url: str, token: str | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0, verify: bool | str = True) -> None:
-        """``verify``: True (the system's CAs), a CA file (a private CA), or False."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._base = base_url.rstrip("/")
-        context: ssl.SSLContext | bool = (ssl.create_default_context(cafile=verify)
-                                          if isinstance(verify, str) else verify)
+        """``verify``: True (the system's CAs), a CA file (a private CA), or False.
+
+        Raises :class:`~tashi.domain.errors.InvalidInput` for a URL that cannot name a
+        manager, a token no HTTP header can carry, or a CA file that cannot be used."""
+        self._base = _checked_url(base_url.rstrip("/"))
+        headers = {"Authorization": f"Bearer {_checked_token(token)}"} if token else {}
+        context = _ssl_context(verify) if isinstance(verify, str) else verify
         self._http = httpx.AsyncClient(base_url=self._base, headers=headers,
                                        transport=transport, timeout=timeout_s, verify=context)
 
@@ -76,6 +78,8 @@ class TashiClient:
         extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
         try:
             resp = await self._http.request(method, API + path, **kwargs, **extra)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise InvalidInput(f"invalid manager URL {self._base!r}: {exc}") from exc
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach the manager at {self._base}: "
                               f"{exc.__class__.__name__} {exc}".rstrip()) from exc
@@ -151,6 +155,10 @@ class TashiClient:
 
     async def add_host(self, name: str) -> HostCredentialOut:
         resp = await self._call("POST", "/hosts", json={"name": name})
+        return HostCredentialOut.model_validate_json(resp.content)
+
+    async def reissue_host_credential(self, name: str) -> HostCredentialOut:
+        resp = await self._call("POST", f"/hosts/{_seg(name)}/credential")
         return HostCredentialOut.model_validate_json(resp.content)
 
     async def set_host_state(self, name: str, state: str) -> HostOut:
@@ -271,6 +279,39 @@ _INSTANCES = TypeAdapter(list[InstanceOut])
 _BINDINGS_IN = TypeAdapter(list[BindingIn])
 _BINDINGS_OUT = TypeAdapter(list[BindingOut])
 _UNPLACED = TypeAdapter(list[UnplacedIn])
+
+
+def _checked_url(url: str) -> str:
+    """``url`` if requests can be sent to it: http(s), a host, a port in 1-65535."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidInput(f"invalid manager URL {url!r}: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidInput(f"invalid manager URL {url!r}: use http://HOST:PORT or https://…")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise InvalidInput(f"invalid manager URL {url!r}: the port must be 1-65535")
+    return url
+
+
+def _checked_token(token: str) -> str:
+    """``token`` if an HTTP header can carry it; the error never shows the token."""
+    if not all("!" <= char <= "~" for char in token):
+        raise InvalidInput("malformed API token: it may hold only printable ASCII "
+                           "characters, without spaces")
+    return token
+
+
+def _ssl_context(ca_file: str) -> ssl.SSLContext:
+    """A context that trusts the CA certificate(s) in ``ca_file``."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:
+        raise InvalidInput(f"CA file {ca_file} holds no usable certificate: "
+                           f"{exc.reason or exc}") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot read CA file {ca_file}: "
+                           f"{exc.strerror or exc}") from exc
 
 
 def _seg(value: str | int) -> str:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
+import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +38,7 @@ from tashi.common.clock import SystemClock
 from tashi.common.files import write_private
 from tashi.common.pki import ensure_private_ca
 from tashi.common.secrets import hash_token
-from tashi.domain.errors import Conflict
+from tashi.domain.errors import Conflict, TashiError
 from tashi.manager.main import build_core, make_server, prepare_store
 from tashi.manager.settings import ManagerSettings
 from tashi.scheduler.service import Scheduler
@@ -57,7 +60,8 @@ class ClusterConfig:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.listen}:{self.port}"
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen  # IPv6: [::1]
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def ca_file(self) -> Path:
@@ -82,13 +86,69 @@ class _QuietServer(uvicorn.Server):
 
 @contextlib.contextmanager
 def directory_lock(data_dir: Path) -> Iterator[IO[str]]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "lock", "a+") as lock:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TashiError(f"cannot create data directory {data_dir}: "
+                         f"{_reason(exc)}") from exc
+    with contextlib.ExitStack() as stack:
+        try:
+            lock = stack.enter_context(open(data_dir / "lock", "a+"))
+        except OSError as exc:
+            raise TashiError(f"cannot use data directory {data_dir}: "
+                             f"{_reason(exc)}") from exc
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Conflict(f"a Tashi cluster is already running on {data_dir}") from None
         yield lock
+
+
+def listening_socket(listen: str, port: int) -> socket.socket:
+    """A socket listening on ``listen:port``, made before anything else starts, so an
+    address in use is one clear error rather than uvicorn exiting half-way."""
+    where = f"[{listen}]:{port}" if ":" in listen else f"{listen}:{port}"
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            listen or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        return socket.create_server(address, family=family)
+    except OSError as exc:
+        cls = Conflict if exc.errno == errno.EADDRINUSE else TashiError
+        raise cls(f"cannot listen on {where}: {_reason(exc)}") from exc
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's reason, as the end of a sentence: "address already in use" (without the
+    address that :func:`socket.create_server` adds: the caller names it)."""
+    if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
+        text = os.strerror(exc.errno)
+    else:
+        text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+async def _serve_manager(server: uvicorn.Server, sock: socket.socket) -> None:
+    """``server`` on ``sock``; uvicorn's ``sys.exit`` when it cannot start becomes an error
+    (a SystemExit would leave the event loop and skip every clean-up)."""
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as exc:
+        raise TashiError(f"the manager could not start (exit {exc.code}): "
+                         "see the log above") from None
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop`` while the block runs."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 class Cluster:
@@ -104,8 +164,14 @@ class Cluster:
 
     async def run(self, *, ready: asyncio.Event | None = None,
                   handle_signals: bool = True) -> None:
+        """Start, serve until stopped, stop. With ``handle_signals``, SIGINT/SIGTERM stop
+        it from the very start: one during start-up stops it as soon as it has started."""
+        with _stopped_by_signals(self.stop) if handle_signals else contextlib.nullcontext():
+            await self._run(ready)
+
+    async def _run(self, ready: asyncio.Event | None) -> None:
         cfg = self.config
-        with directory_lock(cfg.data_dir):
+        with directory_lock(cfg.data_dir), listening_socket(cfg.listen, cfg.port) as sock:
             settings = ManagerSettings(
                 db_url=f"sqlite:///{cfg.data_dir / 'tashi.db'}", listen=cfg.listen,
                 port=cfg.port, image_dir=cfg.data_dir / "images")
@@ -116,12 +182,12 @@ class Cluster:
                                                        "tls_key": files.key})
             store, new_admin = prepare_store(settings)
             try:
-                await self._serve(store, settings, new_admin, ready, handle_signals)
+                await self._serve(store, settings, new_admin, sock, ready)
             finally:
                 store.close()
 
     async def _serve(self, store: Store, settings: ManagerSettings, new_admin: str | None,
-                     ready: asyncio.Event | None, handle_signals: bool) -> None:
+                     sock: socket.socket, ready: asyncio.Event | None) -> None:
         cfg = self.config
         if new_admin:
             write_private(cfg.token_file, new_admin + "\n")
@@ -130,20 +196,19 @@ class Cluster:
         host = cfg.host or default_host_name()
         credential = self._agent_credential(core.hosts.local_credential, store, host)
         server = make_server(settings, core, _QuietServer)
-        serving = asyncio.create_task(server.serve(), name="manager")
+        serving = asyncio.create_task(_serve_manager(server, sock), name="manager")
         while not server.started:
             if serving.done():
-                await serving  # raises why it could not start (e.g. port in use)
-                raise RuntimeError(f"manager on {cfg.url} stopped at start")
+                await serving  # raises why it could not start
+                raise TashiError(f"the manager on {cfg.url} stopped at start")
             await asyncio.sleep(0.05)
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stop)
-        await self._run_daemons(host, credential, ready)
-        core.notifier.close()
-        server.should_exit = True
-        await serving
+        try:
+            if not self._stop.is_set():  # else stopped during start-up: stop straight away
+                await self._run_daemons(host, credential, ready)
+        finally:
+            core.notifier.close()
+            server.should_exit = True
+            await serving
 
     def _agent_credential(self, mint: Callable[[str], str], store: Store, host: str) -> str:
         path = self.config.data_dir / "agent" / "credential"
@@ -173,7 +238,7 @@ class Cluster:
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]
             log.info("cluster on %s: manager, agent of host %s and scheduler running",
                      cfg.url, host)
-            if ready is not None:
+            if ready is not None and not self._stop.is_set():
                 ready.set()
             stopper = asyncio.create_task(self._stop.wait())
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 
 from tashi.common.clock import Clock
 from tashi.common.secrets import hash_token, new_token
-from tashi.domain.errors import NotFound
+from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Host
 from tashi.domain.names import check_name
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState
 from tashi.manager.join import JoinTokens
+from tashi.manager.loginlimit import LoginLimiter
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.manager.reports import ReportService
 from tashi.store.base import Store
@@ -49,6 +50,7 @@ class HostService:
         self._notifier = notifier
         self._timeout = timedelta(seconds=heartbeat_timeout_s)
         self.join_tokens = JoinTokens(store, join_token)
+        self.join_limiter = LoginLimiter(clock, what="joins", subject="host")
         self._started = clock.now()
         self._beats: dict[str, Host] = {}  # each host as its last heartbeat here left it
 
@@ -67,18 +69,48 @@ class HostService:
             return self.register(name)[1]
         return self._mint_credential(name)
 
-    def join(self, name: str, join_token: str) -> str:
-        """An agent registers itself (auto registration) and gets its credential."""
+    def join(self, name: str, join_token: str, address: str = "unknown") -> str:
+        """An agent registers itself (auto registration) and gets its credential.
+
+        The join token admits new hosts only: a host that already holds a credential
+        (registered by an admin, or joined before) is not handed another one, or
+        anyone with the cluster-wide join token could take over its identity and its
+        VMs. An admin gives such a host a new credential (:meth:`reissue`). Wrong join
+        tokens are rate limited per host name and per client address, like logins.
+        """
         check_name("host", name)
+        self.join_limiter.attempt(name, address)
         self.join_tokens.check(name, join_token)
+        self.join_limiter.succeeded(name, address)
         try:
             self._store.get_host(name)
-            log.info("host %s: re-joined with the join token", name)
         except NotFound:
             self._store.create_host(name)
             self._store.add_event(f"host {name} joined with the join token", host=name)
-            log.info("host %s: joined with the join token", name)
+            log.info("host %s: joined with the join token from %s", name, address)
+            return self._mint_credential(name)
+        if self._store.list_tokens(host=name):
+            log.warning("host %s: join from %s refused: the host already has a credential",
+                        name, address)
+            raise Conflict(f"host {name} is already registered and holds a credential; "
+                           f"an admin can issue a new one (tashi host credential {name})")
+        self._store.add_event(f"host {name} re-joined with the join token", host=name)
+        log.info("host %s: re-joined with the join token from %s (it held no credential)",
+                 name, address)
         return self._mint_credential(name)
+
+    def reissue(self, name: str, by: str) -> str:
+        """A new credential for the host's agent; every earlier one is revoked."""
+        self._store.get_host(check_name("host", name))
+        revoked = self._store.list_tokens(host=name)
+        for record in revoked:
+            self._store.delete_token(record.id)
+        token = self._mint_credential(name)
+        self._store.add_event(f"host {name}: agent credential reissued by {by} "
+                              f"({len(revoked)} revoked)", host=name)
+        log.info("host %s: agent credential reissued by %s (%d revoked)", name, by,
+                 len(revoked))
+        return token
 
     def _mint_credential(self, host: str) -> str:
         token = new_token()

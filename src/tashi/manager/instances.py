@@ -127,12 +127,7 @@ class InstanceService:
         if record.owner != user and not admin:
             raise InvalidInput(f"image {image!r} belongs to {record.owner}: only its owner "
                                "may write to it (drop --persistent)")
-        for other in self._store.list_instances():
-            if other.state is not S.EXITED and any(
-                d.persistent and d.image == image for d in other.spec.disks
-            ):
-                raise Conflict(f"image {image!r} is already in use, persistently, by "
-                               f"instance {other.id}")
+        # who else uses the image is checked by the store, in the creating transaction
 
     def _check_network(self, network: str) -> str:
         try:

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from tashi.cli.errors import translated
 from tashi.client import TashiClient
 from tashi.common.logs import setup_logging
 from tashi.scheduler.placement import POLICIES, ExternalPolicy, Policy, policy_named
@@ -18,7 +19,7 @@ from tashi.scheduler.service import Scheduler
 
 async def run_scheduler(url: str, token: str, policy: Policy | ExternalPolicy) -> None:
     async with TashiClient(url, token, verify=os.environ.get("TASHI_CA") or True) as client:
-        await Scheduler(client, policy).run()
+        await Scheduler(client, policy, manager_url=url).run()
 
 
 @click.command()
@@ -35,18 +36,21 @@ async def run_scheduler(url: str, token: str, policy: Policy | ExternalPolicy) -
 @click.option("--log-level", default="INFO", show_default=True)
 def main(manager_url: str, policy: str, policy_program: str | None, policy_timeout_s: float,
          log_level: str) -> None:
-    """Run the Tashi scheduler. Needs an admin token in TASHI_TOKEN."""
+    """Run the Tashi scheduler. Needs an admin token in TASHI_TOKEN.
+
+    Until the manager answers, the scheduler keeps trying (1 s, doubling to 30 s); a
+    refused token stops it with one line and a non-zero exit."""
     token = os.environ.get("TASHI_TOKEN")
     if not token:
-        click.echo("tashi-scheduler: set TASHI_TOKEN to an admin token", err=True)
+        click.echo("tashi: set TASHI_TOKEN to an admin token", err=True)
         sys.exit(2)
     if (policy == "external") != bool(policy_program):
-        click.echo("tashi-scheduler: --policy-program goes with --policy external, and "
-                   "only with it", err=True)
+        click.echo("tashi: --policy-program goes with --policy external, and only with it",
+                   err=True)
         sys.exit(2)
     chosen: Policy | ExternalPolicy = (
         ExternalPolicy(tuple(shlex.split(policy_program)), policy_timeout_s)
         if policy_program else policy_named(policy))
     setup_logging(log_level)
-    with contextlib.suppress(KeyboardInterrupt):
+    with translated(), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_scheduler(manager_url, token, chosen))

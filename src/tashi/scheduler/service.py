@@ -5,6 +5,10 @@ sends the decisions as batches of bindings (``POST /scheduler/bindings``). The
 manager checks each binding against the host's usage inside its store transaction,
 so two schedulers (or a scheduler and a stale snapshot) never overcommit a host: a
 refused binding stays Pending and the next snapshot decides again.
+
+While the manager cannot be reached (or answers 5xx or 429) the scheduler keeps
+trying, waiting 1 s, doubling up to 30 s; a refused token (not an admin's, or not
+known at all) stops it with an error that says so.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import replace
 
 from tashi.api.schemas import BindingIn, PendingOut, SnapshotOut, UnplacedIn
 from tashi.client import TashiClient
-from tashi.domain.errors import TashiError
+from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
 from tashi.domain.resources import Resources
 from tashi.scheduler.placement import (
     DEFAULT_POLICY,
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 UNREPORTED_DISK_GIB = 2**40
 #: Bindings (or reasons for not placing) per request to the manager.
 BATCH = 1000
+#: The longest wait between two attempts to reach the manager.
+RETRY_MAX_S = 30.0
 
 
 def hosts_of(snapshot: SnapshotOut) -> list[HostSnapshot]:
@@ -87,27 +93,50 @@ def place_avoiding(placer: Placer, request: PlacementRequest,
 class Scheduler:
     def __init__(self, client: TashiClient,
                  policy: Policy | ExternalPolicy | str = DEFAULT_POLICY, *,
-                 poll_wait_s: float = 20.0, retry_s: float = 5.0) -> None:
+                 poll_wait_s: float = 20.0, retry_s: float = 1.0,
+                 manager_url: str | None = None) -> None:
+        """``retry_s``: the first wait after a failed snapshot (doubling up to
+        RETRY_MAX_S); ``manager_url``: named in the logs and errors."""
         self._client = client
         self._policy = policy_named(policy) if isinstance(policy, str) else policy
         self._poll_wait_s = poll_wait_s
         self._retry_s = retry_s
+        self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
 
     async def run(self) -> None:
+        """Schedule until cancelled; raises (Unauthenticated, Forbidden, or another
+        refusal) when the manager refuses the scheduler's token or requests."""
         since: str | None = None
+        delay = self._retry_s
         while True:
             try:
                 snap = await self._client.snapshot(since, self._poll_wait_s)
             except TashiError as exc:
-                log.warning("scheduler: snapshot failed (%s); retrying", exc.message)
-                await asyncio.sleep(self._retry_s)
+                if not exc.retryable and 400 <= exc.http_status < 500:
+                    raise self._refusal(exc) from exc
+                log.warning("scheduler: snapshot from %s failed (%s); retrying in %.0f s",
+                            self._manager, " ".join(exc.message.split()), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
                 since = None
                 continue
+            delay = self._retry_s
             # Unplaceable instances stay Pending: any change that could make room
             # (a host up, an instance gone) bumps the revision and wakes us. Bindings
             # do not: after a refused one (another scheduler was first), look again now.
             refused = await self.schedule(snap)
             since = None if refused else snap.revision
+
+    def _refusal(self, exc: TashiError) -> TashiError:
+        """A refusal said for a person, of the same class (so the exit code stays)."""
+        if isinstance(exc, Unauthenticated):
+            return Unauthenticated(f"{self._manager} refused the scheduler's token "
+                                   "(unknown, expired or revoked)")
+        if isinstance(exc, Forbidden):
+            return Forbidden(f"{self._manager} refused the scheduler's token: it is not an "
+                             f"admin's ({exc.message})")
+        return type(exc)(f"{self._manager} refused the scheduler's snapshot request: "
+                         f"{exc.message}")
 
     async def schedule(self, snap: SnapshotOut) -> int:
         """Place every Pending instance of ``snap``; return how many bindings the

@@ -166,7 +166,9 @@ class Store(Protocol):
     def create_instances(self, news: Sequence[NewInstance], *,
                          event: str | None = None) -> list[Instance]:
         """Create them all (in order), each with the event ``event`` if given, or none:
-        one duplicate name (in the store or in ``news``) is a Conflict naming it."""
+        one duplicate name (in the store or in ``news``) is a Conflict naming it, and so
+        is an image they may not use now (:func:`tashi.store.imageuse.check_image_use`:
+        a persistent disk needs its image to itself)."""
         ...
     def get_instance(self, instance_id: int) -> Instance: ...
     def list_instances(

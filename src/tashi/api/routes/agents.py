@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
+from tashi.api.routes.users import address_of
 from tashi.api.schemas import ERROR_RESPONSES, DesiredOut, HeartbeatIn, JoinIn, ReportIn
 from tashi.manager.access import require_host_agent
 from tashi.manager.notifier import host_key
@@ -17,9 +18,11 @@ router = APIRouter(prefix="/agent", tags=["agents"],
 
 
 @router.post("/join")
-async def join(body: JoinIn, core: Core) -> dict[str, str]:
-    """Auto registration: trade the cluster's join token for this host's credential."""
-    token = await run_in_threadpool(core.hosts.join, body.host, body.join_token)
+async def join(body: JoinIn, core: Core, request: Request) -> dict[str, str]:
+    """Auto registration: trade the cluster's join token for a new host's credential
+    (409 for a host that already holds one: an admin reissues it)."""
+    token = await run_in_threadpool(core.hosts.join, body.host, body.join_token,
+                                    address_of(request))
     return {"host": body.host, "token": token}
 
 

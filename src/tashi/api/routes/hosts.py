@@ -60,6 +60,15 @@ async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredenti
     return HostCredentialOut(host=host_out(HostView(host, False, ZERO, 0)), token=token)
 
 
+@router.post("/{name}/credential", status_code=201)
+async def reissue_credential(name: str, caller: Caller, core: Core) -> HostCredentialOut:
+    """A new credential for the host's agent (shown once); every earlier one is revoked.
+    For an agent that lost its credential, or one that may have leaked."""
+    admin = require_admin(caller)
+    token = await run_in_threadpool(core.hosts.reissue, name, f"user {admin.name}")
+    return HostCredentialOut(host=await show_host(name, caller, core), token=token)
+
+
 @router.patch("/{name}")
 async def set_host_state(name: str, body: HostStateIn, caller: Caller, core: Core) -> HostOut:
     """Drain a host (it takes no new instances; those it runs stay) or return it to

@@ -19,6 +19,7 @@ from tashi.store.binding import (
     refusal,
     usage_of,
 )
+from tashi.store.imageuse import check_image_use, images_of, uses_of
 from tashi.store.picklefile.state import State
 
 
@@ -33,6 +34,8 @@ def create_instances(st: State, news: Sequence[NewInstance], event: str | None,
         if key in taken:
             raise Conflict(f"instance {new.name!r} of {new.owner!r} already exists")
         asked.add(key)
+    images = images_of(news)
+    check_image_use(news, (u for u in uses_of(st.instances.values()) if u.image in images))
     created = []
     for new in news:
         inst = Instance(id=st.take_id("instances"), name=new.name, owner=new.owner,

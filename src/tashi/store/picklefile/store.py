@@ -181,17 +181,7 @@ class PickleStore(PickleUsers):
 
     # --- instances -----------------------------------------------------------------------
     def create_instance(self, new: NewInstance) -> Instance:
-        with self._writing() as st:
-            if any(i.owner == new.owner and i.name == new.name for i in st.instances.values()):
-                raise Conflict(f"instance {new.name!r} of {new.owner!r} already exists")
-            now = self._now()
-            inst = Instance(
-                id=st.take_id("instances"), name=new.name, owner=new.owner,
-                state=InstanceState.PENDING, spec=new.spec, status=InstanceStatus(),
-                generation=1, created_at=now, updated_at=now,
-            )
-            st.instances[inst.id] = inst
-            return inst
+        return self.create_instances([new])[0]
 
     def create_instances(self, news: Sequence[NewInstance], *,
                          event: str | None = None) -> list[Instance]:

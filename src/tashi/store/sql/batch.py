@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,14 +39,25 @@ from tashi.store.binding import (
     refusal,
 )
 from tashi.store.documents import spec_doc, status_doc
+from tashi.store.imageuse import ImageUse, check_image_use, images_of
 from tashi.store.sql import convert
-from tashi.store.sql.tables import EventRow, HostRow, InstanceRow, plain
+from tashi.store.sql.tables import (
+    DiskRow,
+    EventRow,
+    HostRow,
+    ImageRow,
+    InstanceRow,
+    disk_rows,
+    plain,
+)
 
 
 def create_instances(s: Session, news: Sequence[NewInstance], event: str | None,
                      now: datetime) -> list[Instance]:
-    """Insert ``news`` (and their events); Conflict naming the first duplicate name."""
+    """Insert ``news`` (and their events); Conflict naming the first duplicate name, or
+    an image they may not use now (see :mod:`tashi.store.imageuse`)."""
     _check_names(s, news)
+    check_image_use(news, _image_uses(s, news))
     status = InstanceStatus()
     rows = [{"name": n.name, "owner": n.owner, "state": InstanceState.PENDING.value,
              "host": n.spec.host, "spec": spec_doc(n.spec), "status": status_doc(status),
@@ -51,6 +69,8 @@ def create_instances(s: Session, news: Sequence[NewInstance], event: str | None,
     except IntegrityError as exc:  # a concurrent creation took a name meanwhile
         raise Conflict(f"an instance named like one of {news[0].name!r}... of "
                        f"{news[0].owner!r} already exists") from exc
+    s.execute(insert(DiskRow), [d for i, n in zip(ids, news, strict=True)
+                                for d in disk_rows(i, n.spec.disks)])
     if event is not None:
         s.execute(insert(EventRow), [{"instance_id": i, "host": n.spec.host, "message": event,
                                       "at": now} for i, n in zip(ids, news, strict=True)])
@@ -72,6 +92,25 @@ def _check_names(s: Session, news: Sequence[NewInstance]) -> None:
             InstanceRow.owner == owner, InstanceRow.name.in_(names))).first()
         if taken is not None:
             raise Conflict(f"instance {taken!r} of {owner!r} already exists")
+
+
+def _image_uses(s: Session, news: Sequence[NewInstance]) -> list[ImageUse]:
+    """The live uses of the images ``news`` want that could stand in their way: the
+    persistent ones, and any use of an image they want to write. On PostgreSQL the
+    images' rows are locked first, so creations that use one image take turns (sqlite's
+    write transaction already excludes)."""
+    images = sorted(images_of(news))
+    if not images:
+        return []
+    written = sorted({d.image for n in news for d in n.spec.disks if d.persistent})
+    s.execute(_locking(s, select(ImageRow.name).where(ImageRow.name.in_(images))
+                       .order_by(ImageRow.name)))
+    rows = s.execute(select(DiskRow.instance_id, DiskRow.image, DiskRow.persistent)
+                     .join(InstanceRow, InstanceRow.id == DiskRow.instance_id)
+                     .where(InstanceRow.state != InstanceState.EXITED.value,
+                            DiskRow.image.in_(images),
+                            or_(DiskRow.persistent.is_(True), DiskRow.image.in_(written))))
+    return [ImageUse(i, image, bool(p)) for i, image, p in rows]
 
 
 def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> list[BindResult]:

@@ -21,6 +21,7 @@ from tashi.store.sql import convert
 from tashi.store.sql.tables import (
     Base,
     ConsoleRow,
+    DiskRow,
     EventRow,
     HostRow,
     ImageRow,
@@ -29,13 +30,14 @@ from tashi.store.sql.tables import (
     SettingRow,
     TokenRow,
     UserRow,
+    disk_rows,
 )
 
 #: Tables with an integer ``id`` from a sequence, in the order they are filled.
 ID_TABLES: tuple[type[Base], ...] = (
     UserRow, TokenRow, HostRow, ImageRow, NetworkRow, InstanceRow, EventRow
 )
-ALL_TABLES: tuple[type[Base], ...] = (*ID_TABLES, SettingRow, ConsoleRow)
+ALL_TABLES: tuple[type[Base], ...] = (*ID_TABLES, SettingRow, ConsoleRow, DiskRow)
 NEVER_REUSED: tuple[type[Base], ...] = (InstanceRow, EventRow)  # AUTOINCREMENT on sqlite
 
 
@@ -158,6 +160,7 @@ def _rows(snap: Snapshot,
                         "status": status_doc(i.status), "generation": i.generation,
                         "created_at": i.created_at, "updated_at": i.updated_at}
                        for i in snap.instances]),
+        (DiskRow, [d for i in snap.instances for d in disk_rows(i.id, i.spec.disks)]),
         (ConsoleRow, [{"instance_id": i, "text": t} for i, t in snap.consoles]),
         (EventRow, [{"id": e.id, "instance_id": e.instance_id, "host": e.host,
                      "message": e.message, "at": e.at} for e in snap.events]),

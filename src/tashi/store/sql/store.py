@@ -47,6 +47,7 @@ from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.tables import (
     Base,
     ConsoleRow,
+    DiskRow,
     EventRow,
     HostRow,
     ImageRow,
@@ -178,14 +179,7 @@ class SqlStore(SqlUsers):
 
     # --- instances -----------------------------------------------------------------------
     def create_instance(self, new: NewInstance) -> Instance:
-        now = self._clock()
-        row = InstanceRow(
-            name=new.name, owner=new.owner, state=InstanceState.PENDING.value,
-            host=new.spec.host, spec=spec_doc(new.spec),
-            status=status_doc(InstanceStatus()), generation=1,
-            created_at=now, updated_at=now,
-        )
-        return convert.instance(self._insert(row, f"instance {new.name!r} of {new.owner!r}"))
+        return self.create_instances([new])[0]
 
     def create_instances(self, news: Sequence[NewInstance], *,
                          event: str | None = None) -> list[Instance]:
@@ -250,6 +244,7 @@ class SqlStore(SqlUsers):
             if gone is None:
                 raise _stale(s, instance_id, generation)
             s.execute(delete(ConsoleRow).where(ConsoleRow.instance_id == instance_id))
+            s.execute(delete(DiskRow).where(DiskRow.instance_id == instance_id))
 
     def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:
         if not bindings:

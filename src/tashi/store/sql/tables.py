@@ -11,6 +11,7 @@ and the rest of its spec and its status as JSON.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tashi.domain.models import DiskSpec
 
 NAME = 127  # longest name of anything (image names are the longest, see domain.names)
 JSON_DOC = JSON().with_variant(JSONB(), "postgresql")
@@ -159,6 +162,27 @@ class InstanceRow(Base):
     generation: Mapped[int]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DiskRow(Base):
+    """Each instance's disks, also in its spec: kept apart so that who uses an image
+    (see :mod:`tashi.store.imageuse`) is an indexed lookup, not a scan of every spec."""
+
+    __tablename__ = "instance_disks"
+    __table_args__ = (Index("ix_instance_disks_image", "image", "persistent"),)
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(primary_key=True)
+    image: Mapped[str] = mapped_column(String(NAME))
+    persistent: Mapped[bool]
+
+
+def disk_rows(instance_id: int, disks: Sequence[DiskSpec]) -> list[dict[str, Any]]:
+    """The rows of ``instance_disks`` for an instance with these disks."""
+    return [{"instance_id": instance_id, "position": n, "image": d.image,
+             "persistent": d.persistent} for n, d in enumerate(disks)]
 
 
 class ConsoleRow(Base):

@@ -15,6 +15,7 @@ from asyncio.subprocess import Process
 from pathlib import Path
 
 from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.hostinfo import host_resources
 from tashi.agent.drivers.qemu import process
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
@@ -23,6 +24,7 @@ from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
 from tashi.agent.drivers.qemu.runtime import (
     UNIX_PATH_MAX,
     RuntimeLayout,
+    clear_unstarted,
     create_runtime_dir,
     list_instance_ids,
     live_pid,
@@ -76,9 +78,10 @@ class QemuDriver:
         return Capabilities(console=True)
 
     async def host_info(self) -> HostInfo:
+        resources = host_resources()
         return HostInfo(
-            cores=os.cpu_count() or 1,
-            memory_mib=_memtotal_mib(),
+            cores=resources.cores,
+            memory_mib=resources.memory_mib,
             hypervisor=f"qemu-{self._accel}",
         )
 
@@ -95,7 +98,9 @@ class QemuDriver:
         if self._pid(instance_id) is None:
             if instance_id in self._starting:
                 return None
-            detail = process.exit_detail(self._procs.get(instance_id))
+            if clear_unstarted(layout, instance_id):  # an agent died mid-start: absent
+                return None
+            detail = await process.ended_detail(self._procs.get(instance_id))
             return VmStatus(instance_id, Observed.STOPPED, detail)
         try:
             state = await query_status(layout.qmp_socket, timeout_s=LIST_QMP_TIMEOUT_S,
@@ -268,15 +273,3 @@ class QemuDriver:
             log.debug("instance %d: QMP quit failed, killing: %s", instance_id, exc)
         if not await process.wait_gone(pid, instance_id, proc, QUIT_TIMEOUT_S):
             await process.kill(pid, instance_id, proc)
-
-
-def _memtotal_mib() -> int:
-    """MemTotal of /proc/meminfo, in MiB."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError) as exc:
-        raise DriverError(f"cannot read MemTotal from /proc/meminfo: {exc}") from exc
-    raise DriverError("no MemTotal in /proc/meminfo")

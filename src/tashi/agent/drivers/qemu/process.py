@@ -9,6 +9,7 @@ after a restart QEMU is no longer our child and is found by PID and cmdline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from asyncio.subprocess import Process
@@ -21,6 +22,7 @@ from tashi.domain.errors import DriverError
 
 POLL_INTERVAL_S = 0.05
 KILL_TIMEOUT_S = 10.0
+REAP_TIMEOUT_S = 1.0
 
 
 def _open_log(path: Path) -> BinaryIO:
@@ -82,3 +84,15 @@ def exit_detail(proc: Process | None) -> str:
     if code < 0:
         return f"QEMU process killed by signal {-code}"
     return f"QEMU process exited with code {code}"
+
+
+async def ended_detail(proc: Process | None) -> str:
+    """:func:`exit_detail` once asyncio has the exit status of our ``proc``, which is gone.
+
+    A QEMU that just died (killed from outside, say) is a zombie, or already reaped by
+    the child watcher's thread, before the event loop learns how it ended: without
+    waiting, the report would say "exited" where it was "killed by signal 9"."""
+    if proc is not None and proc.returncode is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), REAP_TIMEOUT_S)
+    return exit_detail(proc)

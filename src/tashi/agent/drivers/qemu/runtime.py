@@ -8,6 +8,12 @@ Layout of ``<state_dir>/instances/<instance id>/``::
     qemu.log       QEMU's own stdout and stderr
     qemu.pid       written by QEMU (-pidfile)
     disk<N>.qcow2  copy-on-write overlay of non-persistent disk N
+
+A start creates the directory, meta.json and the overlays, then opens qemu.log and
+runs QEMU, which creates its pidfile, console.log and qmp.sock. When QEMU exits it
+removes its pidfile and socket, but console.log stays: a directory without any of
+QEMU's files is one whose QEMU never ran (the agent stopped in the middle of a
+start), see :func:`qemu_ever_ran`.
 """
 
 from __future__ import annotations
@@ -146,6 +152,37 @@ def read_meta(layout: RuntimeLayout) -> RuntimeMeta | None:
 
 def remove_runtime_dir(layout: RuntimeLayout) -> None:
     shutil.rmtree(layout.root, ignore_errors=True)
+
+
+def qemu_ever_ran(layout: RuntimeLayout) -> bool:
+    """True when QEMU left a trace in the runtime directory: its pidfile, the console
+    log it creates when it opens its devices, or anything it said in qemu.log.
+
+    A VM that ran and exited keeps its console log (QEMU removes its pidfile on a
+    clean exit); a start interrupted before QEMU ran leaves none of these (qemu.log
+    is opened by the agent, so it may exist, but empty)."""
+    if layout.pidfile.exists() or layout.console_log.exists():
+        return True
+    try:
+        return layout.qemu_log.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def clear_unstarted(layout: RuntimeLayout, instance_id: int) -> bool:
+    """Remove the runtime directory of an instance whose QEMU never ran, left by an
+    agent that stopped in the middle of its start; True when removed.
+
+    The instance is then absent, so a start the manager still wants is made again.
+    Call it only when no start of this instance is under way in this process (the
+    directory of a start under way looks the same until QEMU runs)."""
+    if not layout.root.is_dir() or qemu_ever_ran(layout):
+        return False
+    log.warning("instance %d: its runtime directory %s was left by a start that never "
+                "ran QEMU (the agent stopped mid-start); removing it: the instance is absent",
+                instance_id, layout.root)
+    remove_runtime_dir(layout)
+    return True
 
 
 def list_instance_ids(state_dir: Path) -> list[int]:

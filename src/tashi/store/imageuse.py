@@ -1,0 +1,54 @@
+"""Who may use an image at once: a persistent disk writes the image itself, so it needs
+the image to itself; overlays (non-persistent disks) read it, so any number may share
+it while nobody writes it. Checked by both stores inside the transaction that creates
+the instances, so two concurrent creations cannot both pass.
+
+"In use" means by an instance that is not Exited (a Held instance may start again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tashi.domain.errors import Conflict
+from tashi.domain.models import Instance, NewInstance
+from tashi.domain.states import InstanceState
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUse:
+    instance_id: int
+    image: str
+    persistent: bool
+
+
+def uses_of(instances: Iterable[Instance]) -> list[ImageUse]:
+    """The disks of the instances that are not Exited."""
+    return [ImageUse(i.id, d.image, d.persistent) for i in instances
+            if i.state is not InstanceState.EXITED for d in i.spec.disks]
+
+
+def images_of(news: Sequence[NewInstance]) -> set[str]:
+    return {d.image for n in news for d in n.spec.disks}
+
+
+def check_image_use(news: Sequence[NewInstance], uses: Iterable[ImageUse]) -> None:
+    """Conflict (naming the image and an instance) if ``news`` cannot use their images
+    next to ``uses``, the live uses of those images."""
+    live = list(uses)
+    for new in news:
+        for disk in new.spec.disks:
+            for use in live:
+                if use.image != disk.image:
+                    continue
+                if disk.persistent:
+                    raise Conflict(
+                        f"image {disk.image!r} is in use by instance {use.instance_id}: "
+                        "a persistent disk needs the image to itself")
+                if use.persistent:
+                    raise Conflict(
+                        f"image {disk.image!r} is being written by instance "
+                        f"{use.instance_id} (persistent disk): no overlay may read it now")
+            if disk.persistent:  # the next news see this one
+                live.append(ImageUse(0, disk.image, True))
