@@ -35,9 +35,9 @@ TASHI_TOKEN=$(cat "$DATA_DIR/admin.token")
 export TASHI_TOKEN
 
 state_of() {   # the state of VM $1, or "none"
-    tashi --json vm show "$1" 2>/dev/null |
-        .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["state"])' ||
-        echo none
+    local shown
+    shown=$(tashi --json vm show "$1" 2>/dev/null) || { echo none; return; }
+    .venv/bin/python -c 'import json, sys; print(json.loads(sys.argv[1])["state"])' "$shown"
 }
 
 tashi host list
