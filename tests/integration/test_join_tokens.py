@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -81,5 +82,18 @@ async def test_wrong_join_tokens_are_rate_limited(tmp_path: Path) -> None:
         with pytest.raises(RateLimited, match="too many failed joins for this host"):
             await anyone.join("h1", "seeded")  # even the right one, while blocked
         assert await anyone.join("h2", "seeded")  # another name is not blocked
+    finally:
+        await stop_rig(rig, server, serving)
+
+
+async def test_many_hosts_joining_at_once_from_one_address_are_not_limited(
+        tmp_path: Path) -> None:
+    """Only wrong join tokens count: 60 right ones at once (one NAT, or a rack booting)
+    all get in, more than the per-address limit of failures."""
+    rig, server, serving = await start_rig(tmp_path, join_token="seeded")
+    try:
+        anyone = rig.client(None)
+        tokens = await asyncio.gather(*(anyone.join(f"n{i}", "seeded") for i in range(60)))
+        assert len(set(tokens)) == 60
     finally:
         await stop_rig(rig, server, serving)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tashi.common.clock import Clock
 from tashi.common.secrets import hash_token, new_token
-from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.errors import Conflict, Forbidden, NotFound
 from tashi.domain.models import Host
 from tashi.domain.names import check_name
 from tashi.domain.resources import Resources
@@ -79,9 +79,12 @@ class HostService:
         tokens are rate limited per host name and per client address, like logins.
         """
         check_name("host", name)
-        self.join_limiter.attempt(name, address)
-        self.join_tokens.check(name, join_token)
-        self.join_limiter.succeeded(name, address)
+        self.join_limiter.check(name, address)
+        try:
+            self.join_tokens.check(name, join_token)
+        except Forbidden:
+            self.join_limiter.failed(name, address)
+            raise
         try:
             self._store.get_host(name)
         except NotFound:

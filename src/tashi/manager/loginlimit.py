@@ -44,14 +44,32 @@ class LoginLimiter:
         now = self._clock.now()
         keys = (("user", user), ("address", address))
         with self._lock:
-            for key in keys:
-                wait_s = self._blocked_for(key, now)
-                if wait_s > 0:
-                    noun = self._subject if key[0] == "user" else key[0]
-                    raise RateLimited(f"too many failed {self._what} for this {noun}; "
-                                      f"try again in {math.ceil(wait_s)} s")
+            self._refuse_if_blocked(keys, now)
             for key in keys:
                 self._count(key, now)
+
+    def check(self, user: str, address: str) -> None:
+        """RateLimited if the user or address is blocked; counts nothing. For a secret
+        checked at once (a join token): call :meth:`failed` if it was wrong. Unlike
+        :meth:`attempt`, attempts in flight do not count, so many right ones from one
+        address at once (hosts joining behind one NAT) are not refused."""
+        with self._lock:
+            self._refuse_if_blocked((("user", user), ("address", address)), self._clock.now())
+
+    def failed(self, user: str, address: str) -> None:
+        """Count a failed attempt."""
+        now = self._clock.now()
+        with self._lock:
+            for key in (("user", user), ("address", address)):
+                self._count(key, now)
+
+    def _refuse_if_blocked(self, keys: tuple[tuple[str, str], ...], now: datetime) -> None:
+        for key in keys:
+            wait_s = self._blocked_for(key, now)
+            if wait_s > 0:
+                noun = self._subject if key[0] == "user" else key[0]
+                raise RateLimited(f"too many failed {self._what} for this {noun}; "
+                                  f"try again in {math.ceil(wait_s)} s")
 
     def forgive(self, user: str, address: str) -> None:
         """The attempt could not be checked (a user source was down): it does not count."""
