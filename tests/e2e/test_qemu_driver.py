@@ -17,6 +17,7 @@ from qemu.qmp import QMPClient
 
 from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest, VmStatus
 from tashi.agent.drivers.qemu import QemuDriver, detect_accelerator
+from tashi.agent.drivers.qemu.consolelog import rotate_if_large
 from tashi.agent.drivers.qemu.qmp import qmp_execute
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout
 from tashi.domain.errors import DriverError
@@ -112,6 +113,11 @@ async def test_start_boot_stop_destroy(driver: QemuDriver, state_dir: Path,
     await driver.start(vm(1, guest_image))  # idempotent: still the one VM
     assert len(qemu_pids(state_dir)) == 1
     boot_s = await wait_console(driver, 1, READY)
+    # bound the console log now (tiny bounds): QEMU appends (append=on), so what it
+    # writes next lands at the start of the truncated file, with no hole before it
+    console_log = RuntimeLayout.of(state_dir, 1).console_log
+    booted = console_log.read_bytes()
+    assert rotate_if_large(console_log, "instance 1", max_bytes=100, keep_bytes=len(booted))
 
     started = time.monotonic()
     await driver.stop(1, timeout_s=30)
@@ -120,7 +126,13 @@ async def test_start_boot_stop_destroy(driver: QemuDriver, state_dir: Path,
     assert status.observed is Observed.STOPPED
     assert "exited" in status.detail
     assert qemu_pids(state_dir) == []
-    assert "TASHI-GUEST-POWEROFF" in await driver.console(1, 4096)
+    written_after = console_log.read_bytes()
+    assert b"TASHI-GUEST-POWEROFF" in written_after
+    assert not written_after.startswith(b"\0")  # written at the end, not the old offset
+    assert len(written_after) < len(booted)
+    console = await driver.console(1, 64 * 1024)  # the rotated part and the new, as one
+    assert console.endswith(written_after.decode("utf-8", errors="replace"))
+    assert READY in console
     await driver.stop(1, timeout_s=30)  # already stopped: fine
 
     await driver.destroy(1)
@@ -147,6 +159,7 @@ import asyncio, sys
 from pathlib import Path
 from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.qemu import QemuDriver, detect_accelerator
+from tashi.agent.drivers.qemu.consolelog import rotate_if_large
 from tashi.domain.models import ImageFormat
 
 async def main() -> None:

@@ -57,7 +57,7 @@ def test_accelerator_and_cpu(accel: Accelerator, cpu: str) -> None:
 def test_console_and_qmp_in_the_runtime_dir() -> None:
     argv = build_argv(request(), LAYOUT, Accelerator.TCG)
     chardevs = after(argv, "-chardev")
-    assert "file,id=serial0,path=/var/lib/tashi/instances/7/console.log" in chardevs
+    assert "file,id=serial0,path=/var/lib/tashi/instances/7/console.log,append=on" in chardevs
     assert ("socket,id=qmp,path=/var/lib/tashi/instances/7/qmp.sock,server=on,wait=off"
             in chardevs)
     assert after(argv, "-serial") == ["chardev:serial0"]

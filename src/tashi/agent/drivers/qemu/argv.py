@@ -67,7 +67,7 @@ def machine_args(accel: Accelerator) -> list[str]:
 def runtime_args(layout: RuntimeLayout) -> list[str]:
     """Serial console to a file, QMP on a unix socket, the pidfile."""
     return [
-        "-chardev", f"file,id=serial0,path={opt_value(layout.console_log)}",
+        "-chardev", f"file,id=serial0,path={opt_value(layout.console_log)},append=on",
         "-serial", "chardev:serial0",
         "-chardev", f"socket,id=qmp,path={opt_value(layout.qmp_socket)},server=on,wait=off",
         "-mon", "chardev=qmp,mode=control",

@@ -19,6 +19,7 @@ from tashi.agent.drivers.hostinfo import host_resources
 from tashi.agent.drivers.qemu import process
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
+from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rotate_if_large
 from tashi.agent.drivers.qemu.overlay import check_image, create_overlay
 from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
 from tashi.agent.drivers.qemu.runtime import (
@@ -167,10 +168,16 @@ class QemuDriver:
                 log.info("instance %d: already gone; destroy is a no-op", instance_id)
 
     async def console(self, instance_id: int, max_bytes: int) -> str:
-        data = await asyncio.to_thread(
-            read_tail, self._layout(instance_id).console_log, max_bytes
-        )
+        data = await asyncio.to_thread(self._read_console, instance_id, max_bytes)
         return data.decode("utf-8", errors="replace")
+
+    def _read_console(self, instance_id: int, max_bytes: int) -> bytes:
+        """The console's tail, after bounding the log if QEMU appends to it."""
+        layout = self._layout(instance_id)
+        meta = read_meta(layout)
+        if meta is not None and any(APPEND_OPTION in arg for arg in meta.argv):
+            rotate_if_large(layout.console_log, f"instance {instance_id}")
+        return read_console(layout.console_log, max_bytes)
 
     # -- internals ---------------------------------------------------------
 
