@@ -2,17 +2,19 @@
 
     python benchmarks/vm_start.py [--count 10] [--concurrency 2]
 
-Phase 1 starts an all-in-one cluster in this process (``tashi.embedded.cluster``, the
+It starts an all-in-one cluster in this process (``tashi.embedded.cluster``, the
 cluster behind ``tashi up``) on a temporary data directory and a free port, imports the
-guest image of ``scripts/build-guest-image.sh`` and creates ``--count`` VMs, at most
-``--concurrency`` booting at once. Per VM it measures, from just before the create call:
+guest image of ``scripts/build-guest-image.sh``, then runs rounds: ``--concurrency``
+VMs through Tashi, then as many bare QEMUs with their argv, and so on until ``--count``
+VMs of each kind ran. Interleaving the two kinds keeps a change of the machine's load
+during the run from favouring one of them. Per VM it measures, from just before the create call:
 the instance reaching ``Running`` (``get_instance`` every 50 ms) and ``TASHI-GUEST-READY``
 appearing in the console the manager serves (``console`` every 100 ms); as a
 diagnostic, also the marker appearing in the VM's console.log in the agent's state
 directory (polled every 100 ms), which leaves out the agent -> manager console report.
 Each VM is destroyed once its marker was seen, and gone before the next one starts.
 
-Phase 2 (the baseline) runs, for each of those VMs, bare ``qemu-system-x86_64`` with the
+The baseline runs, for each of those VMs, bare ``qemu-system-x86_64`` with the
 argv Tashi used (copied from the VM's ``meta.json`` while it ran), its runtime paths
 (console log, QMP socket, pidfile, overlay) re-pointed to a directory of the benchmark,
 over a fresh overlay of the same base image, and times process launch -> the marker in
@@ -190,7 +192,7 @@ async def destroy_and_wait(client: TashiClient, instance_id: int) -> None:
     raise BenchError(f"instance {instance_id} still there {GONE_TIMEOUT_S} s after destroy")
 
 
-# --- phase 1: Tashi ------------------------------------------------------------------------
+# --- Tashi VMs ------------------------------------------------------------------------------
 
 
 async def wait_running(client: TashiClient, instance_id: int, t0: float) -> float:
@@ -255,7 +257,7 @@ async def tashi_vm(ctx: Context, client: TashiClient, qemu_state_dir: Path, inde
     return run
 
 
-# --- phase 2: bare QEMU ----------------------------------------------------------------------
+# --- bare QEMU ----------------------------------------------------------------------------
 
 
 def repoint(argv: Sequence[str], old_root: Path, new_root: Path, name: str) -> list[str]:
@@ -374,14 +376,18 @@ async def measure(ctx: Context) -> int:
         if not base.is_file():
             raise BenchError(f"the imported image is not at {base}")
         slots = asyncio.Semaphore(args.concurrency)
-        progress(f"phase 1: {args.count} VMs through Tashi, {args.concurrency} at a time")
-        tashi = list(await asyncio.gather(*(tashi_vm(ctx, client, qemu_state_dir, i, slots)
-                                             for i in range(1, args.count + 1))))
+        tashi: list[TashiRun] = []
+        bare: list[BareRun] = []
+        for first in range(1, args.count + 1, args.concurrency):
+            batch = range(first, min(first + args.concurrency, args.count + 1))
+            progress(f"round {first // args.concurrency + 1}: VMs {batch.start}-"
+                     f"{batch.stop - 1} through Tashi, then bare QEMU with their argv")
+            runs = list(await asyncio.gather(*(tashi_vm(ctx, client, qemu_state_dir, i,
+                                                        slots) for i in batch)))
+            tashi += runs
+            bare += await asyncio.gather(*(bare_vm(ctx, r, base, str(imported.format), slots)
+                                           for r in runs if r.argv and r.runtime_root))
         sources = [r for r in tashi if r.argv and r.runtime_root is not None]
-        progress(f"phase 2: {len(sources)} bare QEMUs with the same argv, "
-                 f"{args.concurrency} at a time")
-        bare = list(await asyncio.gather(*(bare_vm(ctx, r, base, str(imported.format), slots)
-                                           for r in sources)))
     report(args, image, tashi, bare, ctx.load)
     failures = [r.error for r in tashi if r.error] + [r.error for r in bare if r.error]
     failures += ["no argv captured"] * (len(tashi) - len(sources))
@@ -449,7 +455,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=10, help="VMs per phase (default 10)")
+    parser.add_argument("--count", type=int, default=10, help="VMs of each kind (default 10)")
     parser.add_argument("--concurrency", type=int, default=2,
                         help="VMs booting at once (default 2)")
     parser.add_argument("--memory-mib", type=int, default=128, help="guest memory (128)")
