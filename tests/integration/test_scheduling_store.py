@@ -19,7 +19,7 @@ from tashi.store.base import Store
 from tashi.store.binding import Binding
 from tashi.store.documents import spec_doc, spec_from_doc, status_from_doc
 from tashi.store.transfer import from_document, to_document
-from tests.integration.test_store_contract import STORES, opened, spec
+from tests.integration.test_store_contract import STORES, given_images, opened, spec
 
 HOSTS = ("h1", "h2", "h3", "h4")
 
@@ -29,6 +29,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
     with opened(STORES[request.param](request, "store")) as store:
         for name in HOSTS:
             store.create_host(name, cores=8, memory_mib=8192)
+        given_images(store, NewInstance("any", "alice", spec()))
         yield store
 
 

@@ -18,7 +18,13 @@ from tashi.domain.models import InstanceStatus, NewInstance
 from tashi.domain.states import InstanceState
 from tashi.store import open_store
 from tashi.store.base import Store
-from tests.integration.test_store_contract import STORES, new_instance, opened, spec
+from tests.integration.test_store_contract import (
+    STORES,
+    given_images,
+    new_instance,
+    opened,
+    spec,
+)
 
 S = InstanceState
 THREADS = 20
@@ -121,7 +127,8 @@ def one_request(store: Store, ledger: Ledger, n: int) -> None:
 
 def _act(store: Store, ledger: Ledger, kind: str, slot: tuple[str, str], n: int) -> None:
     if kind == "create":
-        inst = store.create_instance(NewInstance(name=slot[1], owner=slot[0], spec=spec()))
+        inst = store.create_instance(*given_images(
+            store, NewInstance(name=slot[1], owner=slot[0], spec=spec())))
         with ledger.lock:
             ledger.ids[slot] = inst.id
             ledger.created.add(inst.id)

@@ -88,8 +88,19 @@ def spec(cores: int = 1, memory_mib: int = 256, host: str | None = None) -> Inst
     )
 
 
+def given_images(store: Store, *news: NewInstance) -> list[NewInstance]:
+    """``news``, once the images their disks use exist (made if missing): a store
+    creates no instance on an unknown image."""
+    for new in news:
+        for disk in new.spec.disks:
+            with contextlib.suppress(Conflict):
+                store.create_image(NewImage(disk.image, "alice", ImageFormat.RAW, 1, 1))
+    return list(news)
+
+
 def new_instance(store: Store, name: str = "web", owner: str = "alice") -> Instance:
-    return store.create_instance(NewInstance(name=name, owner=owner, spec=spec()))
+    return store.create_instance(*given_images(
+        store, NewInstance(name=name, owner=owner, spec=spec())))
 
 
 # --- users, tokens, settings ------------------------------------------------------------
@@ -236,6 +247,8 @@ def on_disks(name: str, *disks: DiskSpec, owner: str = "alice") -> NewInstance:
 def test_image_use_rules(store: Store) -> None:
     """A persistent disk needs its image to itself; overlays share an image nobody writes."""
     base, solo = DiskSpec("debian-12.qcow2"), DiskSpec("solo.raw", persistent=True)
+    given_images(store, on_disks("all", base, solo, DiskSpec("second.raw"),
+                                 DiskSpec("fresh.raw")))
     a = store.create_instance(on_disks("a", base))
     store.create_instance(on_disks("b", base, owner="bob"))  # overlays share
     with pytest.raises(Conflict, match=rf"image .debian-12\.qcow2. is in use by instance "
@@ -260,6 +273,23 @@ def test_image_use_rules(store: Store) -> None:
     store.update_instance(writer.id, generation=1, state=S.EXITED)
     reader = store.create_instance(on_disks("reader", DiskSpec("solo.raw")))
     assert reader.spec.disks == (DiskSpec("solo.raw"),)
+
+
+def test_images_and_their_instances_stay_together(store: Store) -> None:
+    """No instance on an unknown image; no image deleted under an instance (Exited
+    too: it may still be looked at, and its image's format is read from the record)."""
+    with pytest.raises(InvalidInput, match=r"unknown image 'nowhere\.raw'"):
+        store.create_instance(on_disks("lost", DiskSpec("nowhere.raw")))
+    assert store.list_instances() == []
+    inst = new_instance(store)
+    store.update_instance(inst.id, generation=1, state=S.EXITED)
+    with pytest.raises(Conflict, match=rf"image 'data\.raw' is used by instance {inst.id}"):
+        store.delete_image("data.raw")
+    assert store.get_image("data.raw").name == "data.raw"
+    store.delete_instance(inst.id, generation=2)
+    store.delete_image("data.raw")
+    with pytest.raises(NotFound):
+        store.get_image("data.raw")
 
 
 def test_update_instance_checks_generation(store: Store) -> None:

@@ -60,7 +60,7 @@ def test_snapshot_holds_everything(request: pytest.FixtureRequest, kind: str) ->
     assert snap.settings == (("cluster.join_token_hash", "hash-join"),)
     assert [(h.name, h.state) for h in snap.hosts] == [("node1", HostState.NORMAL),
                                                        ("node2", HostState.DRAINED)]
-    assert [i.name for i in snap.images] == ["debian-12.qcow2"]
+    assert [i.name for i in snap.images] == ["debian-12.qcow2", "data.raw"]
     assert [(i.name, i.generation) for i in snap.instances] == [("web", 2), ("db", 1)]
     web = snap.instances[0]
     assert (web.state, web.spec.host, web.status.observed) == (S.ACTIVATING, "node1", "running")

@@ -4,6 +4,10 @@ it while nobody writes it. Checked by both stores inside the transaction that cr
 the instances, so two concurrent creations cannot both pass.
 
 "In use" means by an instance that is not Exited (a Held instance may start again).
+The images must exist when the instances are created, and an image cannot be deleted
+while any instance (Exited too) has a disk on it: both checked in the store's
+transactions, so a deletion racing a creation cannot leave an instance without its
+image.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tashi.domain.errors import Conflict
+from tashi.domain.errors import Conflict, InvalidInput
 from tashi.domain.models import Instance, NewInstance
 from tashi.domain.states import InstanceState
 
@@ -31,6 +35,23 @@ def uses_of(instances: Iterable[Instance]) -> list[ImageUse]:
 
 def images_of(news: Sequence[NewInstance]) -> set[str]:
     return {d.image for n in news for d in n.spec.disks}
+
+
+def check_images_exist(wanted: Iterable[str], known: Iterable[str]) -> None:
+    """InvalidInput naming the first of ``wanted`` that is not a known image (one
+    deleted since the caller looked, say)."""
+    missing = sorted(set(wanted) - set(known))
+    if missing:
+        raise InvalidInput(f"unknown image {missing[0]!r} (see: tashi image list)")
+
+
+def check_unused(image: str, users: Sequence[int]) -> None:
+    """Conflict if instances (``users``: their ids, any state) still have a disk on the
+    image: deleting it would leave them pointing at nothing."""
+    if users:
+        more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+        raise Conflict(f"image {image!r} is used by instance {users[0]}{more}; "
+                       "destroy those first")
 
 
 def check_image_use(news: Sequence[NewInstance], uses: Iterable[ImageUse]) -> None:

@@ -19,7 +19,7 @@ from tashi.store.binding import (
     refusal,
     usage_of,
 )
-from tashi.store.imageuse import check_image_use, images_of, uses_of
+from tashi.store.imageuse import check_image_use, check_images_exist, images_of, uses_of
 from tashi.store.picklefile.state import State
 
 
@@ -35,6 +35,7 @@ def create_instances(st: State, news: Sequence[NewInstance], event: str | None,
             raise Conflict(f"instance {new.name!r} of {new.owner!r} already exists")
         asked.add(key)
     images = images_of(news)
+    check_images_exist(images, st.images)
     check_image_use(news, (u for u in uses_of(st.instances.values()) if u.image in images))
     created = []
     for new in news:

@@ -34,6 +34,7 @@ from tashi.domain.states import HOLDS_RESOURCES, HostState, InstanceState
 from tashi.store.base import NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage, usage_of
 from tashi.store.documents import maybe_utc, utc
+from tashi.store.imageuse import check_unused
 from tashi.store.picklefile import batch
 from tashi.store.picklefile.file import StateFile
 from tashi.store.picklefile.state import State
@@ -161,6 +162,8 @@ class PickleStore(PickleUsers):
     def delete_image(self, name: str) -> None:
         with self._writing() as st:
             _get(st.images, name, f"image {name!r}")
+            check_unused(name, sorted(i.id for i in st.instances.values()
+                                      if any(d.image == name for d in i.spec.disks)))
             del st.images[name]
 
     def create_network(self, name: str, kind: NetworkKind) -> Network:

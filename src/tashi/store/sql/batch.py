@@ -39,7 +39,7 @@ from tashi.store.binding import (
     refusal,
 )
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.imageuse import ImageUse, check_image_use, images_of
+from tashi.store.imageuse import ImageUse, check_image_use, check_images_exist, images_of
 from tashi.store.sql import convert
 from tashi.store.sql.tables import (
     DiskRow,
@@ -97,14 +97,15 @@ def _check_names(s: Session, news: Sequence[NewInstance]) -> None:
 def _image_uses(s: Session, news: Sequence[NewInstance]) -> list[ImageUse]:
     """The live uses of the images ``news`` want that could stand in their way: the
     persistent ones, and any use of an image they want to write. On PostgreSQL the
-    images' rows are locked first, so creations that use one image take turns (sqlite's
-    write transaction already excludes)."""
+    images' rows are locked first (InvalidInput if one is gone), so creations that use
+    one image take turns with each other and with its deletion (sqlite's write
+    transaction already excludes)."""
     images = sorted(images_of(news))
     if not images:
         return []
     written = sorted({d.image for n in news for d in n.spec.disks if d.persistent})
-    s.execute(_locking(s, select(ImageRow.name).where(ImageRow.name.in_(images))
-                       .order_by(ImageRow.name)))
+    check_images_exist(images, s.scalars(_locking(s, select(ImageRow.name).where(
+        ImageRow.name.in_(images)).order_by(ImageRow.name))))
     rows = s.execute(select(DiskRow.instance_id, DiskRow.image, DiskRow.persistent)
                      .join(InstanceRow, InstanceRow.id == DiskRow.instance_id)
                      .where(InstanceRow.state != InstanceState.EXITED.value,

@@ -39,6 +39,7 @@ from tashi.domain.states import HostState, InstanceState
 from tashi.store.base import NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.documents import spec_doc, status_doc
+from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import batch, convert
 from tashi.store.sql import snapshot as whole
@@ -162,6 +163,8 @@ class SqlStore(SqlUsers):
 
     def delete_image(self, name: str) -> None:
         with self._write.begin() as s:
+            check_unused(name, s.scalars(select(DiskRow.instance_id).where(
+                DiskRow.image == name).order_by(DiskRow.instance_id).limit(100)).all())
             gone = s.scalar(delete(ImageRow).where(ImageRow.name == name).returning(ImageRow.id))
             if gone is None:
                 raise NotFound(f"image {name!r} not found")
