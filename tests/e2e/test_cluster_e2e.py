@@ -21,8 +21,9 @@ pytestmark = pytest.mark.e2e
 READY = "TASHI-GUEST-READY"
 POWEROFF = "TASHI-GUEST-POWEROFF"
 GUEST_IP = re.compile(r"TASHI-GUEST-IP (10\.0\.2\.\d+)")  # slirp's DHCP range
-GRACEFUL_EXIT = "QEMU process exited with code 0"  # the guest powered off; a kill says
-# "QEMU process killed by signal 9"
+# the guest powered off; a kill after the timeout says "QEMU process killed by signal 9
+# (by the agent: still running N s after the power button)"
+GRACEFUL_EXIT = "QEMU process exited with code 0 after the power button"
 
 
 def vm(name: str, **kw: object) -> InstanceCreate:

@@ -126,6 +126,9 @@ async def test_start_boot_stop_destroy(driver: QemuDriver, state_dir: Path,
     assert status.observed is Observed.STOPPED
     assert "exited" in status.detail
     assert qemu_pids(state_dir) == []
+    assert status.detail == "QEMU process exited with code 0 after the power button"
+    later = await only_status(QemuDriver(state_dir, detect_accelerator()))
+    assert later.detail == "QEMU process exited after the power button"
     written_after = console_log.read_bytes()
     assert b"TASHI-GUEST-POWEROFF" in written_after
     assert not written_after.startswith(b"\0")  # written at the end, not the old offset
@@ -230,9 +233,13 @@ async def test_paused_vm_is_listed_paused_and_killed_on_stop_timeout(
     await driver.stop(6, timeout_s=1)
     assert 1 <= time.monotonic() - started < 15
     assert await only_status(driver) == VmStatus(
-        6, Observed.STOPPED, "QEMU process killed by signal 9"
-    )
+        6, Observed.STOPPED, "QEMU process killed by signal 9 (by the agent: still running "
+        "1 s after the power button)")
     assert qemu_pids(state_dir) == []
+    # an agent started later (not QEMU's parent) still says how it ended
+    assert await only_status(QemuDriver(state_dir, detect_accelerator())) == VmStatus(
+        6, Observed.STOPPED, "QEMU process killed by the agent: still running 1 s after "
+        "the power button")
 
 
 async def test_busy_qmp_does_not_fail_the_listing(driver: QemuDriver, state_dir: Path,

@@ -20,6 +20,7 @@ from tashi.agent.drivers.qemu import process
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
 from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rotate_if_large
+from tashi.agent.drivers.qemu.ending import How, describe, read_ending, record_ending
 from tashi.agent.drivers.qemu.overlay import check_image, create_overlay
 from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
 from tashi.agent.drivers.qemu.runtime import (
@@ -101,8 +102,10 @@ class QemuDriver:
                 return None
             if clear_unstarted(layout, instance_id):  # an agent died mid-start: absent
                 return None
-            detail = await process.ended_detail(self._procs.get(instance_id))
-            return VmStatus(instance_id, Observed.STOPPED, detail)
+            proc = self._procs.get(instance_id)
+            detail = await process.ended_detail(proc) if proc is not None else None
+            return VmStatus(instance_id, Observed.STOPPED,
+                            describe(detail, read_ending(layout.root)))
         try:
             state = await query_status(layout.qmp_socket, timeout_s=LIST_QMP_TIMEOUT_S,
                                        client_name=vm_name(instance_id))
@@ -137,18 +140,23 @@ class QemuDriver:
             log.info("instance %d (%s): pressing the power button (kill after %s s)",
                      instance_id, label, timeout_s)
             proc = self._procs.get(instance_id)
+            root = self._layout(instance_id).root
+            await asyncio.to_thread(record_ending, root, "power-button", timeout_s)
             try:
                 await qmp_execute(self._layout(instance_id).qmp_socket, "system_powerdown",
                                   timeout_s=POWERDOWN_QMP_TIMEOUT_S)
             except DriverError as exc:
                 log.warning("instance %d (%s): power button failed, killing: %s",
                             instance_id, label, exc)
+                how: How = "killed-power-button-failed"
             else:
                 if await process.wait_gone(pid, instance_id, proc, timeout_s):
                     log.info("instance %d (%s): powered off", instance_id, label)
                     return
                 log.warning("instance %d (%s): still running after %s s, killing",
                             instance_id, label, timeout_s)
+                how = "killed-after-timeout"
+            await asyncio.to_thread(record_ending, root, how, timeout_s)
             await process.kill(pid, instance_id, proc)
             log.info("instance %d (%s): killed", instance_id, label)
 

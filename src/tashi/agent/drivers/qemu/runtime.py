@@ -4,7 +4,9 @@ Layout of ``<state_dir>/instances/<instance id>/``::
 
     meta.json      versioned record: instance id, name, QEMU argv, creation time
     qmp.sock       QMP monitor (unix socket)
-    console.log    the guest's serial console
+    console.log    the guest's serial console (console.log.1: its rotated tail, see
+                   consolelog)
+    ending.json    how the agent ended the VM (power button, kill), see ending
     qemu.log       QEMU's own stdout and stderr
     qemu.pid       written by QEMU (-pidfile)
     disk<N>.qcow2  copy-on-write overlay of non-persistent disk N
