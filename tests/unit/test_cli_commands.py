@@ -294,3 +294,18 @@ def test_console_follow_prints_only_what_is_new(manager: Manager, image: str,
     monkeypatch.setattr(console, "new_part", new_part)
     monkeypatch.setattr(console, "FOLLOW_POLL_S", 0.01)
     assert ok(tashi(manager, "vm", "console", "f", "--follow")) == "boot\nlogin: root\n"
+
+
+def test_networks_list_and_add(manager: Manager) -> None:
+    rows = ok(tashi(manager, "network", "list")).splitlines()
+    assert rows[0].split() == ["NAME", "KIND", "AGE"]
+    assert [r.split()[:2] for r in rows[1:]] == [["default", "user"]]
+    added = json.loads(ok(tashi(manager, "--json", "network", "add", "lab")))
+    assert (added["name"], added["kind"]) == ("lab", "user")
+    assert [n["name"] for n in json.loads(ok(tashi(manager, "--json", "network", "list")))] \
+        == ["default", "lab"]
+    assert "already exists" in fails(tashi(manager, "network", "add", "lab"), 5)
+    assert "invalid network name" in fails(tashi(manager, "network", "add", "a;b"), 2)
+    alice = json.loads(ok(tashi(manager, "--json", "user", "add", "alice")))["token"]
+    assert "lab" in ok(tashi(manager, "network", "list", token=alice))  # users see them
+    assert "not an admin" in fails(tashi(manager, "network", "add", "x", token=alice), 3)

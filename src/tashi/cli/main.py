@@ -12,6 +12,7 @@ from tashi.cli.errors import translated
 from tashi.cli.host import host
 from tashi.cli.image import image
 from tashi.cli.login import login
+from tashi.cli.network import network
 from tashi.cli.plan import plan
 from tashi.cli.session import Session
 from tashi.cli.token import token
@@ -50,7 +51,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, as_json: bool) 
     ctx.obj = Session(url=url, token=token, json=as_json)
 
 
-for command in (vm, host, image, user, token, login, slots, layout, plan):
+for command in (vm, host, image, network, user, token, login, slots, layout, plan):
     main.add_command(command)
 
 

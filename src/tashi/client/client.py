@@ -148,6 +148,10 @@ class TashiClient:
     async def list_networks(self) -> list[NetworkOut]:
         return await self._list(NetworkOut, "/networks")
 
+    async def add_network(self, name: str, kind: str = "user") -> NetworkOut:
+        resp = await self._call("POST", "/networks", json={"name": name, "kind": kind})
+        return NetworkOut.model_validate_json(resp.content)
+
     # --- admins' calls --------------------------------------------------------------------
 
     async def list_hosts(self) -> list[HostOut]:
