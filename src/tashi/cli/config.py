@@ -103,5 +103,5 @@ def save_config(target: Target) -> Path:
 
 
 def _toml_string(value: str) -> str:
-    """A TOML basic string: JSON's escapes (``\\"``, ``\\\\``, ``\\uXXXX``) are TOML's too."""
+    """A TOML basic string: JSON's escapes (``\\"``, ``\\\\``, ``\\u00e9``) are TOML's too."""
     return json.dumps(value, ensure_ascii=True)
