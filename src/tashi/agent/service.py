@@ -33,19 +33,13 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 30.0
 
 
-def is_refusal(exc: TashiError) -> bool:
-    """True for an answer that trying again cannot change: the manager refused the
-    credential or the request (4xx, but not 429 "wait and retry"). Unreachable, 5xx
-    and 429 are transient."""
-    return not exc.retryable and 400 <= exc.http_status < 500
-
 
 async def until_accepted(attempt: Callable[[], Awaitable[T]], *, host: str, what: str,
                          manager: str, first_s: float = RETRY_FIRST_S,
                          max_s: float = RETRY_MAX_S) -> T:
     """``attempt()`` until it succeeds: each transient failure is logged once (naming
     ``host`` and ``manager``) and retried after a delay doubling from ``first_s`` up
-    to ``max_s``. A refusal (see :func:`is_refusal`) is raised at once."""
+    to ``max_s``. A refusal (:attr:`TashiError.is_refusal`) is raised at once."""
     delay = first_s
     tries = 0
     while True:
@@ -53,7 +47,7 @@ async def until_accepted(attempt: Callable[[], Awaitable[T]], *, host: str, what
         try:
             return await attempt()
         except TashiError as exc:
-            if is_refusal(exc):
+            if exc.is_refusal:
                 raise
             log.warning("host %s: %s to %s failed (attempt %d): %s; retrying in %.0f s",
                         host, what, manager, tries, " ".join(exc.message.split()), delay)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tashi.api.schemas import NetworkOut
 from tashi.cli.render import age, emit_json, table
 from tashi.cli.session import Session, pass_session
 from tashi.domain.models import NetworkKind
@@ -22,8 +23,7 @@ def list_(session: Session) -> None:
     if session.json:
         emit_json(networks)
         return
-    click.echo(table(["NAME", "KIND", "AGE"],
-                     [[n.name, n.kind, age(n.created_at)] for n in networks]))
+    click.echo(_table(networks))
 
 
 @network.command()
@@ -38,4 +38,8 @@ def add(session: Session, name: str, kind: str) -> None:
     if session.json:
         emit_json(out)
         return
-    click.echo(table(["NAME", "KIND", "AGE"], [[out.name, out.kind, age(out.created_at)]]))
+    click.echo(_table([out]))
+
+
+def _table(networks: list[NetworkOut]) -> str:
+    return table(["NAME", "KIND", "AGE"], [[n.name, n.kind, age(n.created_at)] for n in networks])

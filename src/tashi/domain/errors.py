@@ -31,6 +31,13 @@ class TashiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def is_refusal(self) -> bool:
+        """An answer that trying again cannot change: the manager refused the credential
+        or the request (4xx, but not 429 "wait and retry"). Unreachable, 5xx and 429 are
+        transient: clients retry those."""
+        return not self.retryable and 400 <= self.http_status < 500
+
 
 class InvalidInput(TashiError):
     http_status = 400

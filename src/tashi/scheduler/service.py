@@ -112,7 +112,7 @@ class Scheduler:
             try:
                 snap = await self._client.snapshot(since, self._poll_wait_s)
             except TashiError as exc:
-                if not exc.retryable and 400 <= exc.http_status < 500:
+                if exc.is_refusal:
                     raise self._refusal(exc) from exc
                 log.warning("scheduler: snapshot from %s failed (%s); retrying in %.0f s",
                             self._manager, " ".join(exc.message.split()), delay)
