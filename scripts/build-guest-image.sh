@@ -13,6 +13,11 @@
 #   TASHI-GUEST-DISK-WRITTEN     after writing a line at 56 MiB on /dev/vda
 #   TASHI-GUEST-IP <addr>|none   after DHCP on eth0 (bounded to a few seconds)
 #   TASHI-GUEST-READY            once acpid listens for the power button
+#   TASHI-GUEST-HOSTPORT 8470 open|closed
+#                                whether the guest could open a TCP connection to
+#                                10.0.2.2:8470 (the manager's default port on the host,
+#                                if QEMU's user-mode NAT lets the guest reach the host's
+#                                loopback); printed after READY, within ~3 s
 # and on the ACPI power button (QMP system_powerdown) prints
 # TASHI-GUEST-POWEROFF and powers off at once.
 #
@@ -164,6 +169,10 @@ while [ "$(ls -l /proc/$!/fd | grep -c /dev/input/event)" -lt "$n" ] && [ $i -lt
 done
 
 echo TASHI-GUEST-READY
+
+# 4. can the guest reach its host's loopback through the NAT's gateway? (it must not)
+( if nc -w 3 10.0.2.2 8470 -e /bin/true </dev/null >/dev/null 2>&1; then r=open; else r=closed; fi
+  echo "TASHI-GUEST-HOSTPORT 8470 $r" ) &
 while :; do sleep 3600; done   # PID 1 must never exit
 EOF
 chmod 755 $R/init $R/etc/udhcpc.script $R/etc/acpi/PWRF/00000080

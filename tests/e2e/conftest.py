@@ -6,6 +6,7 @@ These tests fail (never skip) when QEMU or the image cannot be had: CI always ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -186,7 +187,13 @@ class Stack:
 @pytest.fixture
 async def stack(tmp_path: Path, guest_image: Path) -> AsyncIterator[tuple[Stack, TashiClient]]:
     """Manager + scheduler + agent processes, the guest image imported as 'guest'."""
-    st = Stack(tmp_path)
+    async with running_stack(Stack(tmp_path), guest_image) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def running_stack(st: Stack, guest_image: Path) -> AsyncIterator[tuple[Stack, TashiClient]]:
+    """``st`` started (see :func:`stack`), and stopped with its VMs gone afterwards."""
     st.start("manager")
     st.wait_manager()
     st.admin_token = st.read_admin_token()

@@ -93,7 +93,7 @@ def test_relative_persistent_image_is_made_absolute() -> None:
 def test_nic_models(model: str, device: str) -> None:
     nics = (NicPlan(MAC, model, "user"), NicPlan("52:54:00:00:01:07", "virtio", "user"))
     argv = build_argv(request(nics=nics), LAYOUT, Accelerator.TCG)
-    assert after(argv, "-netdev") == ["user,id=net0", "user,id=net1"]
+    assert after(argv, "-netdev") == ["user,id=net0,restrict=on", "user,id=net1,restrict=on"]
     assert after(argv, "-device") == [
         f"{device},netdev=net0,mac={MAC}",
         "virtio-net-pci,netdev=net1,mac=52:54:00:00:01:07",

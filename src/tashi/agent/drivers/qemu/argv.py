@@ -90,7 +90,12 @@ def disk_args(index: int, disk: DiskPlan, layout: RuntimeLayout) -> list[str]:
 
 
 def nic_args(index: int, nic: NicPlan, instance_id: int) -> list[str]:
-    """A user-mode NIC (QEMU's NAT: no host setup; it has no vhost)."""
+    """A user-mode NIC: QEMU's NAT (no host setup; it has no vhost), restricted.
+
+    ``restrict=on`` isolates the guest from its host and everything beyond it: without
+    it, the NAT's gateway (10.0.2.2) is the host's 127.0.0.1, and any guest reaches
+    every loopback-only service there (the manager's API, PostgreSQL, BMC emulators).
+    The NAT's own DHCP still answers."""
     where = f"instance {instance_id}, NIC {index}"
     if nic.network_kind not in NETWORK_KINDS:
         raise DriverError(f"{where}: network kind {nic.network_kind!r} is not supported "
@@ -102,6 +107,6 @@ def nic_args(index: int, nic: NicPlan, instance_id: int) -> list[str]:
     if not _MAC.fullmatch(nic.mac):
         raise DriverError(f"{where}: malformed MAC address {nic.mac!r}")
     return [
-        "-netdev", f"user,id=net{index}",
+        "-netdev", f"user,id=net{index},restrict=on",
         "-device", f"{device},netdev=net{index},mac={nic.mac.lower()}",
     ]
