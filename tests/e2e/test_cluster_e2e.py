@@ -135,6 +135,26 @@ async def test_agent_kill9_then_restart_readopts_same_qemu(
     assert qemu_pids(inst.id, st.agent_state) == []
 
 
+async def test_shutdown_asked_while_the_host_is_silent_powers_the_vm_off_on_return(
+        stack: tuple[Stack, TashiClient]) -> None:
+    """Intent survives a silent host: the VM keeps running while its agent is gone; the
+    shutdown asked meanwhile reaches the guest (its power button) once the agent is back."""
+    st, client = stack
+    inst = await client.create_instance(vm("e2e-silent", shutdown_timeout_s=120))
+    await wait_state(client, inst.id, "Running")
+    await wait_console(client, inst.id, READY)
+    [pid] = qemu_pids(inst.id, st.agent_state)
+    st.procs["agent"].kill9()
+    await wait_state(client, inst.id, "Orphaned", timeout_s=60)  # heartbeat timeout 10 s
+    asked = await client.shutdown_instance(inst.id)
+    assert (asked.state, asked.power) == ("ShuttingDown", "stopped")
+    assert qemu_pids(inst.id, st.agent_state) == [pid]  # nothing could act on it yet
+    st.start("agent")
+    await wait_state(client, inst.id, "Exited", timeout_s=120)
+    assert POWEROFF in await client.console(inst.id)  # the guest saw the power button
+    assert qemu_pids(inst.id, st.agent_state) == []
+
+
 async def test_manager_restart_loses_nothing(stack: tuple[Stack, TashiClient]) -> None:
     st, client = stack
     inst = await client.create_instance(vm("e2e-survive"))

@@ -20,8 +20,8 @@ from tashi.agent.drivers.qemu import QemuDriver, detect_accelerator
 from tashi.agent.drivers.qemu.consolelog import rotate_if_large
 from tashi.agent.drivers.qemu.qmp import qmp_execute
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout
+from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
-from tashi.domain.lifecycle import Observed
 from tashi.domain.models import ImageFormat
 
 pytestmark = pytest.mark.e2e

@@ -65,7 +65,7 @@ def test_concurrent_creates_one_wins(store: Store) -> None:
 def test_concurrent_updates_one_wins(store: Store) -> None:
     inst = new_instance(store)
     wins, errors = race(
-        THREADS, lambda: store.update_instance(inst.id, generation=1, state=S.ACTIVATING)
+        THREADS, lambda: store.update_instance(inst.id, generation=1, spec=spec(host="n1"))
     )
     assert wins == 1
     assert all(isinstance(e, Conflict) for e in errors), errors
@@ -148,8 +148,7 @@ def _act(store: Store, ledger: Ledger, kind: str, slot: tuple[str, str], n: int)
         with ledger.lock:
             ledger.deleted.add(instance_id)
     else:
-        state = S.HELD if current.state is S.PENDING else S.PENDING
-        store.update_instance(instance_id, generation=current.generation, state=state,
+        store.update_instance(instance_id, generation=current.generation,
                               spec=spec(cores=1 + n % 4))
         with ledger.lock:
             ledger.writes[instance_id] += 1

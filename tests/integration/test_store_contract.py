@@ -28,7 +28,7 @@ from tashi.domain.models import (
     NicSpec,
     Principal,
 )
-from tashi.domain.states import HostState, InstanceState, Role
+from tashi.domain.states import HostState, InstanceState, Power, Role
 from tashi.store import open_store
 from tashi.store.base import NewImage, Store
 
@@ -96,6 +96,15 @@ def given_images(store: Store, *news: NewInstance) -> list[NewInstance]:
             with contextlib.suppress(Conflict):
                 store.create_image(NewImage(disk.image, "alice", ImageFormat.RAW, 1, 1))
     return list(news)
+
+
+def exit_instance(store: Store, inst: Instance) -> Instance:
+    """``inst`` once it ran on node1 and ended there (Exited)."""
+    store.update_instance(inst.id, generation=inst.generation,
+                          spec=replace(inst.spec, host="node1"))
+    ended = store.set_instance_status(inst.id, InstanceStatus("stopped", ran=True, ended=True))
+    assert ended.state is S.EXITED
+    return ended
 
 
 def new_instance(store: Store, name: str = "web", owner: str = "alice") -> Instance:
@@ -270,7 +279,7 @@ def test_image_use_rules(store: Store) -> None:
                                 on_disks("x2", DiskSpec("fresh.raw"))])
     assert not store.list_instances(name="x1")
     # an Exited writer holds nothing
-    store.update_instance(writer.id, generation=1, state=S.EXITED)
+    exit_instance(store, writer)
     reader = store.create_instance(on_disks("reader", DiskSpec("solo.raw")))
     assert reader.spec.disks == (DiskSpec("solo.raw"),)
 
@@ -282,7 +291,7 @@ def test_images_and_their_instances_stay_together(store: Store) -> None:
         store.create_instance(on_disks("lost", DiskSpec("nowhere.raw")))
     assert store.list_instances() == []
     inst = new_instance(store)
-    store.update_instance(inst.id, generation=1, state=S.EXITED)
+    exit_instance(store, inst)
     with pytest.raises(Conflict, match=rf"image 'data\.raw' is used by instance {inst.id}"):
         store.delete_image("data.raw")
     assert store.get_image("data.raw").name == "data.raw"
@@ -295,31 +304,45 @@ def test_images_and_their_instances_stay_together(store: Store) -> None:
 def test_update_instance_checks_generation(store: Store) -> None:
     inst = new_instance(store)
     placed = spec(host="node1")
-    moved = store.update_instance(inst.id, generation=1, state=S.ACTIVATING, spec=placed)
+    moved = store.update_instance(inst.id, generation=1, spec=placed)
     assert (moved.state, moved.spec, moved.generation) == (S.ACTIVATING, placed, 2)
     assert store.get_instance(inst.id) == moved
     with pytest.raises(Conflict, match=f"instance {inst.id}"):
-        store.update_instance(inst.id, generation=1, state=S.DESTROYING, spec=spec(cores=9))
+        store.update_instance(inst.id, generation=1, spec=spec(cores=9))
     assert store.get_instance(inst.id) == moved  # a stale write changes nothing
     with pytest.raises(NotFound, match="instance 999 not found"):
-        store.update_instance(999, generation=1, state=S.RUNNING)
+        store.update_instance(999, generation=1, spec=spec())
 
 
 def test_update_instance_with_status(store: Store) -> None:
     inst = new_instance(store)
-    status = InstanceStatus("running", "started", datetime.now(UTC), 1)
-    done = store.update_instance(inst.id, generation=1, state=S.RUNNING, status=status)
+    status = InstanceStatus("running", "started", datetime.now(UTC), 1, ran=True)
+    done = store.update_instance(inst.id, generation=1, spec=spec(host="node1"), status=status)
     assert (done.state, done.status, done.generation) == (S.RUNNING, status, 2)
-    assert done.spec == inst.spec
 
 
-def test_update_instance_needs_state_or_spec(store: Store) -> None:
+def test_state_is_derived_in_every_write(store: Store) -> None:
+    """Status writes move the derived state without a generation bump; a silent host
+    orphans what should run there, keeping its intent, and its return ends that."""
+    store.create_host("node1")
     inst = new_instance(store)
-    with pytest.raises(InvalidInput, match="set_instance_status"):
-        store.update_instance(inst.id, generation=1, status=InstanceStatus("running"))
-    with pytest.raises(InvalidInput):
-        store.update_instance(999, generation=1)  # checked before anything else
-    assert store.get_instance(inst.id) == inst
+    bound = store.update_instance(inst.id, generation=1, spec=spec(host="node1"))
+    assert bound.state is S.ACTIVATING
+    running = store.set_instance_status(inst.id, InstanceStatus("running", ran=True))
+    assert (running.state, running.generation) == (S.RUNNING, 2)
+    ((before, after),) = store.set_host_silent("node1", True)
+    assert (before.state, after.state) == (S.RUNNING, S.ORPHANED)
+    assert store.get_host("node1").silent
+    stop = store.update_instance(inst.id, generation=2, spec=replace(
+        bound.spec, power=Power.STOPPED))
+    assert stop.state is S.SHUTTING_DOWN  # the intent shows, the host still silent
+    assert store.set_host_silent("node1", True) == []
+    assert store.list_instances(states=[S.ORPHANED]) == []
+    store.update_instance(inst.id, generation=3, spec=bound.spec)
+    assert store.get_instance(inst.id).state is S.ORPHANED
+    ((_, back),) = store.set_host_silent("node1", False)
+    assert back.state is S.RUNNING
+    assert not store.get_host("node1").silent
 
 
 def test_status_write_does_not_bump_generation(store: Store) -> None:
@@ -338,8 +361,9 @@ def test_list_instances_filters(store: Store) -> None:
     a = new_instance(store, "a", "alice")
     b = new_instance(store, "b", "alice")
     c = new_instance(store, "a", "bob")
-    b = store.update_instance(b.id, generation=1, state=S.ACTIVATING, spec=spec(host="node1"))
-    c = store.update_instance(c.id, generation=1, state=S.HELD)
+    b = store.update_instance(b.id, generation=1, spec=spec(host="node1"))
+    c = store.set_instance_status(c.id, InstanceStatus(held=True))
+    assert (b.state, c.state) == (S.ACTIVATING, S.HELD)
     assert store.list_instances() == [a, b, c]
     assert store.list_instances(owner="alice") == [a, b]
     assert store.list_instances(host="node1") == [b]

@@ -38,7 +38,7 @@ def populate(store: Store) -> None:
     store.delete_image("gone.raw")
     store.create_network("default", NetworkKind.USER)
     web = new_instance(store, "web", "alice")
-    store.update_instance(web.id, generation=1, state=S.ACTIVATING, spec=spec(host="node1"),
+    store.update_instance(web.id, generation=1, spec=spec(host="node1"),
                           status=InstanceStatus("", "placed", now, 1))
     store.set_instance_status(web.id, InstanceStatus("running", "up", now, 2))
     store.put_console(web.id, "login: ")

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
+from tashi.domain.derive import base_state
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
 from tashi.store import migrate_store, open_store
@@ -143,3 +144,34 @@ def test_migration_0005_fills_instance_disks_from_the_specs(tmp_path: Path) -> N
             assert [tuple(r) for r in rows] == [(0, "base", 0), (1, "data", 1)]
     finally:
         engine.dispose()
+
+
+def test_migration_0006_moves_intent_into_the_spec(tmp_path: Path) -> None:
+    """Instances whose state held the intent keep it, now in their spec and status:
+    the state derived afterwards is the state they had."""
+    url = f"sqlite:///{tmp_path / 'tashi.db'}"
+    _migrate_to(url, "0005")
+    spec = ('{"cores": 1, "memory_mib": 128, "disks": [], "nics": [], '
+            '"shutdown_timeout_s": 60}')
+    states = ["Running", "ShuttingDown", "Destroying", "Exited", "Held", "Pending"]
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for n, state in enumerate(states):
+                host = None if state in ("Held", "Pending") else "node1"
+                connection.execute(text(
+                    "INSERT INTO instances (name, owner, state, host, spec, status, generation,"
+                    f" created_at, updated_at) VALUES ('i{n}', 'alice', :state, :host, :spec,"
+                    " '{}', 3, '2026-11-01 00:00:00', '2026-11-01 00:00:00')"),
+                    {"spec": spec, "state": state, "host": host})
+    finally:
+        engine.dispose()
+    migrate(url)
+    store = SqlStore(url)
+    try:
+        found = {i.name: i for i in store.list_instances()}
+        for n, state in enumerate(states):
+            inst = found[f"i{n}"]
+            assert base_state(inst.spec, inst.status) == state, (state, inst)
+    finally:
+        store.close()

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,6 @@ from tashi.cli import wait
 from tashi.cli.main import main
 from tashi.common.clock import SystemClock
 from tashi.common.secrets import hash_token
-from tashi.domain.states import InstanceState
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.store.sql import open_store
@@ -211,7 +210,9 @@ def test_wait_reports_held_with_its_message(manager: Manager, image: str,
         for _ in range(200):
             found = core.store.list_instances(name="w")
             if found:
-                core.instances.transition(found[0], InstanceState.HELD, "no host has room")
+                held = core.store.set_instance_status(found[0].id, replace(
+                    found[0].status, held=True, message="no host has room"))
+                core.instances.changed(found[0], held, "no host has room")
                 return
             time.sleep(0.02)
 

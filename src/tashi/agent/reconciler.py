@@ -20,8 +20,8 @@ from typing import Any
 
 from tashi.agent.drivers.base import DiskPlan, HypervisorDriver, NicPlan, VmRequest, VmStatus
 from tashi.api.schemas import DesiredInstance, Observation
+from tashi.domain.derive import Directive, Observed
 from tashi.domain.errors import TashiError
-from tashi.domain.lifecycle import Directive, Observed
 from tashi.domain.names import check_image_name
 
 log = logging.getLogger(__name__)

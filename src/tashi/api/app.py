@@ -27,8 +27,8 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core.notifier.attach(asyncio.get_running_loop())
-        tasks = [asyncio.create_task(liveness_loop(core.hosts, core.reports,
-                                                   liveness_interval_s), name="liveness"),
+        tasks = [asyncio.create_task(liveness_loop(core.hosts, liveness_interval_s),
+                                     name="liveness"),
                  asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry")]
         try:
             yield

@@ -32,7 +32,7 @@ def instance_out(i: Instance) -> InstanceOut:
         nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in spec.nics],
         shutdown_timeout_s=spec.shutdown_timeout_s, disk_gib=spec.disk_gib,
         target_host=spec.target_host, allow_elsewhere=spec.allow_elsewhere, group=spec.group,
-        anti_affinity=spec.anti_affinity, generation=i.generation,
+        anti_affinity=spec.anti_affinity, power=spec.power, generation=i.generation,
         message=status.message, observed=status.observed, observed_at=status.observed_at,
         attempts=status.attempts,
         failures=[StartFailureOut(host=f.host, reason=f.reason, at=f.at)

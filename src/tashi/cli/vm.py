@@ -133,7 +133,8 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
     observed = f"{i.observed} ({age(i.observed_at)} ago)" if i.observed_at else i.observed
     return [
         ("id", str(i.id)), ("name", i.name), ("owner", i.owner), ("state", i.state),
-        ("message", i.message), ("host", i.host or "-"), ("cores", str(i.cores)),
+        ("wanted", str(i.power)), ("message", i.message), ("host", i.host or "-"),
+        ("cores", str(i.cores)),
         ("memory", mib(i.memory_mib)), ("disks", disks or "-"), ("nics", nics or "-"),
         ("scratch disk", f"{i.disk_gib} GiB" if i.disk_gib else "-"),
         ("placement", _placement(i)), *_attempts(i),

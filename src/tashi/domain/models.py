@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tashi.domain.resources import Resources
-from tashi.domain.states import HostState, InstanceState, Role
+from tashi.domain.states import HostState, InstanceState, Power, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,7 @@ class Host:
     registered_at: datetime
     hypervisor: str = ""  # as its agent reports it, e.g. "fake (simulation)"
     reserved_for: tuple[str, ...] = ()  # the users whose instances it takes (empty: anyone)
+    silent: bool = False  # the liveness sweep found it silent; cleared by its next heartbeat
 
     @property
     def capacity(self) -> Resources:
@@ -104,7 +105,8 @@ class NicSpec:
 
 @dataclass(frozen=True, slots=True)
 class InstanceSpec:
-    """What is wanted. Changed only through the API; every change bumps the generation."""
+    """What is wanted. Changed only by user, admin, scheduler and manager actions (never
+    by an agent's report); every change bumps the instance's generation."""
 
     cores: int
     memory_mib: int
@@ -118,6 +120,7 @@ class InstanceSpec:
     allow_elsewhere: bool = False  # another host when the target does not fit
     group: str | None = None  # the owner's instance group it belongs to
     anti_affinity: bool = False  # no two members of its group on one host
+    power: Power = Power.RUNNING  # the power state wanted
 
     @property
     def resources(self) -> Resources:
@@ -143,7 +146,9 @@ class AvoidedHost:
 
 @dataclass(frozen=True, slots=True)
 class InstanceStatus:
-    """What was last observed, by the agent of ``host``; and how its starts went."""
+    """What was last observed by the agent of the bound host (reset when the instance
+    is bound or unbound), and how its starts went. Written by reports and the manager's
+    controllers; never bumps the generation."""
 
     observed: str = ""  # the agent's last observation (running, stopped, absent, failed)
     message: str = ""  # why the instance is in its state, in words
@@ -152,6 +157,9 @@ class InstanceStatus:
     failures: tuple[StartFailure, ...] = ()  # failed starts, oldest first
     avoid: tuple[AvoidedHost, ...] = ()  # hosts placement avoids for a while
     retry_at: datetime | None = None  # when a Held instance goes back to Pending (None: never)
+    ran: bool = False  # seen running on its host since it was bound there
+    ended: bool = False  # seen ended (stopped, or gone after running) since it was bound
+    held: bool = False  # off any host after failed starts, until retried (see manager.retry)
 
     @property
     def attempts(self) -> int:
@@ -165,6 +173,9 @@ class InstanceStatus:
 
 @dataclass(frozen=True, slots=True)
 class Instance:
+    """An instance: its ``spec`` (intent) and ``status`` (observation). ``state`` is
+    :func:`tashi.domain.derive.shown_state` of them, cached by the store for listing."""
+
     id: int
     name: str
     owner: str

@@ -1,8 +1,12 @@
-"""Instance and host states, and the one table of allowed instance transitions.
+"""Instance and host states, the power state users ask for, and the one table of
+allowed instance transitions.
 
-State names are Tashi's, because operators know them. Nothing outside this
-module compares state strings: callers ask :func:`check_transition` or use the
-helper predicates below.
+State names are Tashi's, because operators know them. An instance's state is never
+written as intent: it is derived (:mod:`tashi.domain.derive`) from its spec's wanted
+:class:`Power`, what its host's agent observed, and whether that host is silent. The
+table says which user actions a state allows (shutdown: to ShuttingDown; destroy: to
+Destroying) and which changes derivation may make; :func:`check_transition` refuses the
+rest with a reason.
 """
 
 from __future__ import annotations
@@ -10,6 +14,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tashi.domain.errors import InvalidTransition
+
+
+class Power(StrEnum):
+    """The power state a user wants for an instance: the intent, kept in its spec.
+
+    Only user, admin and scheduler actions change it; what agents observe never
+    does (a VM that exits by itself is Exited with ``running`` still wanted)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+    STOPPED = "stopped"  # shut down gracefully (destroyed after the timeout), files kept
+    DELETED = "deleted"  # its VM killed, its files removed, then its record
 
 
 class InstanceState(StrEnum):
@@ -50,7 +67,7 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     S.MIGRATE_TRANS: frozenset({S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.SHUTTING_DOWN: frozenset({S.EXITED, S.DESTROYING, S.ORPHANED}),
     S.DESTROYING: frozenset(),  # ends with the record's removal
-    S.ORPHANED: frozenset({S.RUNNING, S.PAUSED, S.EXITED, S.DESTROYING}),
+    S.ORPHANED: frozenset({S.RUNNING, S.PAUSED, S.EXITED, S.SHUTTING_DOWN, S.DESTROYING}),
     S.HELD: frozenset({S.PENDING, S.DESTROYING}),
     S.EXITED: frozenset({S.DESTROYING}),
 }

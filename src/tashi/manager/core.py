@@ -37,7 +37,8 @@ class ManagerCore:
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
             reports=ReportService(store, clock, notifier, instances),
-            hosts=HostService(store, clock, notifier, heartbeat_timeout_s=heartbeat_timeout_s,
+            hosts=HostService(store, clock, notifier, instances=instances,
+                              heartbeat_timeout_s=heartbeat_timeout_s,
                               join_token=join_token),
             images=ImageService(store, image_dir),
             users=UserService(store, clock, directory=directory),

@@ -18,10 +18,10 @@ from tashi.domain.models import Host
 from tashi.domain.names import check_name
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState
+from tashi.manager.instances import InstanceService
 from tashi.manager.join import JoinTokens
 from tashi.manager.loginlimit import LoginLimiter
 from tashi.manager.notifier import PENDING, Notifier
-from tashi.manager.reports import ReportService
 from tashi.store.base import Store
 from tashi.store.binding import HostUsage
 
@@ -44,8 +44,10 @@ def group_key(owner: str, group: str) -> str:
 
 class HostService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
-                 heartbeat_timeout_s: float, join_token: str | None) -> None:
+                 instances: InstanceService, heartbeat_timeout_s: float,
+                 join_token: str | None) -> None:
         self._store = store
+        self._instances = instances
         self._clock = clock
         self._notifier = notifier
         self._timeout = timedelta(seconds=heartbeat_timeout_s)
@@ -127,9 +129,22 @@ class HostService:
                                             agent_version=version, at=self._clock.now(),
                                             hypervisor=hypervisor)
         self._beats[name] = host
+        if host.silent:
+            self.set_silent(name, False, f"host {name} heartbeats again")
         if not self.is_up(before) or before.capacity != host.capacity:
             self._notifier.bump(PENDING)  # the scheduler may now place more
         return host
+
+    def set_silent(self, name: str, silent: bool, why: str) -> int:
+        """Mark host ``name`` silent (its heartbeats stopped) or back; return how many of
+        its instances changed state (Orphaned while it is silent, their intent kept)."""
+        changes = self._store.set_host_silent(name, silent, why)
+        self._beats.pop(name, None)
+        for old, new in changes:
+            self._instances.changed(old, new, why)
+        if silent:
+            self._store.add_event(f"host {name}: silent ({why})", host=name)
+        return len(changes)
 
     def is_up(self, host: Host) -> bool:
         if host.last_heartbeat is None:
@@ -186,20 +201,20 @@ class HostService:
         return out
 
     def down_hosts(self) -> list[str]:
+        """Hosts that stopped heartbeating and are not marked silent yet."""
         return [h.name for h in self._store.list_hosts()
-                if h.last_heartbeat is not None and not self.is_up(h)]
+                if h.last_heartbeat is not None and not h.silent and not self.is_up(h)]
 
 
-async def liveness_loop(hosts: HostService, reports: ReportService, interval_s: float) -> None:
-    """Orphan the VMs of hosts that stopped heartbeating; they come back Running
-    when their agent reports them again."""
+async def liveness_loop(hosts: HostService, interval_s: float) -> None:
+    """Mark hosts that stopped heartbeating silent: their VMs show Orphaned, what their
+    users asked is kept, and both end with the host's next heartbeat."""
     while True:
         try:
             for name in await run_in_threadpool(hosts.down_hosts):
-                n = await run_in_threadpool(reports.orphan_instances_of, name,
+                n = await run_in_threadpool(hosts.set_silent, name, True,
                                             f"host {name} stopped heartbeating")
-                if n:
-                    log.warning("host %s: down; %d instance(s) orphaned", name, n)
+                log.warning("host %s: silent; %d instance(s) orphaned", name, n)
         except Exception:
             log.exception("liveness check failed; retrying")
         await asyncio.sleep(interval_s)

@@ -26,7 +26,7 @@ from tashi.domain.models import (
 )
 from tashi.domain.names import check_image_name, check_name
 from tashi.domain.resources import check_request
-from tashi.domain.states import HOLDS_RESOURCES, InstanceState, check_transition
+from tashi.domain.states import HOLDS_RESOURCES, InstanceState, Power, check_transition
 from tashi.manager.access import check_visible, require_user
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
@@ -156,8 +156,9 @@ class InstanceService:
 
     def shutdown(self, principal: Principal, ref: str) -> Instance:
         instance = self.get(principal, ref)
-        return self.transition(instance, S.SHUTTING_DOWN,
-                               f"graceful shutdown asked by {principal.label}")
+        check_transition(instance.state, S.SHUTTING_DOWN, what=f"instance {instance.name}")
+        return self.change_spec(instance, replace(instance.spec, power=Power.STOPPED),
+                                f"graceful shutdown asked by {principal.label}")
 
     def destroy(self, principal: Principal, ref: str) -> Instance | None:
         """Destroy: at once if no host holds it, else through Destroying."""
@@ -168,7 +169,9 @@ class InstanceService:
             self._event(instance, f"destroyed by {principal.label} (it had no host)")
             self._notifier.bump(PENDING)
             return None
-        return self.transition(instance, S.DESTROYING, f"destroy asked by {principal.label}")
+        check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
+        return self.change_spec(instance, replace(instance.spec, power=Power.DELETED),
+                                f"destroy asked by {principal.label}")
 
     # --- the scheduler's action ---------------------------------------------------------
 
@@ -211,21 +214,27 @@ class InstanceService:
 
     # --- shared -------------------------------------------------------------------------
 
-    def transition(self, instance: Instance, new: InstanceState, why: str, *,
-                   spec: InstanceSpec | None = None,
-                   status: InstanceStatus | None = None) -> Instance:
-        check_transition(instance.state, new, what=f"instance {instance.name}")
+    def change_spec(self, instance: Instance, spec: InstanceSpec, why: str, *,
+                    status: InstanceStatus | None = None) -> Instance:
+        """Write ``spec`` (an action's intent) read at ``instance``'s generation; the store
+        derives the new state. A stale generation raises Conflict, nothing changed."""
         status = status or replace(instance.status, message=why, observed_at=self._clock.now())
         updated = self._store.update_instance(instance.id, generation=instance.generation,
-                                              state=new, spec=spec, status=status)
-        log.info("instance %d (%s): %s -> %s: %s", instance.id, instance.name,
-                 instance.state, new, why)
-        self._event(updated, f"{instance.state} -> {new}: {why}")
-        keys = [PENDING] if _placement_changed(instance, updated) else []
-        if updated.spec.host:
-            keys.append(host_key(updated.spec.host))
-        self._notifier.bump(*keys)
+                                              spec=spec, status=status)
+        self.changed(instance, updated, why)
         return updated
+
+    def changed(self, old: Instance, new: Instance, why: str) -> None:
+        """Log, record and announce ``old``'s change into ``new`` (a state change, or a
+        change of what the scheduler or the bound host's agent must look at)."""
+        if old.state is not new.state:
+            log.info("instance %d (%s): %s -> %s: %s", old.id, old.name, old.state,
+                     new.state, why)
+            self._event(new, f"{old.state} -> {new.state}: {why}")
+        keys = [PENDING] if _placement_changed(old, new) else []
+        if old.spec != new.spec:  # what the bound host's agent is told changed
+            keys += [host_key(h) for h in {old.spec.host, new.spec.host} if h is not None]
+        self._notifier.bump(*keys)
 
     def _event(self, instance: Instance, message: str) -> None:
         self._store.add_event(message, instance_id=instance.id, host=instance.spec.host)

@@ -1,8 +1,11 @@
 """What each agent is asked for, and what its reports change.
 
-An agent's report is an observation, never a command: the manager decides what
-it means through :func:`tashi.domain.lifecycle.next_state`. A report about an
-instance not bound to the reporting host is ignored (and logged).
+An agent's report is an observation, never a command: it is written to the instance's
+status (never its spec, never bumping its generation), and the store derives the state
+users see (:mod:`tashi.domain.derive`). Two observations make the manager act: a start
+that failed unbinds the instance (Held, to be retried elsewhere), and a VM absent from
+a host where it was to be deleted lets its record go. A report about an instance not
+bound to the reporting host is ignored (and logged).
 """
 
 from __future__ import annotations
@@ -12,17 +15,16 @@ from dataclasses import replace
 
 from tashi.api.schemas import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.common.clock import Clock
-from tashi.domain.errors import Conflict, NotFound
-from tashi.domain.lifecycle import (
-    DELETE,
+from tashi.domain.derive import (
     Observed,
     directive_for,
     may_start,
-    next_state,
     observation_message,
+    observed_status,
 )
-from tashi.domain.models import Instance, StartFailure
-from tashi.domain.states import InstanceState
+from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.models import Instance, InstanceStatus, StartFailure
+from tashi.domain.states import Power
 from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
@@ -51,7 +53,8 @@ class ReportService:
                     for n in inst.spec.nics if n.network in networks]
             out.append(DesiredInstance(
                 id=inst.id, name=inst.name, state=inst.state,
-                directive=directive_for(inst.state), may_start=may_start(inst.state),
+                directive=directive_for(inst.spec, inst.status),
+                may_start=may_start(inst.spec, inst.status),
                 cores=inst.spec.cores, memory_mib=inst.spec.memory_mib, disks=disks,
                 nics=nics, shutdown_timeout_s=inst.spec.shutdown_timeout_s,
                 generation=inst.generation))
@@ -80,40 +83,35 @@ class ReportService:
         return ignored
 
     def _apply_one(self, instance: Instance, obs: Observation) -> None:
-        message = observation_message(instance.state, obs.observed, obs.detail,
-                                      str(instance.spec.host))
+        host = str(instance.spec.host)
+        deleting = instance.spec.power is Power.DELETED
+        message = observation_message(obs.observed, obs.detail, host, deleting=deleting)
         now = self._clock.now()
-        status = replace(instance.status, observed=obs.observed,
+        status = replace(observed_status(instance.status, obs.observed),
                          message=message or instance.status.message, observed_at=now,
                          observed_generation=instance.generation)
-        target = next_state(instance.state, obs.observed)
-        if target == DELETE:
-            self._store.delete_instance(instance.id, generation=instance.generation)
-            self._store.add_event(f"{instance.state} -> deleted: VM and files removed",
-                                  instance_id=instance.id, host=instance.spec.host)
-            log.info("instance %d (%s): destroyed and removed", instance.id, instance.name)
-            self._notifier.bump(PENDING, host_key(str(instance.spec.host)))
-        elif isinstance(target, InstanceState):
-            why = message or f"agent observed {obs.observed}"
-            spec = None
-            if target is InstanceState.HELD:  # it leaves its host, to be placed again
-                spec = replace(instance.spec, host=None)
-                failure = StartFailure(host=str(instance.spec.host), reason=why, at=now)
-                # retried (see manager.retry), which sets when; or not, and unsets it
-                status = replace(status, failures=(*status.failures, failure), retry_at=now)
-            self._instances.transition(instance, target, why, spec=spec, status=status)
-        elif (instance.status.observed, instance.status.message) != (obs.observed, status.message):
-            self._store.set_instance_status(instance.id, status)
+        if deleting and obs.observed is Observed.ABSENT:
+            self._remove(instance)
+        elif obs.observed is Observed.FAILED and may_start(instance.spec, instance.status):
+            self._hold(instance, status, message or "its start failed")
+        elif status != replace(instance.status, observed_at=now):
+            updated = self._store.set_instance_status(instance.id, status)
+            self._instances.changed(instance, updated, message or f"host {host} reports "
+                                    f"it {obs.observed}")
 
-    def orphan_instances_of(self, host: str, why: str) -> int:
-        """Mark the instances of a host that stopped heartbeating Orphaned."""
-        count = 0
-        for inst in self._store.list_instances(host=host):
-            if inst.state is InstanceState.ORPHANED or inst.status.observed == Observed.ABSENT:
-                continue
-            try:
-                self._instances.transition(inst, InstanceState.ORPHANED, why)
-                count += 1
-            except Conflict:  # e.g. Exited, ShuttingDown already: left as they are
-                continue
-        return count
+    def _remove(self, instance: Instance) -> None:
+        """The VM of an instance being deleted is gone from its host: the record goes."""
+        self._store.delete_instance(instance.id, generation=instance.generation)
+        self._store.add_event(f"{instance.state} -> deleted: VM and files removed",
+                              instance_id=instance.id, host=instance.spec.host)
+        log.info("instance %d (%s): destroyed and removed", instance.id, instance.name)
+        self._notifier.bump(PENDING, host_key(str(instance.spec.host)))
+
+    def _hold(self, instance: Instance, status: InstanceStatus, why: str) -> None:
+        """A start failed: the instance leaves its host, Held, to be placed again
+        (retried by :mod:`tashi.manager.retry`, which sets when, or gives up)."""
+        failure = StartFailure(host=str(instance.spec.host), reason=why, at=self._clock.now())
+        held = replace(status, failures=(*status.failures, failure), retry_at=failure.at,
+                       held=True, observed="", ran=False, ended=False)
+        self._instances.change_spec(instance, replace(instance.spec, host=None), why,
+                                    status=held)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from starlette.concurrency import run_in_threadpool
 
 from tashi.common.clock import Clock
-from tashi.domain.errors import Conflict
+from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import AvoidedHost, Instance
 from tashi.domain.states import InstanceState
 from tashi.manager.instances import InstanceService
@@ -66,7 +66,7 @@ class RetryController:
                 continue
             try:
                 retried += self._consider(inst, now)
-            except Conflict as exc:  # changed meanwhile: the next look decides
+            except (Conflict, NotFound) as exc:  # changed meanwhile: the next look decides
                 log.info("instance %d (%s): retry not applied: %s", inst.id, inst.name,
                          exc.message)
         return retried
@@ -95,8 +95,9 @@ class RetryController:
                  AvoidedHost(last.host, until))
         why = (f"{try_no}, avoiding host {last.host} until {until:%H:%M:%S} UTC; "
                f"the last start failed: {last.reason}")
-        self._instances.transition(inst, InstanceState.PENDING, why, status=replace(
-            status, avoid=avoid, retry_at=None, message=why, observed_at=now))
+        back = self._store.set_instance_status(inst.id, replace(
+            status, avoid=avoid, retry_at=None, message=why, observed_at=now, held=False))
+        self._instances.changed(inst, back, why)
         return 1
 
 

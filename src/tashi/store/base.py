@@ -7,10 +7,12 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
 
 - Methods are synchronous and thread-safe; the API calls them from a thread pool.
 - Each method is atomic: it either does all it says or nothing (no half-created rows).
-- Spec and state writes of an instance carry the generation the caller read; a
-  stale one raises :class:`~tashi.domain.errors.Conflict` and changes nothing.
-  Status writes never bump the generation. A generation-checked write must change
-  the state or the spec; a status alone goes through ``set_instance_status``.
+- Spec writes of an instance carry the generation the caller read; a stale one raises
+  :class:`~tashi.domain.errors.Conflict` and changes nothing. Status writes (what
+  agents observed, what the manager's controllers note) never check nor bump it.
+- An instance's ``state`` is never written: the store derives it
+  (:func:`tashi.domain.derive.shown_state`) from the spec, the status and the bound
+  host's ``silent`` flag, in the same transaction as every write of one of them.
 - Lookups of a missing record raise :class:`~tashi.domain.errors.NotFound`;
   duplicate names raise :class:`~tashi.domain.errors.Conflict`.
 - Token hashes are stored, never tokens; password hashes, never passwords.
@@ -182,18 +184,19 @@ class Store(Protocol):
         """Instances matching every given filter, ordered by id."""
         ...
     def update_instance(
-        self, instance_id: int, *, generation: int, state: InstanceState | None = None,
-        spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
+        self, instance_id: int, *, generation: int, spec: InstanceSpec,
+        status: InstanceStatus | None = None,
     ) -> Instance:
-        """Change state and/or spec (bumping the generation), optionally the status too.
-
-        At least one of ``state`` or ``spec`` must be given (else
-        :class:`~tashi.domain.errors.InvalidInput`, checked before anything else):
-        a status alone is an observation, written with :meth:`set_instance_status`.
-        """
+        """Change the spec (bumping the generation), optionally the status too."""
         ...
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         """Record an observation; no generation check, no bump."""
+        ...
+    def set_host_silent(self, name: str, silent: bool,
+                        why: str = "") -> list[tuple[Instance, Instance]]:
+        """Mark a host silent (its heartbeats stopped) or not, re-deriving the states of
+        its instances; return those whose state changed, before and after (with ``why``
+        as their status message)."""
         ...
     def delete_instance(self, instance_id: int, *, generation: int) -> None: ...
     def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:

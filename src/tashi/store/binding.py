@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tashi.domain.derive import base_state
 from tashi.domain.errors import Conflict, InvalidTransition, NotFound, TashiError
 from tashi.domain.models import Host, Instance, InstanceStatus
 from tashi.domain.resources import ZERO, Resources
@@ -104,11 +105,13 @@ def _host_refusal(instance: Instance, host: Host, usage: HostUsage) -> TashiErro
 
 
 def bound(instance: Instance, binding: Binding, at: datetime) -> Instance:
-    """``instance`` once ``binding`` is applied: Activating on its host, generation bumped."""
+    """``instance`` once ``binding`` is applied: on its host with nothing observed there
+    yet (so Activating), generation bumped."""
     status: InstanceStatus = replace(instance.status, message=placed_message(binding),
-                                     observed_at=at)
-    return replace(instance, state=InstanceState.ACTIVATING,
-                   spec=replace(instance.spec, host=binding.host), status=status,
+                                     observed_at=at, observed="", ran=False, ended=False,
+                                     held=False)
+    spec = replace(instance.spec, host=binding.host)
+    return replace(instance, state=base_state(spec, status), spec=spec, status=status,
                    generation=instance.generation + 1, updated_at=at)
 
 

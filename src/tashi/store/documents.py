@@ -22,10 +22,13 @@ from tashi.domain.models import (
     NicSpec,
     StartFailure,
 )
+from tashi.domain.states import Power
 
 #: The placement fields of a spec and their defaults (left out when at them).
 _PLACEMENT: dict[str, Any] = {"disk_gib": 0, "target_host": None, "allow_elsewhere": False,
-                              "group": None, "anti_affinity": False}
+                              "group": None, "anti_affinity": False, "power": Power.RUNNING}
+#: The status's facts of the current binding, left out when false.
+_FACTS = ("ran", "ended", "held")
 
 
 def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
     for key, default in _PLACEMENT.items():
         value = getattr(spec, key)
         if value != default:
-            doc[key] = value
+            doc[key] = str(value) if key == "power" else value
     if with_host:
         doc["host"] = spec.host
     return doc
@@ -66,6 +69,7 @@ def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
         allow_elsewhere=bool(doc.get("allow_elsewhere", False)),
         group=None if group is None else str(group),
         anti_affinity=bool(doc.get("anti_affinity", False)),
+        power=Power(doc.get("power", Power.RUNNING)),
     )
 
 
@@ -83,6 +87,7 @@ def status_doc(status: InstanceStatus) -> dict[str, Any]:
         doc["avoid"] = [{"host": a.host, "until": _time_out(a.until)} for a in status.avoid]
     if status.retry_at is not None:
         doc["retry_at"] = _time_out(status.retry_at)
+    doc.update({fact: True for fact in _FACTS if getattr(status, fact)})
     return doc
 
 
@@ -98,6 +103,9 @@ def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
         avoid=tuple(AvoidedHost(host=str(a["host"]), until=utc(datetime.fromisoformat(a["until"])))
                     for a in doc.get("avoid", ())),
         retry_at=_time_in(doc.get("retry_at")),
+        ran=bool(doc.get("ran", False)),
+        ended=bool(doc.get("ended", False)),
+        held=bool(doc.get("held", False)),
     )
 
 

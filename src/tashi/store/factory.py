@@ -42,7 +42,8 @@ def open_store(url: str) -> Store:
 
 
 def migrate_store(url: str) -> None:
-    """Bring the store at ``url`` to the newest schema (a pickle file has none)."""
+    """Bring the store at ``url`` to the newest schema (a pickle store's file is migrated
+    in memory whenever it is opened, and saved so at its next write: nothing to do)."""
     if pickle_path(url) is None:
         sql.migrate(sql_url(url))
 

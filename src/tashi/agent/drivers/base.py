@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tashi.domain.lifecycle import Observed
+from tashi.domain.derive import Observed
 from tashi.domain.models import ImageFormat
 
 

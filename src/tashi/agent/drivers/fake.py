@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
-from tashi.domain.lifecycle import Observed
 
 MARKER = "TASHI-GUEST-READY"
 

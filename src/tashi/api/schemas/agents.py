@@ -11,7 +11,7 @@ from tashi.api.schemas.base import (
     HostName,
     Wire,
 )
-from tashi.domain.lifecycle import Directive, Observed
+from tashi.domain.derive import Directive, Observed
 from tashi.domain.models import ImageFormat, NetworkKind
 from tashi.domain.states import InstanceState
 

@@ -19,7 +19,7 @@ from tashi.api.schemas.base import (
     Wire,
 )
 from tashi.domain.resources import MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB
-from tashi.domain.states import InstanceState
+from tashi.domain.states import InstanceState, Power
 
 
 class InstanceCreate(Wire):
@@ -81,6 +81,8 @@ class InstanceOut(Wire):
     allow_elsewhere: bool = False
     group: str | None = None
     anti_affinity: bool = False
+    power: Power = Field(default=Power.RUNNING, description="the power state wanted (the "
+                         "intent; state is derived from it and what the host observed)")
     generation: int
     message: str = Field(description="why it is in its state")
     observed: str

@@ -1,8 +1,9 @@
 """The pickle store's file: one pickled plain document, a lock file beside it.
 
-The document is :func:`tashi.store.transfer.to_document` of the whole state: dicts,
-lists, strings, numbers, booleans and None only. Loading refuses every global a
-pickle could name, so a file that is not ours cannot make objects (or run code).
+The document (see :mod:`tashi.store.picklefile.rows`; older files hold
+:func:`tashi.store.transfer.to_document` of the whole state) is dicts, lists, tuples,
+strings, numbers, booleans and None only. Loading refuses every global a pickle
+could name, so a file that is not ours cannot make objects (or run code).
 Each save writes a temporary file in the same directory, fsyncs it, renames it over
 the old one and fsyncs the directory: a crash leaves the old state or the new one.
 The lock (``flock`` on ``<file>.lock``) is held from :class:`StateFile` to
@@ -18,10 +19,9 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tashi.domain.errors import Conflict, InvalidInput
-from tashi.store.base import Snapshot
-from tashi.store.transfer import from_document, to_document
 
 PROTOCOL = 5
 
@@ -48,22 +48,21 @@ class StateFile:
             raise Conflict(f"the pickle store {path} is in use by another process "
                            f"(it holds {self.lock_path}); stop that manager first") from None
 
-    def load(self) -> Snapshot | None:
-        """The saved state, or None if there is no file yet."""
+    def load(self) -> Any:
+        """The saved document (plain data), or None if there is no file yet."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            doc = PlainUnpickler(io.BytesIO(data)).load()
+            return PlainUnpickler(io.BytesIO(data)).load()
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
                 KeyError, AttributeError, OverflowError) as exc:
             raise InvalidInput(f"{self.path}: not a readable pickle store: {exc}") from exc
-        return from_document(doc, source=str(self.path))
 
-    def save(self, snap: Snapshot) -> None:
-        """Replace the file with ``snap``, atomically and durably (mode 0600)."""
-        data = pickle.dumps(to_document(snap), protocol=PROTOCOL)
+    def save(self, doc: dict[str, Any]) -> None:
+        """Replace the file with ``doc``, atomically and durably (mode 0600)."""
+        data = pickle.dumps(doc, protocol=PROTOCOL)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as f:

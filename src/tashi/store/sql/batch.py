@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    Select,
     func,
     insert,
     or_,
@@ -41,6 +39,7 @@ from tashi.store.binding import (
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.imageuse import ImageUse, check_image_use, check_images_exist, images_of
 from tashi.store.sql import convert
+from tashi.store.sql.derived import locking
 from tashi.store.sql.tables import (
     DiskRow,
     EventRow,
@@ -104,7 +103,7 @@ def _image_uses(s: Session, news: Sequence[NewInstance]) -> list[ImageUse]:
     if not images:
         return []
     written = sorted({d.image for n in news for d in n.spec.disks if d.persistent})
-    check_images_exist(images, s.scalars(_locking(s, select(ImageRow.name).where(
+    check_images_exist(images, s.scalars(locking(s, select(ImageRow.name).where(
         ImageRow.name.in_(images)).order_by(ImageRow.name))))
     rows = s.execute(select(DiskRow.instance_id, DiskRow.image, DiskRow.persistent)
                      .join(InstanceRow, InstanceRow.id == DiskRow.instance_id)
@@ -117,9 +116,9 @@ def _image_uses(s: Session, news: Sequence[NewInstance]) -> list[ImageUse]:
 def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> list[BindResult]:
     names = sorted({b.host for b in bindings})
     hosts = {r.name: convert.host(r) for r in s.scalars(
-        _locking(s, select(HostRow).where(HostRow.name.in_(names)).order_by(HostRow.name)))}
+        locking(s, select(HostRow).where(HostRow.name.in_(names)).order_by(HostRow.name)))}
     ids = sorted({b.instance_id for b in bindings})
-    instances = {r.id: convert.instance(r) for r in s.execute(_locking(
+    instances = {r.id: convert.instance(r) for r in s.execute(locking(
         s, plain(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
     usage = usage_by_host(s, list(hosts))
     results, updates, events = [], [], []
@@ -160,8 +159,3 @@ def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, H
     return {host: HostUsage(Resources(int(cores), int(memory)), int(n),
                             frozenset(groups.get(host, ())))
             for host, cores, memory, n in totals}
-
-
-def _locking(s: Session, stmt: Select[Any]) -> Select[Any]:
-    """``stmt … FOR UPDATE`` on PostgreSQL; sqlite's write transaction already excludes."""
-    return stmt.with_for_update() if s.get_bind().dialect.name == "postgresql" else stmt

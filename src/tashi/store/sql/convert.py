@@ -48,6 +48,7 @@ def host(row: HostRow | Row[Any]) -> Host:
         memory_mib=row.memory_mib, last_heartbeat=maybe_utc(row.last_heartbeat),
         agent_version=row.agent_version, registered_at=utc(row.registered_at),
         hypervisor=row.hypervisor, reserved_for=tuple(str(u) for u in row.reserved_for or ()),
+        silent=bool(row.silent),
     )
 
 

@@ -9,21 +9,26 @@ with "database is locked" when a read transaction tries to become a write.
 Within one process, sqlite writers also queue on a lock of ours first
 (:class:`WriteSessions`): sqlite's own busy handler waits by sleeping and retrying,
 which under many writers leaves the database idle while they sleep.
+
+:func:`memory_engine` makes the engine of the pickle store (:mod:`tashi.store.picklefile`):
+a private in-memory sqlite database whose changes a hook saves before each commit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, QueuePool, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 5000
 WRITE = "tashi_write"  # execution option: this connection's transactions will write
 SQLITE_POOL_SIZE = 40
+_CHANGES = "tashi_changes"  # connection info: sqlite's total_changes when its transaction began
 
 
 def make_engine(url: str) -> Engine:
@@ -37,6 +42,39 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def memory_engine(before_commit: Callable[[Connection], None]) -> Engine:
+    """An engine on a new, private, in-memory sqlite database (gone once disposed of).
+
+    It has one connection, used from any thread but by one transaction at a time: a
+    transaction waits (without limit) for the one before it to end, so the stores'
+    methods run one after another. ``before_commit(connection)`` runs last inside
+    every transaction that changed a row, on its connection; if it raises, the
+    transaction rolls back instead of committing, and the error propagates.
+    """
+    engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=1, max_overflow=0,
+                           pool_timeout=None, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "begin", _count_changes)
+    event.listen(engine, "commit", functools.partial(_if_changed, before_commit))
+    return engine
+
+
+def _count_changes(conn: Connection) -> None:
+    conn.info[_CHANGES] = _total_changes(conn)
+
+
+def _if_changed(before_commit: Callable[[Connection], None], conn: Connection) -> None:
+    if _total_changes(conn) != conn.info.get(_CHANGES):
+        before_commit(conn)
+
+
+def _total_changes(conn: Connection) -> int:
+    """Rows inserted, updated or deleted on ``conn``'s sqlite connection since it opened."""
+    dbapi: Any = conn.connection.dbapi_connection
+    return int(dbapi.total_changes)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

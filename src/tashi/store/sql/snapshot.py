@@ -148,7 +148,8 @@ def _rows(snap: Snapshot,
         (HostRow, [{"id": h.id, "name": h.name, "state": h.state.value, "cores": h.cores,
                     "memory_mib": h.memory_mib, "last_heartbeat": h.last_heartbeat,
                     "agent_version": h.agent_version, "registered_at": h.registered_at,
-                    "hypervisor": h.hypervisor, "reserved_for": list(h.reserved_for)}
+                    "hypervisor": h.hypervisor, "reserved_for": list(h.reserved_for),
+                    "silent": h.silent}
                    for h in snap.hosts]),
         (ImageRow, [{"id": i.id, "name": i.name, "owner": i.owner, "format": i.format.value,
                      "size_bytes": i.size_bytes, "virtual_size_bytes": i.virtual_size_bytes,

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import (
     Event,
     Host,
@@ -38,10 +38,9 @@ from tashi.domain.models import (
 from tashi.domain.states import HostState, InstanceState
 from tashi.store.base import NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage
-from tashi.store.documents import spec_doc, status_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, convert
+from tashi.store.sql import batch, convert, derived
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
@@ -69,11 +68,13 @@ def utcnow() -> datetime:
 class SqlStore(SqlUsers):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
+    ``url`` may also be an engine already made (the pickle store's in-memory one, see
+    :mod:`tashi.store.picklefile`); the store disposes of it when closed.
     ``clock`` gives the time stamped on new and changed records (UTC, tz-aware).
     """
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self._engine: Engine = make_engine(url)
+    def __init__(self, url: str | Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine: Engine = url if isinstance(url, Engine) else make_engine(url)
         try:
             check_schema(self._engine)
         except BaseException:
@@ -211,34 +212,22 @@ class SqlStore(SqlUsers):
             return [convert.instance(r) for r in rows]
 
     def update_instance(
-        self, instance_id: int, *, generation: int, state: InstanceState | None = None,
-        spec: InstanceSpec | None = None, status: InstanceStatus | None = None,
+        self, instance_id: int, *, generation: int, spec: InstanceSpec,
+        status: InstanceStatus | None = None,
     ) -> Instance:
-        if state is None and spec is None:
-            raise InvalidInput(f"instance {instance_id}: a generation-checked write changes "
-                               "the state or the spec; write a status with set_instance_status")
-        values: dict[str, Any] = {"generation": generation + 1, "updated_at": self._clock()}
-        if state is not None:
-            values["state"] = state.value
-        if spec is not None:
-            values["spec"], values["host"] = spec_doc(spec), spec.host
-        if status is not None:
-            values["status"] = status_doc(status)
-        match = (InstanceRow.id == instance_id, InstanceRow.generation == generation)
         with self._write.begin() as s:
-            row = s.scalar(update(InstanceRow).where(*match).values(values).returning(InstanceRow))
-            if row is None:
-                raise _stale(s, instance_id, generation)
-            return convert.instance(row)
+            return derived.write_instance(s, instance_id, generation=generation, spec=spec,
+                                          status=status, now=self._clock())
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
-        values = {"status": status_doc(status), "updated_at": self._clock()}
         with self._write.begin() as s:
-            stmt = update(InstanceRow).where(InstanceRow.id == instance_id).values(values)
-            row = s.scalar(stmt.returning(InstanceRow))
-            if row is None:
-                raise NotFound(f"instance {instance_id} not found")
-            return convert.instance(row)
+            return derived.write_instance(s, instance_id, generation=None, spec=None,
+                                          status=status, now=self._clock())
+
+    def set_host_silent(self, name: str, silent: bool,
+                        why: str = "") -> list[tuple[Instance, Instance]]:
+        with self._write.begin() as s:
+            return derived.set_host_silent(s, name, silent, why, self._clock())
 
     def delete_instance(self, instance_id: int, *, generation: int) -> None:
         match = (InstanceRow.id == instance_id, InstanceRow.generation == generation)

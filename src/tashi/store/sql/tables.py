@@ -120,6 +120,7 @@ class HostRow(Base):
     registered_at: Mapped[datetime]
     hypervisor: Mapped[str] = mapped_column(String(64), default="")
     reserved_for: Mapped[list[str]] = mapped_column(JSON_DOC, default=list)
+    silent: Mapped[bool] = mapped_column(default=False)  # stopped heartbeating (liveness)
 
 
 class ImageRow(Base):

@@ -38,8 +38,8 @@ from tashi.agent.drivers.qemu.runtime import (
     vm_name,
 )
 from tashi.common.qemu_img import QEMU_IMG
+from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
-from tashi.domain.lifecycle import Observed
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,74 @@
+"""What a user asks survives what hosts report: intent (spec) apart from observation
+(status). Manager + scheduler + agents with the fake driver, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from tashi.api.schemas import Observation
+from tashi.domain.derive import Observed
+from tashi.domain.states import InstanceState, Power
+from tests.integration.conftest import Rig
+from tests.integration.test_cluster_lifecycle import vm
+
+
+async def test_shutdown_asked_while_the_host_is_silent_happens_when_it_returns(
+        scheduled: Rig) -> None:
+    """The regression: ShuttingDown went Orphaned, the agent was told RUN, and the
+    instance came back Running, the shutdown lost."""
+    driver = await scheduled.add_host("h1")
+    inst = await scheduled.admin.create_instance(vm("quiet"))
+    await scheduled.wait_for("quiet", "Running")
+    await scheduled.stop_agent("h1")
+    await scheduled.wait_for("quiet", "Orphaned", timeout_s=5)
+    asked = await scheduled.admin.shutdown_instance("quiet")
+    assert (asked.state, asked.power) == ("ShuttingDown", "stopped")
+    await asyncio.sleep(1.5)  # the host stays silent a while: the intent is kept
+    assert (await scheduled.admin.get_instance("quiet")).state == "ShuttingDown"
+    await scheduled.start_agent("h1")
+    exited = await scheduled.wait_for("quiet", "Exited", timeout_s=10)
+    assert exited.observed == "stopped"
+    assert driver.starts == 1
+    await asyncio.sleep(0.5)  # and it stays so: never Running again
+    assert (await scheduled.admin.get_instance(inst.id)).state == "Exited"
+
+
+async def test_destroy_asked_while_the_host_is_silent_happens_when_it_returns(
+        scheduled: Rig) -> None:
+    driver = await scheduled.add_host("h1")
+    inst = await scheduled.admin.create_instance(vm("gone"))
+    await scheduled.wait_for("gone", "Running")
+    await scheduled.stop_agent("h1")
+    await scheduled.wait_for("gone", "Orphaned", timeout_s=5)
+    await scheduled.admin.shutdown_instance("gone")
+    out = await scheduled.admin.destroy_instance("gone")
+    assert not out.deleted
+    assert (await scheduled.admin.get_instance(inst.id)).state == "Destroying"
+    await scheduled.start_agent("h1")
+    for _ in range(100):
+        if not await scheduled.admin.list_instances():
+            break
+        await asyncio.sleep(0.1)
+    assert await scheduled.admin.list_instances() == []
+    assert await driver.list_instances() == []
+
+
+async def test_reports_never_make_a_users_write_fail(scheduled: Rig) -> None:
+    """Agent reports write the status only: the generation a user's action read stays
+    valid however many reports (changing what is observed) arrive before it writes."""
+    await scheduled.add_host("h1")
+    inst = await scheduled.admin.create_instance(vm("busy"))
+    await scheduled.wait_for("busy", "Running")
+    core = scheduled.core
+    read = core.store.get_instance(inst.id)  # what the user's action read
+    for n in range(10):  # reports racing the action, each changing the status
+        seen = Observed.PAUSED if n % 2 else Observed.RUNNING
+        assert core.reports.apply("h1", [Observation(id=inst.id, observed=seen,
+                                                     detail=f"report {n}")]) == 0
+    assert core.store.get_instance(inst.id).status.message != read.status.message
+    stopped = core.instances.change_spec(read, replace(read.spec, power=Power.STOPPED),
+                                         "shutdown asked by the test")  # no Conflict
+    assert (stopped.state, stopped.generation) == (InstanceState.SHUTTING_DOWN,
+                                                   read.generation + 1)
+    await scheduled.wait_for("busy", "Exited", timeout_s=10)
