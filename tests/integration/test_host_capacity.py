@@ -36,7 +36,7 @@ async def test_slots_and_layout(scheduled: Rig) -> None:
     await scheduled.wait_for("a", "Running")
     out = await scheduled.admin.slots(1, 1024)
     per_host = {h.name: (h.slots, h.why) for h in out.hosts}
-    assert per_host == {"h1": (5, "memory"), "h2": (0, "Drained")}
+    assert per_host == {"h1": (5, "memory"), "h2": (0, "drained")}
     assert out.total == 5
     assert (await scheduled.admin.slots(4, 512)).total == 1  # 7 cores left: cores limit
     layout = {e.host.name: e for e in await scheduled.admin.layout()}

@@ -67,9 +67,9 @@ def test_bindings_are_checked_one_by_one(store: Store) -> None:
     assert bound.status.message == "placed on host h1 (spread)"
     errors = [type(r.error) for r in results[1:]]
     assert errors == [Conflict, Conflict, Conflict, NotFound, Conflict, NotFound]
-    assert "is Drained" in str(results[2].error)
+    assert "drained" in str(results[2].error)
     assert "reserved for bob, carol" in str(results[3].error)
-    assert "lacks room" in str(results[5].error)
+    assert "lack " in str(results[5].error)
     assert store.get_host("h3").reserved_for == ("bob", "carol")
     assert store.get_instance(a.id) == bound
     assert store.get_instance(b.id).state is InstanceState.PENDING
@@ -87,7 +87,7 @@ def test_anti_affinity_is_checked_in_the_store(store: Store) -> None:
     results = store.bind_instances([Binding(one.id, "h1", 1), Binding(two.id, "h1", 1),
                                     Binding(theirs.id, "h1", 1)])
     assert [r.instance is not None for r in results] == [True, False, True]
-    assert "already holds a member of group web" in str(results[1].error)
+    assert "already hold a member of group alice/web" in str(results[1].error)
 
 
 def test_racing_batches_never_overcommit(store: Store) -> None:

@@ -29,14 +29,15 @@ NOTHING = ClusterFacts()
 
 
 def host(name: str = "h1", *, cores: int = 8, mem: int = 8192, used_cores: int = 0,
-         used_mem: int = 0, **kw: Any) -> HostSnapshot:
+         used_mem: int = 0, disk_gib: int = 0, used_disk_gib: int = 0,
+         **kw: Any) -> HostSnapshot:
     fields: dict[str, Any] = {"up": True, "state": HostState.NORMAL, **kw}
-    return HostSnapshot(name, capacity=Resources(cores, mem),
-                        used=Resources(used_cores, used_mem), **fields)
+    return HostSnapshot(name, capacity=Resources(cores, mem, disk_gib),
+                        used=Resources(used_cores, used_mem, used_disk_gib), **fields)
 
 
-def req(cores: int = 1, mem: int = 512, **kw: Any) -> PlacementRequest:
-    return PlacementRequest(1, "vm1", Resources(cores, mem), **kw)
+def req(cores: int = 1, mem: int = 512, disk_gib: int = 0, **kw: Any) -> PlacementRequest:
+    return PlacementRequest(1, "vm1", Resources(cores, mem, disk_gib), **kw)
 
 
 def passes(f: Filter, h: HostSnapshot, r: PlacementRequest,

@@ -22,13 +22,15 @@ from tashi.scheduler.placement import (
 )
 
 
-def host(name: str, cores: int = 8, mem: int = 8192, **kw: Any) -> HostSnapshot:
+def host(name: str, cores: int = 8, mem: int = 8192, disk_gib: int = 0,
+         **kw: Any) -> HostSnapshot:
     fields: dict[str, Any] = {"up": True, "state": HostState.NORMAL, **kw}
-    return HostSnapshot(name, capacity=Resources(cores, mem), **fields)
+    return HostSnapshot(name, capacity=Resources(cores, mem, disk_gib), **fields)
 
 
-def req(i: int = 1, cores: int = 1, mem: int = 512, **kw: Any) -> PlacementRequest:
-    return PlacementRequest(i, f"vm{i}", Resources(cores, mem), **kw)
+def req(i: int = 1, cores: int = 1, mem: int = 512, disk_gib: int = 0,
+        **kw: Any) -> PlacementRequest:
+    return PlacementRequest(i, f"vm{i}", Resources(cores, mem, disk_gib), **kw)
 
 
 def test_explains_a_refusal_in_numbers() -> None:
@@ -58,7 +60,7 @@ def test_successive_placements_count_usage() -> None:
         "no host fits: 1 lack disk (need 6 GiB, best has 4)")
     assert placer.place(req(3, cores=2, mem=1024, disk_gib=4)).host == "a"
     (a,) = placer.hosts()
-    assert (a.used, a.used_disk_gib, a.instances) == (Resources(4, 2048), 10, 2)
+    assert (a.used, a.instances) == (Resources(4, 2048, 10), 2)
     assert placer.place(req(4, cores=1, mem=16)).reason == (
         "no host fits: 1 lack cores (need 1, best has 0)")
 
@@ -207,7 +209,7 @@ def test_no_overcommit_under_1000_random_requests(seed: int, policy: str) -> Non
         assert not h.networks or r.networks <= h.networks
         used[d.host, "cores"] += r.resources.cores
         used[d.host, "memory"] += r.resources.memory_mib
-        used[d.host, "disk"] += r.disk_gib
+        used[d.host, "disk"] += r.resources.disk_gib
         if r.anti_affinity:
             assert r.group not in h.groups
             members[d.host, str(r.group)] += 1
@@ -216,7 +218,7 @@ def test_no_overcommit_under_1000_random_requests(seed: int, policy: str) -> Non
     for h in hosts:
         assert used[h.name, "cores"] <= h.capacity.cores
         assert used[h.name, "memory"] <= h.capacity.memory_mib
-        assert used[h.name, "disk"] <= max(h.disk_gib, 0)
+        assert used[h.name, "disk"] <= max(h.capacity.disk_gib, 0)
     assert all(n == 1 for n in images.values())
     assert sum(d.host is not None for d in decisions) > 100
 

@@ -111,8 +111,8 @@ class Agent:
         """One heartbeat, not retried."""
         info = await self._driver.host_info()
         await self._client.heartbeat(self._host, HeartbeatIn(
-            cores=info.cores, memory_mib=info.memory_mib, agent_version=__version__,
-            hypervisor=info.hypervisor))
+            cores=info.cores, memory_mib=info.memory_mib, disk_gib=info.disk_gib,
+            agent_version=__version__, hypervisor=info.hypervisor))
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -27,6 +27,8 @@ class AgentSettings(BaseSettings):
     image_dir: Path = Path("./images")
     driver: Literal["qemu", "fake"] = "qemu"
     accel: Literal["auto", "kvm", "tcg"] = "auto"
+    disk_gib: int | None = Field(default=None, ge=0, description="room for instance disks "
+                                 "(default: the size of the state directory's filesystem)")
     heartbeat_interval_s: float = Field(default=10.0, gt=0, allow_inf_nan=False,
                                         description="seconds between heartbeats")
     poll_wait_s: float = 20.0

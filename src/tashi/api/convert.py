@@ -46,7 +46,8 @@ def host_out(v: HostView) -> HostOut:
     h = v.host
     return HostOut(
         name=h.name, state=h.state, up=v.up, cores=h.cores, memory_mib=h.memory_mib,
-        used_cores=v.used.cores, used_memory_mib=v.used.memory_mib, instances=v.instances,
+        used_cores=v.used.cores, used_memory_mib=v.used.memory_mib, disk_gib=h.disk_gib,
+        used_disk_gib=v.used.disk_gib, instances=v.instances,
         agent_version=h.agent_version, last_heartbeat=h.last_heartbeat,
         hypervisor=h.hypervisor, reserved_for=list(h.reserved_for), groups=sorted(v.groups),
     )

@@ -53,10 +53,11 @@ class Host:
     hypervisor: str = ""  # as its agent reports it, e.g. "fake (simulation)"
     reserved_for: tuple[str, ...] = ()  # the users whose instances it takes (empty: anyone)
     silent: bool = False  # the liveness sweep found it silent; cleared by its next heartbeat
+    disk_gib: int = 0  # room for instance disks, as its agent reports it
 
     @property
     def capacity(self) -> Resources:
-        return Resources(self.cores, self.memory_mib)
+        return Resources(self.cores, self.memory_mib, self.disk_gib)
 
     def is_up(self, now: datetime, timeout: timedelta) -> bool:
         return self.last_heartbeat is not None and now - self.last_heartbeat <= timeout
@@ -124,7 +125,8 @@ class InstanceSpec:
 
     @property
     def resources(self) -> Resources:
-        return Resources(self.cores, self.memory_mib)
+        """What it claims on its host."""
+        return Resources(self.cores, self.memory_mib, self.disk_gib)
 
 
 @dataclass(frozen=True, slots=True)

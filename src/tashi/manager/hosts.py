@@ -22,6 +22,9 @@ from tashi.manager.instances import InstanceService
 from tashi.manager.join import JoinTokens
 from tashi.manager.loginlimit import LoginLimiter
 from tashi.manager.notifier import PENDING, Notifier
+from tashi.scheduler.fit import how_many
+from tashi.scheduler.model import HostSnapshot, PlacementRequest
+from tashi.scheduler.records import group_key
 from tashi.store.base import Store
 from tashi.store.binding import HostUsage
 
@@ -35,11 +38,6 @@ class HostView:
     used: Resources
     instances: int
     groups: frozenset[str] = frozenset()  # group keys (see group_key) of its instances
-
-
-def group_key(owner: str, group: str) -> str:
-    """Instance groups belong to their owner: alice's "web" is not bob's."""
-    return f"{owner}/{group}"
 
 
 class HostService:
@@ -123,11 +121,11 @@ class HostService:
         return token
 
     def heartbeat(self, name: str, *, cores: int, memory_mib: int, version: str,
-                  hypervisor: str = "") -> Host:
+                  hypervisor: str = "", disk_gib: int = 0) -> Host:
         before = self._beats.get(name) or self._store.get_host(name)
         host = self._store.record_heartbeat(name, cores=cores, memory_mib=memory_mib,
-                                            agent_version=version, at=self._clock.now(),
-                                            hypervisor=hypervisor)
+                                            disk_gib=disk_gib, agent_version=version,
+                                            at=self._clock.now(), hypervisor=hypervisor)
         self._beats[name] = host
         if host.silent:
             self.set_silent(name, False, f"host {name} heartbeats again")
@@ -184,20 +182,16 @@ class HostService:
             self._notifier.bump(PENDING)
         return host
 
-    def slots(self, size: Resources) -> list[tuple[str, int, str]]:
-        """How many more instances of ``size`` fit on each host, and what limits it."""
+    def slots(self, size: Resources, owner: str = "") -> list[tuple[str, int, str]]:
+        """How many more instances of ``size`` (of ``owner``) fit on each host, and what
+        limits it: :func:`tashi.scheduler.fit.how_many`, the rule binding uses."""
+        request = PlacementRequest(0, "slots", size, owner=owner)
         out = []
         for v in self.views():
-            free = v.host.capacity - v.used
-            if not v.up:
-                out.append((v.host.name, 0, "down"))
-            elif v.host.state is not HostState.NORMAL:
-                out.append((v.host.name, 0, str(v.host.state)))
-            else:
-                by_cores = free.cores // size.cores
-                by_memory = free.memory_mib // size.memory_mib
-                out.append((v.host.name, max(0, min(by_cores, by_memory)),
-                            "cores" if by_cores < by_memory else "memory"))
+            snapshot = HostSnapshot(v.host.name, v.up, v.host.state, v.host.capacity, v.used,
+                                    v.instances, reserved_for=frozenset(v.host.reserved_for))
+            n, why = how_many(snapshot, request)
+            out.append((v.host.name, n, why))
         return out
 
     def down_hosts(self) -> list[str]:

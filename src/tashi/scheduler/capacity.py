@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tashi.domain.errors import InvalidInput
-from tashi.domain.resources import Resources
+from tashi.domain.resources import CLASSES, WORDS, Resources
 from tashi.domain.states import HostState
 from tashi.scheduler.explain import run_filters
 from tashi.scheduler.filters import CoreFilter, DiskFilter, MemoryFilter
@@ -24,7 +24,7 @@ from tashi.scheduler.policy import DEFAULT_POLICY, Policy, policy_named
 
 #: Stop after this many placements unless told otherwise.
 DEFAULT_LIMIT = 1_000_000
-RESOURCES = ("cores", "memory", "disk")
+RESOURCES = tuple(WORDS[c] for c in CLASSES)  # "cores", "memory", "disk"
 _CAPACITY_FILTERS = (CoreFilter, MemoryFilter, DiskFilter)
 
 
@@ -33,6 +33,10 @@ class InstanceSize:
     cores: int
     memory_mib: int
     disk_gib: int = 0
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(self.cores, self.memory_mib, self.disk_gib)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ def hosts_of_groups(groups: Sequence[HostGroup]) -> tuple[list[HostSnapshot], di
         for i in range(1, g.count + 1):
             name = f"{g.name}-{i}"
             hosts.append(HostSnapshot(name, True, HostState.NORMAL,
-                                      Resources(g.cores, g.memory_mib), disk_gib=g.disk_gib))
+                                      Resources(g.cores, g.memory_mib, g.disk_gib)))
             group_of[name] = g.name
     return hosts, group_of
 
@@ -116,8 +120,7 @@ def plan_capacity(hosts: Sequence[HostSnapshot], size: InstanceSize, *,
 
 
 def _request(i: int, size: InstanceSize) -> PlacementRequest:
-    return PlacementRequest(i, f"plan-{i}", Resources(size.cores, size.memory_mib),
-                            disk_gib=size.disk_gib)
+    return PlacementRequest(i, f"plan-{i}", size.resources)
 
 
 def _host_fits(before: Sequence[HostSnapshot], placer: Placer, policy: Policy,
@@ -144,12 +147,10 @@ def _host_fits(before: Sequence[HostSnapshot], placer: Placer, policy: Policy,
 def ran_out_first(before: HostSnapshot, after: HostSnapshot, size: InstanceSize) -> str:
     """Of the resources ``after`` lacks for ``size``, the one that held the fewest
     instances of it at the start (ties: cores, memory, disk)."""
-    need = (size.cores, size.memory_mib, size.disk_gib)
-    free_before = (before.free.cores, before.free.memory_mib, before.free_disk_gib)
-    free_after = (after.free.cores, after.free.memory_mib, after.free_disk_gib)
-    lacking = [(free_before[i] // need[i], i) for i in range(3)
-               if need[i] > 0 and free_after[i] < need[i]]
-    return RESOURCES[min(lacking)[1]] if lacking else "cores"
+    need = size.resources
+    lacking = [(before.free.amount(c) // need.amount(c), i, c)
+               for i, c in enumerate(CLASSES) if c in need.lacking(after.free)]
+    return WORDS[min(lacking)[2]] if lacking else "cores"
 
 
 def _group_fits(fits: Sequence[HostFit]) -> tuple[GroupFit, ...]:

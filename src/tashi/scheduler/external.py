@@ -91,8 +91,8 @@ def host_json(host: HostSnapshot) -> dict[str, Any]:
     return {
         "name": host.name, "up": host.up, "state": str(host.state),
         "cores": host.capacity.cores, "memory_mib": host.capacity.memory_mib,
-        "disk_gib": host.disk_gib, "used_cores": host.used.cores,
-        "used_memory_mib": host.used.memory_mib, "used_disk_gib": host.used_disk_gib,
+        "disk_gib": host.capacity.disk_gib, "used_cores": host.used.cores,
+        "used_memory_mib": host.used.memory_mib, "used_disk_gib": host.used.disk_gib,
         "instances": host.instances, "reserved_for": sorted(host.reserved_for),
         "networks": sorted(host.networks), "groups": sorted(host.groups),
     }
@@ -102,7 +102,7 @@ def request_json(request: PlacementRequest) -> dict[str, Any]:
     return {
         "id": request.instance_id, "name": request.name, "owner": request.owner,
         "cores": request.resources.cores, "memory_mib": request.resources.memory_mib,
-        "disk_gib": request.disk_gib, "target_host": request.target_host,
+        "disk_gib": request.resources.disk_gib, "target_host": request.target_host,
         "allow_elsewhere": request.allow_elsewhere, "group": request.group,
         "anti_affinity": request.anti_affinity,
         "persistent_images": sorted(request.persistent_images),

@@ -1,14 +1,15 @@
 """The pure placement core's types: what a host looks like to the scheduler, what an
 instance asks for, and what the scheduler decided.
 
-Every type is frozen. The fields the manager does not send yet (disk, reservations,
-networks, anti-affinity groups, persistent images) have defaults that change
-nothing: no disk asked, nobody reserved, all networks, no group, no persistent disk.
+Every type is frozen. Capacities, usage and requests are resource vectors
+(:class:`~tashi.domain.resources.Resources`: cores, memory, disk). Optional fields have
+defaults that change nothing: nobody reserved, all networks, no group, no persistent
+disk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tashi.domain.resources import ZERO, Resources
 from tashi.domain.states import HostState
@@ -29,8 +30,6 @@ class HostSnapshot:
     capacity: Resources
     used: Resources = ZERO
     instances: int = 0
-    disk_gib: int = 0
-    used_disk_gib: int = 0
     reserved_for: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
@@ -39,24 +38,20 @@ class HostSnapshot:
     def free(self) -> Resources:
         return self.capacity - self.used
 
-    @property
-    def free_disk_gib(self) -> int:
-        return self.disk_gib - self.used_disk_gib
-
     def with_instance(self, request: PlacementRequest) -> HostSnapshot:
         """This host once ``request`` runs on it."""
         groups = self.groups | {request.group} if request.group else self.groups
         return HostSnapshot(
             self.name, self.up, self.state, self.capacity, self.used + request.resources,
-            self.instances + 1, self.disk_gib, self.used_disk_gib + request.disk_gib,
-            self.reserved_for, self.networks, groups)
+            self.instances + 1, self.reserved_for, self.networks, groups)
 
 
 @dataclass(frozen=True, slots=True)
 class PlacementRequest:
     """What one instance asks of a host.
 
-    ``disk_gib``: scratch disk on the host (0: none asked). ``target_host``: the host
+    ``resources``: what it claims (``disk_gib``: scratch and overlay space, 0: none
+    asked). ``target_host``: the host
     asked for; with ``allow_elsewhere`` another host is taken when it does not fit.
     ``group`` names the instance's group; with ``anti_affinity`` no two members of it
     share a host. ``persistent_images``: images it writes to, which no other instance
@@ -67,7 +62,6 @@ class PlacementRequest:
     name: str
     resources: Resources
     owner: str = ""
-    disk_gib: int = 0
     target_host: str | None = None
     allow_elsewhere: bool = False
     group: str | None = None
@@ -78,15 +72,13 @@ class PlacementRequest:
     @property
     def shape(self) -> tuple[object, ...]:
         """Everything but the identity: requests of equal shape get equal answers."""
-        return (self.resources, self.owner, self.disk_gib, self.target_host,
+        return (self.resources, self.owner, self.target_host,
                 self.allow_elsewhere, self.group, self.anti_affinity,
                 self.persistent_images, self.networks)
 
     def elsewhere(self) -> PlacementRequest:
         """The same request without its target host."""
-        return PlacementRequest(
-            self.instance_id, self.name, self.resources, self.owner, self.disk_gib, None,
-            False, self.group, self.anti_affinity, self.persistent_images, self.networks)
+        return replace(self, target_host=None, allow_elsewhere=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,6 @@ from tashi.scheduler.placement import (
 
 log = logging.getLogger(__name__)
 
-#: Agents do not report scratch disk yet: a host counts as having plenty of it.
-UNREPORTED_DISK_GIB = 2**40
 #: Bindings (or reasons for not placing) per request to the manager.
 BATCH = 1000
 #: The longest wait between two attempts to reach the manager.
@@ -48,9 +46,9 @@ RETRY_MAX_S = 30.0
 def hosts_of(snapshot: SnapshotOut) -> list[HostSnapshot]:
     """The wire's hosts for the pure core."""
     return [HostSnapshot(name=h.name, up=h.up, state=h.state,
-                         capacity=Resources(h.cores, h.memory_mib),
-                         used=Resources(h.used_cores, h.used_memory_mib), instances=h.instances,
-                         disk_gib=UNREPORTED_DISK_GIB, reserved_for=frozenset(h.reserved_for),
+                         capacity=Resources(h.cores, h.memory_mib, h.disk_gib),
+                         used=Resources(h.used_cores, h.used_memory_mib, h.used_disk_gib),
+                         instances=h.instances, reserved_for=frozenset(h.reserved_for),
                          networks=frozenset(h.networks), groups=frozenset(h.groups))
             for h in snapshot.hosts]
 
@@ -62,7 +60,7 @@ def cluster_of(snapshot: SnapshotOut) -> ClusterSnapshot:
 
 def request_of(p: PendingOut) -> PlacementRequest:
     return PlacementRequest(
-        p.id, p.name, Resources(p.cores, p.memory_mib), owner=p.owner, disk_gib=p.disk_gib,
+        p.id, p.name, Resources(p.cores, p.memory_mib, p.disk_gib), owner=p.owner,
         target_host=p.target_host, allow_elsewhere=p.allow_elsewhere, group=p.group,
         anti_affinity=p.anti_affinity, persistent_images=frozenset(p.persistent_images),
         networks=frozenset(p.networks))

@@ -16,7 +16,9 @@ from tashi.domain.derive import base_state
 from tashi.domain.errors import Conflict, InvalidTransition, NotFound, TashiError
 from tashi.domain.models import Host, Instance, InstanceStatus
 from tashi.domain.resources import ZERO, Resources
-from tashi.domain.states import HostState, InstanceState, can_transition
+from tashi.domain.states import InstanceState, can_transition
+from tashi.scheduler.fit import refusal as refusal_of
+from tashi.scheduler.records import host_snapshot, placement_request
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +89,11 @@ def refusal(binding: Binding, instance: Instance | None, host: Host | None,
 
 
 def _host_refusal(instance: Instance, host: Host, usage: HostUsage) -> TashiError | None:
-    what = f"host {host.name}"
-    if host.state is not HostState.NORMAL:
-        return Conflict(f"{what} is {host.state}")
-    if host.reserved_for and instance.owner not in host.reserved_for:
-        return Conflict(f"{what} is reserved for {', '.join(host.reserved_for)}")
-    used = usage.used
-    if not (used + instance.spec.resources).fits_in(host.capacity):
-        return Conflict(f"{what} lacks room for instance {instance.name}: "
-                        f"{used.cores}/{host.cores} cores, "
-                        f"{used.memory_mib}/{host.memory_mib} MiB used")
-    group = instance.spec.group
-    if instance.spec.anti_affinity and group is not None and (
-            (instance.owner, group) in usage.groups):
-        return Conflict(f"{what} already holds a member of group {group}")
-    return None
+    """The one fit rule (:func:`tashi.scheduler.fit.refusal`) on ``host`` as it is now."""
+    snapshot = host_snapshot(host, usage.used, usage.instances, usage.groups)
+    why = refusal_of(snapshot, placement_request(instance))
+    return None if why is None else Conflict(
+        f"host {host.name} refuses instance {instance.name}: {why}")
 
 
 def bound(instance: Instance, binding: Binding, at: datetime) -> Instance:

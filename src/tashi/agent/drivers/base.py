@@ -33,6 +33,7 @@ class HostInfo:
     cores: int
     memory_mib: int
     hypervisor: str  # e.g. "qemu-tcg", "qemu-kvm", "fake (simulation)"
+    disk_gib: int = 0  # room for instances' overlays and scratch disks
 
 
 @dataclass(frozen=True, slots=True)

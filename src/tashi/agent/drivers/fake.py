@@ -28,10 +28,12 @@ class _FakeVm:
 
 class FakeDriver:
     def __init__(self, *, cores: int = 64, memory_mib: int = 256 * 1024,
+                 disk_gib: int = 16 * 1024,
                  start_delay_s: float = 0.0, stop_delay_s: float = 0.0,
                  fail_start: Callable[[VmRequest], str | None] | None = None) -> None:
         self._cores = cores
         self._memory_mib = memory_mib
+        self._disk_gib = disk_gib
         self._start_delay_s = start_delay_s
         self._stop_delay_s = stop_delay_s
         self._fail_start = fail_start
@@ -48,7 +50,7 @@ class FakeDriver:
 
     async def host_info(self) -> HostInfo:
         return HostInfo(cores=self._cores, memory_mib=self._memory_mib,
-                        hypervisor="fake (simulation)")
+                        hypervisor="fake (simulation)", disk_gib=self._disk_gib)
 
     async def list_instances(self) -> list[VmStatus]:
         return [VmStatus(i, vm.observed, "simulated") for i, vm in sorted(self._vms.items())]

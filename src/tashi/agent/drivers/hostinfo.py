@@ -168,6 +168,23 @@ def measure(cpus: int, meminfo: Path = PROC_MEMINFO, proc_cgroup: Path = PROC_SE
     return HostResources(cores=max(1, cores), memory_mib=memory)
 
 
+GIB = 1024 * MIB
+
+
+def disk_gib_of(directory: Path, limit_gib: int | None = None) -> int:
+    """The room for instance disks: the size of the filesystem holding ``directory``
+    (its nearest existing ancestor), or ``limit_gib`` when that is smaller. Raises
+    DriverError when it cannot be measured."""
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        fs = os.statvfs(directory)
+    except OSError as exc:
+        raise DriverError(f"cannot measure the disk of {directory}: {exc}") from exc
+    total = fs.f_blocks * fs.f_frsize // GIB
+    return total if limit_gib is None else min(total, limit_gib)
+
+
 def host_resources() -> HostResources:
     """This host's cores and memory for VMs, as the running agent sees them."""
     return measure(usable_cpus())

@@ -11,7 +11,8 @@ from tashi.agent.settings import AgentSettings
 
 
 def _qemu(settings: AgentSettings) -> HypervisorDriver:
-    return QemuDriver(settings.state_dir / "qemu", detect_accelerator(settings.accel))
+    return QemuDriver(settings.state_dir / "qemu", detect_accelerator(settings.accel),
+                      disk_limit_gib=settings.disk_gib)
 
 
 def _fake(settings: AgentSettings) -> HypervisorDriver:

@@ -30,8 +30,8 @@ async def join(body: JoinIn, core: Core, request: Request) -> dict[str, str]:
 async def heartbeat(host: str, body: HeartbeatIn, caller: Caller, core: Core) -> None:
     require_host_agent(caller, host)
     await run_in_threadpool(lambda: core.hosts.heartbeat(
-        host, cores=body.cores, memory_mib=body.memory_mib, version=body.agent_version,
-        hypervisor=body.hypervisor))
+        host, cores=body.cores, memory_mib=body.memory_mib, disk_gib=body.disk_gib,
+        version=body.agent_version, hypervisor=body.hypervisor))
 
 
 @router.get("/hosts/{host}/instances")

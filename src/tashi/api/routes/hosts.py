@@ -90,9 +90,11 @@ async def slots(caller: Caller, core: Core,
                 cores: Annotated[int, Query(ge=1, le=MAX_CORES)] = 1,
                 memory_mib: Annotated[int, Query(ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB)] = 128,
                 ) -> SlotsOut:
-    """How many more instances of a size fit, per host and in total."""
-    require_admin(caller)
-    per_host = await run_in_threadpool(core.hosts.slots, Resources(cores, memory_mib))
+    """How many more instances of a size fit, per host and in total (the caller's:
+    hosts reserved for others take none)."""
+    admin = require_admin(caller)
+    per_host = await run_in_threadpool(core.hosts.slots, Resources(cores, memory_mib),
+                                       admin.name)
     return SlotsOut(cores=cores, memory_mib=memory_mib, total=sum(n for _, n, _ in per_host),
                     hosts=[HostSlotsOut(name=h, slots=n, why=w) for h, n, w in per_host])
 

@@ -26,8 +26,8 @@ from tashi.domain.models import Instance
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState
 from tashi.manager.access import require_admin
 from tashi.manager.core import ManagerCore
-from tashi.manager.hosts import group_key
 from tashi.manager.notifier import PENDING
+from tashi.scheduler.records import group_key
 from tashi.store.binding import Binding
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"],

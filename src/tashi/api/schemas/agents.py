@@ -24,6 +24,7 @@ class JoinIn(Wire):
 class HeartbeatIn(Wire):
     cores: int = Field(ge=0, le=100_000)
     memory_mib: int = Field(ge=0)
+    disk_gib: int = Field(default=0, ge=0, description="room for instance disks")
     agent_version: str = Field(max_length=64)
     hypervisor: str = Field(max_length=64)
 

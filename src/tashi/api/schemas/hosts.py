@@ -28,6 +28,8 @@ class HostOut(Wire):
     memory_mib: int
     used_cores: int
     used_memory_mib: int
+    disk_gib: int = Field(default=0, description="room for instance disks")
+    used_disk_gib: int = 0
     instances: int
     agent_version: str
     last_heartbeat: datetime | None

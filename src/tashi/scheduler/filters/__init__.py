@@ -14,6 +14,7 @@ from tashi.scheduler.filters.memory import MemoryFilter
 from tashi.scheduler.filters.networks import NetworkFilter
 from tashi.scheduler.filters.persistent_image import PersistentImageFilter
 from tashi.scheduler.filters.reservation import ReservationFilter
+from tashi.scheduler.filters.resources import ResourceFilter
 from tashi.scheduler.filters.target_host import TargetHostFilter
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Part",
     "PersistentImageFilter",
     "ReservationFilter",
+    "ResourceFilter",
     "Scope",
     "TargetHostFilter",
     "pool_key",

@@ -53,5 +53,11 @@ class Filter(ABC):
 
     def explain(self, removed: Sequence[HostSnapshot],
                 request: PlacementRequest) -> list[Part]:
-        """Why ``removed`` (non-empty, all refused by this filter) were refused."""
+        """Why ``removed`` (non-empty, all refused by this filter) were refused: parts
+        whose text starts with their count, e.g. ``(3, "3 lack memory (...)")``."""
         return [(len(removed), f"{len(removed)} {self.reason}")]
+
+    def why_not(self, host: HostSnapshot, request: PlacementRequest) -> str:
+        """Why this filter refuses ``host`` alone, e.g. ``lack memory (...)``."""
+        (_, text), *_ = self.explain([host], request)
+        return text.removeprefix("1 ")

@@ -150,12 +150,13 @@ def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, H
     group = InstanceRow.spec["group"].as_string()
     totals = s.execute(select(
         InstanceRow.host, func.sum(InstanceRow.spec["cores"].as_integer()),
-        func.sum(InstanceRow.spec["memory_mib"].as_integer()), func.count(),
+        func.sum(InstanceRow.spec["memory_mib"].as_integer()),
+        func.coalesce(func.sum(InstanceRow.spec["disk_gib"].as_integer()), 0), func.count(),
     ).where(*holds).group_by(InstanceRow.host))
     groups: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
     for host, owner, name in s.execute(select(InstanceRow.host, InstanceRow.owner, group)
                                        .where(*holds, group.is_not(None)).distinct()):
         groups[host].add((owner, name))
-    return {host: HostUsage(Resources(int(cores), int(memory)), int(n),
+    return {host: HostUsage(Resources(int(cores), int(memory), int(disk)), int(n),
                             frozenset(groups.get(host, ())))
-            for host, cores, memory, n in totals}
+            for host, cores, memory, disk, n in totals}

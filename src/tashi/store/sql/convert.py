@@ -45,7 +45,8 @@ def token(row: TokenRow) -> TokenRecord:
 def host(row: HostRow | Row[Any]) -> Host:
     return Host(
         id=row.id, name=row.name, state=HostState(row.state), cores=row.cores,
-        memory_mib=row.memory_mib, last_heartbeat=maybe_utc(row.last_heartbeat),
+        memory_mib=row.memory_mib, disk_gib=row.disk_gib,
+        last_heartbeat=maybe_utc(row.last_heartbeat),
         agent_version=row.agent_version, registered_at=utc(row.registered_at),
         hypervisor=row.hypervisor, reserved_for=tuple(str(u) for u in row.reserved_for or ()),
         silent=bool(row.silent),

@@ -116,11 +116,12 @@ class SqlStore(SqlUsers):
 
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
-        hypervisor: str = "",
+        hypervisor: str = "", disk_gib: int = 0,
     ) -> Host:
         change = (update(HostRow).where(HostRow.name == name)  # thousands a minute: no ORM
-                  .values(cores=cores, memory_mib=memory_mib, agent_version=agent_version,
-                          last_heartbeat=at, hypervisor=hypervisor)
+                  .values(cores=cores, memory_mib=memory_mib, disk_gib=disk_gib,
+                          agent_version=agent_version, last_heartbeat=at,
+                          hypervisor=hypervisor)
                   .returning(*HostRow.__table__.columns))
         with self._write.begin() as s:
             row = s.execute(change).first()

@@ -115,6 +115,7 @@ class HostRow(Base):
     state: Mapped[str] = mapped_column(String(32))
     cores: Mapped[int]
     memory_mib: Mapped[int]
+    disk_gib: Mapped[int] = mapped_column(default=0)
     last_heartbeat: Mapped[datetime | None]
     agent_version: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[datetime]

@@ -15,7 +15,7 @@ from asyncio.subprocess import Process
 from pathlib import Path
 
 from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
-from tashi.agent.drivers.hostinfo import host_resources
+from tashi.agent.drivers.hostinfo import disk_gib_of, host_resources
 from tashi.agent.drivers.qemu import process
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
@@ -61,7 +61,9 @@ class QemuDriver:
         *,
         qemu_img: str = QEMU_IMG,
         start_timeout_s: float = START_TIMEOUT_S,
+        disk_limit_gib: int | None = None,
     ) -> None:
+        self._disk_limit_gib = disk_limit_gib
         self._state_dir = state_dir.absolute()
         self._accel = accel
         self._qemu_binary = qemu_binary
@@ -85,6 +87,7 @@ class QemuDriver:
             cores=resources.cores,
             memory_mib=resources.memory_mib,
             hypervisor=f"qemu-{self._accel}",
+            disk_gib=disk_gib_of(self._state_dir, self._disk_limit_gib),
         )
 
     async def list_instances(self) -> list[VmStatus]:
