@@ -31,8 +31,11 @@ class ManagerCore:
     @classmethod
     def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
               join_token: str | None, max_wait_s: float = 30.0,
-              directory: UserDirectory | None = None) -> ManagerCore:
-        notifier = Notifier()
+              directory: UserDirectory | None = None,
+              notifier: Notifier | None = None) -> ManagerCore:
+        """``notifier``: what wakes long-polls (default: the in-process one, for a single
+        manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL."""
+        notifier = notifier or Notifier()
         instances = InstanceService(store, clock, notifier)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,

@@ -25,6 +25,7 @@ from tashi.common.logs import setup_logging
 from tashi.domain.errors import InvalidInput, TashiError
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
+from tashi.manager.pgnotify import notifier_for
 from tashi.manager.settings import ManagerSettings
 from tashi.manager.usersources.config import directory_of
 from tashi.store import migrate_store, open_store
@@ -36,10 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def build_core(settings: ManagerSettings, store: Store) -> ManagerCore:
+    """The core over ``store``; its notifier crosses replicas when the store is
+    PostgreSQL (the one place where the kind of notifier is chosen)."""
     join = settings.join_token.get_secret_value() if settings.join_token else None
     return ManagerCore.build(store, SystemClock(), image_dir=settings.image_dir,
                              heartbeat_timeout_s=settings.heartbeat_timeout_s,
-                             join_token=join, directory=directory_of(settings))
+                             join_token=join, directory=directory_of(settings),
+                             notifier=notifier_for(settings.db_url))
 
 
 def prepare_store(settings: ManagerSettings) -> tuple[Store, str | None]:

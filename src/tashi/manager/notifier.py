@@ -7,6 +7,10 @@ the manager's boot id, so after a manager restart every watcher re-reads at once
 the watch is a hint, the answer is always the whole desired state (level-triggered).
 
 ``bump`` may be called from any thread (store calls run in a thread pool).
+
+This notifier wakes the watchers of one process (sqlite and pickle stores: one
+manager). :mod:`tashi.manager.pgnotify` extends it across manager replicas sharing a
+PostgreSQL database; :func:`tashi.manager.pgnotify.notifier_for` picks one by store URL.
 """
 
 from __future__ import annotations
@@ -45,7 +49,30 @@ class Notifier:
         with self._lock:
             return f"{self._boot}.{self._counters[key]}"
 
+    @property
+    def boot_id(self) -> str:
+        """This process's part of every revision (differs per manager and per start)."""
+        return self._boot
+
     def bump(self, *keys: str) -> None:
+        """``keys`` changed (the write is committed): wake their watchers, here and,
+        in a subclass, in the other replicas (see :meth:`_publish`)."""
+        self._note(keys)
+        self._publish(keys)
+
+    def wake_all(self) -> None:
+        """Every key may have changed (e.g. a change from elsewhere may have been
+        missed): move every revision on and answer every watcher."""
+        with self._lock:
+            keys = tuple(self._counters)
+        self._note(keys)
+
+    def _publish(self, keys: tuple[str, ...]) -> None:
+        """Tell the other replicas that ``keys`` changed; nothing to tell here."""
+
+    def _note(self, keys: tuple[str, ...]) -> None:
+        """Move the revisions of ``keys`` on and wake their local watchers (from any
+        thread: the wake itself runs on the attached loop)."""
         with self._lock:
             for key in keys:
                 self._counters[key] += 1
