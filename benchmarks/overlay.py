@@ -28,7 +28,7 @@ from pathlib import Path
 from stats import SUMMARY_HEADERS, Summary, first_line_of, machine_line, print_table, ratio
 from stats import summary_row as row
 from tashi.agent.drivers.base import DiskPlan
-from tashi.agent.drivers.qemu.overlay import create_overlay
+from tashi.agent.drivers.storage.overlay import create_overlay
 from tashi.common.qemu_img import QEMU_IMG, image_info
 from tashi.domain.errors import TashiError
 from tashi.domain.models import ImageFormat
@@ -101,7 +101,7 @@ async def measure(root: Path, repeat: int) -> list[Base]:
 def report(bases: list[Base], repeat: int, root: Path,
            load: tuple[float, float, float]) -> None:
     fs = first_line_of(["stat", "-f", "-c", "%T", str(root)])
-    print(f"\nOverlay creation (tashi.agent.drivers.qemu.overlay.create_overlay), "
+    print(f"\nOverlay creation (tashi.agent.drivers.storage.overlay.create_overlay), "
           f"{repeat} runs per base, times in milliseconds")
     print(first_line_of([QEMU_IMG, "--version"]) + f"; filesystem of {root.parent}: {fs}")
     print(machine_line(load) + "\n")

@@ -129,7 +129,7 @@ def prepare(root: Path) -> str:
 def start_manager(root: Path, heartbeat_interval_s: float) -> Cluster:
     url = f"http://127.0.0.1:{free_port()}"
     cluster = Cluster(root, url, prepare(root), {})
-    cluster.start("manager", "tashi.manager.main", [], {
+    cluster.start("manager", "tashi.cmd.manager", [], {
         "TASHI_DB_URL": f"sqlite:///{cluster.db}", "TASHI_PORT": url.rsplit(":", 1)[1],
         "TASHI_LISTEN": "127.0.0.1", "TASHI_IMAGE_DIR": str(root / "images"),
         "TASHI_JOIN_TOKEN": JOIN_TOKEN, "TASHI_LOG_LEVEL": "INFO",
@@ -272,7 +272,7 @@ class Figures:
 
 def start_scheduler(cluster: Cluster) -> datetime:
     started = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the store keeps it
-    cluster.start("scheduler", "tashi.scheduler.main",
+    cluster.start("scheduler", "tashi.cmd.scheduler",
                   ["--manager-url", cluster.url, "--log-level", "INFO"],
                   {"TASHI_TOKEN": cluster.admin_token})
     return started
@@ -328,7 +328,7 @@ async def run(args: argparse.Namespace, root: Path) -> Figures:
     bulk: asyncio.Task[None] | None = None
     try:
         if args.hosts_mode == "agents":
-            cluster.start("simulate", "tashi.agent.main", [
+            cluster.start("simulate", "tashi.cmd.agent", [
                 "simulate", "--hosts", str(args.hosts), "--prefix", "sim-",
                 "--cores", str(HOST_CORES), "--memory", str(HOST_MEMORY_MIB),
                 "--heartbeat-interval", str(args.heartbeat_interval),

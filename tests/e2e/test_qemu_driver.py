@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from qemu.qmp import QMPClient
 
-from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest, VmStatus
+from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest, VmStatus, capabilities_of
 from tashi.agent.drivers.qemu import QemuDriver, detect_accelerator
 from tashi.agent.drivers.qemu.consolelog import rotate_if_large
 from tashi.agent.drivers.qemu.qmp import qmp_execute
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout
+from tashi.domain.capabilities import Ability
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
 from tashi.domain.models import ImageFormat
@@ -307,5 +308,7 @@ async def test_host_info_and_capabilities(driver: QemuDriver) -> None:
     assert info.cores == os.cpu_count()
     assert info.memory_mib > 0
     assert info.hypervisor in ("qemu-tcg", "qemu-kvm")
-    assert driver.capabilities.console
+    caps = await capabilities_of(driver)
+    assert caps.abilities == {Ability.CONSOLE}
+    assert caps.facts.hypervisor == "qemu"
     assert driver.name == "qemu"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from pydantic import SecretStr
 
-from tashi.manager.usersources import LdapConfig, LdapUsers
+from tashi.identity.sources import LdapConfig, LdapUsers
 from tests.integration.slapd import SUFFIX, Slapd, hash_password, start_slapd
 
 PEOPLE = f"ou=people,{SUFFIX}"

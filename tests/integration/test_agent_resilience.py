@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from tashi import __version__
-from tashi.agent.main import run_agent
+from tashi.agent.process import run_agent
 from tashi.agent.settings import AgentSettings
 from tashi.api.app import create_app
 from tashi.api.schemas import BindIn, HeartbeatIn, InstanceCreate

@@ -107,6 +107,7 @@ ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
 ]
 ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances", None),
+    ("GET", "/events", None),  # each sees their own instances' (tests/integration/test_events.py)
     ("GET", "/images", None),
     ("GET", "/images/guest", None),
     ("GET", "/networks", None),

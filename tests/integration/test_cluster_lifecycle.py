@@ -191,7 +191,7 @@ async def test_unknown_host_bind_is_not_found(rig: Rig) -> None:
 
 async def test_agent_auto_registers_with_join_token(tmp_path_factory: pytest.TempPathFactory
                                                     ) -> None:
-    from tashi.agent.main import obtain_credential
+    from tashi.agent.process import obtain_credential
     from tashi.agent.settings import AgentSettings
     from tests.integration.conftest import start_rig, stop_rig
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from tashi.api.schemas import Observation
 from tashi.domain.derive import Observed
+from tashi.domain.desired import Observation
 from tashi.domain.states import InstanceState, Power
 from tests.integration.conftest import Rig
 from tests.integration.test_cluster_lifecycle import vm

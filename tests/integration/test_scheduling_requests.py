@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tashi.agent.drivers.fake import FakeDriver
 from tashi.api.schemas import InstanceCreate, InstanceOut
-from tashi.cli.main import main
+from tashi.cmd.cli import main
 from tashi.domain.errors import Conflict, InvalidInput
 from tests.integration.conftest import Rig
 

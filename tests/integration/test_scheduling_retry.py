@@ -16,8 +16,8 @@ from tashi.agent.drivers.base import VmRequest
 from tashi.agent.drivers.fake import FakeDriver
 from tashi.api.app import create_app
 from tashi.api.schemas import InstanceCreate
-from tashi.cli.main import main
 from tashi.client import TashiClient
+from tashi.cmd.cli import main
 from tashi.common.clock import SystemClock
 from tashi.domain.models import ImageFormat
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network

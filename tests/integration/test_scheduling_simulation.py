@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tashi.agent.main import main as agent_main
 from tashi.agent.simulation import Simulation, SimulationSettings
 from tashi.api.schemas import InstanceCreate
-from tashi.cli.main import main
+from tashi.cmd.agent import main as agent_main
+from tashi.cmd.cli import main
 from tashi.domain.models import ImageFormat
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import NewImage

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tashi.domain.capabilities import Ability, HostCapabilities, HypervisorFacts
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
     DiskSpec,
     ImageFormat,
@@ -28,6 +30,7 @@ from tashi.domain.models import (
     NicSpec,
     Principal,
 )
+from tashi.domain.resources import Resources
 from tashi.domain.states import HostState, InstanceState, Power, Role
 from tashi.store import open_store
 from tashi.store.base import NewImage, Store
@@ -200,6 +203,29 @@ def test_heartbeat_and_host_state(store: Store) -> None:
         store.record_heartbeat("node9", cores=1, memory_mib=1, agent_version="0.1", at=at)
     with pytest.raises(NotFound):
         store.set_host_state("node9", HostState.NORMAL)
+
+
+CAPABILITIES = HostCapabilities(
+    HypervisorFacts("qemu", "7.2.22", "tcg", "max", "AMD EPYC", frozenset({"pc"}),
+                    frozenset({"virtio", "e1000"}), frozenset({"user"})),
+    frozenset({Ability.CONSOLE}))
+
+
+def test_heartbeat_capabilities(store: Store) -> None:
+    assert store.host_capabilities() == []
+    for name in ("node1", "node2", "node3"):
+        store.create_host(name)
+    at = datetime.now(UTC)
+    assert store.host_capabilities() == [None]
+    for name in ("node1", "node2"):
+        beat = store.record_heartbeat(name, cores=4, memory_mib=8192, agent_version="0.1",
+                                      at=at, capabilities=CAPABILITIES)
+        assert beat.capabilities == CAPABILITIES
+    assert store.get_host("node1").capabilities == CAPABILITIES
+    assert sorted(store.host_capabilities(), key=lambda c: c is None) == [CAPABILITIES, None]
+    older = store.record_heartbeat("node1", cores=4, memory_mib=8192, agent_version="0.0.9",
+                                   at=at)  # an older agent reports none: none are kept
+    assert older.capabilities is None
 
 
 def test_images(store: Store) -> None:
@@ -429,3 +455,21 @@ def test_events_outlive_their_instance(store: Store) -> None:
     store.delete_instance(inst.id, generation=1)
     store.add_event("deleted", instance_id=inst.id)
     assert [e.message for e in store.list_events(instance_id=inst.id)] == ["created", "deleted"]
+
+
+def test_event_facts_are_kept_and_filtered(store: Store) -> None:
+    facts = EventFacts(EventKind.INSTANCE_STATE, "user alice", "alice", S.RUNNING,
+                       S.SHUTTING_DOWN, Resources(2, 512, 10))
+    made = store.add_event("Running -> ShuttingDown", instance_id=7, host="h9", facts=facts)
+    store.add_event("a note", host="h9")
+    (read,) = store.list_events(instance_id=7)
+    assert read == made
+    assert (read.kind, read.actor, read.user, read.old_state, read.new_state,
+            read.resources) == (facts.kind, facts.actor, facts.user, facts.old_state,
+                                facts.new_state, facts.resources)
+    assert [e.message for e in store.list_events(user="alice")] == ["Running -> ShuttingDown"]
+    assert [e.message for e in store.list_events(kind=EventKind.NOTE)] == ["a note"]
+    assert [e.message for e in store.list_events(after_id=made.id)] == ["a note"]
+    assert store.list_events(since=made.at + timedelta(days=1)) == []
+    restored = store.snapshot().events
+    assert made in restored

@@ -11,7 +11,13 @@ from tashi.domain.errors import Conflict
 from tashi.domain.models import ImageFormat, InstanceStatus, NetworkKind
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.store.base import NewImage, Snapshot, Store
-from tests.integration.test_store_contract import STORES, new_instance, opened, spec
+from tests.integration.test_store_contract import (
+    CAPABILITIES,
+    STORES,
+    new_instance,
+    opened,
+    spec,
+)
 
 S = InstanceState
 
@@ -30,7 +36,8 @@ def populate(store: Store) -> None:
     store.add_token("hash-node1", "agent-node1", host="node1")
     store.put_setting("cluster.join_token_hash", "hash-join")
     store.create_host("node1", cores=8, memory_mib=16384)
-    store.record_heartbeat("node1", cores=8, memory_mib=16000, agent_version="0.1", at=now)
+    store.record_heartbeat("node1", cores=8, memory_mib=16000, agent_version="0.1", at=now,
+                           capabilities=CAPABILITIES)
     store.create_host("node2")
     store.set_host_state("node2", HostState.DRAINED)
     store.create_image(NewImage("debian-12.qcow2", "alice", ImageFormat.QCOW2, 300, 2000))
@@ -60,6 +67,7 @@ def test_snapshot_holds_everything(request: pytest.FixtureRequest, kind: str) ->
     assert snap.settings == (("cluster.join_token_hash", "hash-join"),)
     assert [(h.name, h.state) for h in snap.hosts] == [("node1", HostState.NORMAL),
                                                        ("node2", HostState.DRAINED)]
+    assert [h.capabilities for h in snap.hosts] == [CAPABILITIES, None]
     assert [i.name for i in snap.images] == ["debian-12.qcow2", "data.raw"]
     assert [(i.name, i.generation) for i in snap.instances] == [("web", 2), ("db", 1)]
     web = snap.instances[0]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tashi.cmd.manager import main
 from tashi.domain.errors import InvalidInput
 from tashi.domain.states import Role
-from tashi.manager.main import main
 from tashi.store import open_store
 from tashi.store.transfer import VERSION, export_store, import_store
 from tests.integration.test_store_contract import opened

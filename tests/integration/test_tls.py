@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from tashi.api.schemas import InstanceCreate
-from tashi.cli.main import main as tashi
 from tashi.client import TashiClient
+from tashi.cmd.cli import main as tashi
 from tashi.domain.errors import Unavailable
 from tashi.embedded.cluster import Cluster, ClusterConfig
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from tashi.cli.main import main
+from tashi.cmd.cli import main
 from tests.unit import test_cli_commands as cli
 
 manager = cli.manager  # the fixture: a manager served in a thread, for the CLI to call

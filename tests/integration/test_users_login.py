@@ -7,7 +7,7 @@ import pytest
 
 from tashi.common.clock import ManualClock
 from tashi.domain.errors import RateLimited, TashiError, Unauthenticated
-from tashi.manager.loginlimit import LoginLimiter
+from tashi.identity.loginlimit import LoginLimiter
 from tests.integration.conftest import Rig
 
 PASSWORD = "correct horse battery"

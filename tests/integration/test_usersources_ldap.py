@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
-from tashi.manager.usersources import UserSource, user_filter
+from tashi.identity.sources import UserSource, user_filter
 from tests.integration.ldap_directory import (
     INJECTION,
     PEOPLE,

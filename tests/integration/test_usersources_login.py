@@ -13,13 +13,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tashi.cli.main import main as tashi_main
+from tashi.cmd.cli import main as tashi_main
+from tashi.cmd.manager import main as manager_main
 from tashi.domain.errors import InvalidInput, TashiError, Unauthenticated
-from tashi.manager.main import main as manager_main
+from tashi.identity.sources import LdapUsers, SystemUsers
+from tashi.identity.sources.config import directory_of
+from tashi.identity.sources.directory import UserDirectory
 from tashi.manager.settings import ManagerSettings
-from tashi.manager.usersources import LdapUsers, SystemUsers
-from tashi.manager.usersources.config import directory_of
-from tashi.manager.usersources.directory import UserDirectory
 from tests.integration.conftest import Rig, start_rig, stop_rig
 from tests.integration.ldap_directory import Directory, directory
 from tests.integration.system_accounts import Accounts, accounts

@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from tashi.manager.usersources import DEFAULT_MIN_UID, ExternalUser, SystemUsers, UserSource
+from tashi.identity.sources import DEFAULT_MIN_UID, ExternalUser, SystemUsers, UserSource
 from tests.integration.system_accounts import Accounts, accounts
 
 __all__ = ["accounts"]  # the fixture
@@ -61,7 +61,7 @@ def test_required_group(accounts: Accounts) -> None:
 def test_names_that_are_not_tashi_names_are_refused(
     accounts: Accounts, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tashi.manager.usersources")
+    caplog.set_level(logging.INFO, logger="tashi.identity.sources")
     source = SystemUsers()
     assert pwd.getpwnam(accounts.dotted)  # it exists on the system...
     assert source.lookup(accounts.dotted) is None  # ...but is no Tashi user

@@ -18,9 +18,10 @@ from click.testing import CliRunner, Result
 
 from tashi.api.app import create_app
 from tashi.cli import wait
-from tashi.cli.main import main
+from tashi.cmd.cli import main
 from tashi.common.clock import SystemClock
 from tashi.common.secrets import hash_token
+from tashi.domain.capabilities import Ability, HostCapabilities, HypervisorFacts
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.store.sql import open_store
@@ -310,3 +311,67 @@ def test_networks_list_and_add(manager: Manager) -> None:
     alice = json.loads(ok(tashi(manager, "--json", "user", "add", "alice")))["token"]
     assert "lab" in ok(tashi(manager, "network", "list", token=alice))  # users see them
     assert "not an admin" in fails(tashi(manager, "network", "add", "x", token=alice), 3)
+
+
+def test_events_lists_filters_and_prints_json(manager: Manager, image: str) -> None:
+    ok(tashi(manager, "vm", "create", "ev", "--image", image))
+    out = ok(tashi(manager, "events", "--instance", "ev"))
+    assert "instance.created" in out
+    assert "user admin" in out
+    rows = json.loads(ok(tashi(manager, "events", "--kind", "instance.created", "--json")))
+    assert [r["kind"] for r in rows] == ["instance.created"]
+    assert rows[0]["user"] == "admin"
+    assert json.loads(ok(tashi(manager, "events", "--kind", "host.silent", "--json"))) == []
+    assert "not found" in fails(tashi(manager, "events", "--instance", "nope"), 4)
+    assert tashi(manager, "events", "--kind", "bogus").exit_code == 2
+
+
+def _qemu_caps(*nic_models: str) -> HostCapabilities:
+    return HostCapabilities(
+        HypervisorFacts("qemu", "7.2.22", "tcg", "max", "AMD EPYC", frozenset({"pc"}),
+                        frozenset(nic_models), frozenset({"user"}),
+                        frozenset({"overlay", "image"}), frozenset({"qcow2", "raw"})),
+        frozenset({Ability.CONSOLE}))
+
+
+def test_host_show_displays_what_its_drivers_can_do(manager: Manager) -> None:
+    ok(tashi(manager, "host", "add", "node1"))
+    ok(tashi(manager, "host", "add", "node2"))
+    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version="0.1",
+                                 hypervisor="qemu-tcg", capabilities=_qemu_caps("virtio", "e1000"))
+    shown = dict(line.split(": ", 1) for line in
+                 ok(tashi(manager, "host", "show", "node1")).splitlines())
+    assert {k: v.strip() for k, v in shown.items()} == {
+        "name": "node1", "state": "Normal", "up": "yes (last heartbeat 0s ago)",
+        "cores": "0/8 used", "memory": "0 MiB/8.0 GiB used", "disk": "0/0 GiB used",
+        "instances": "0", "reserved for": "anyone", "agent": "0.1",
+        "hypervisor": "qemu 7.2.22 (qemu-tcg)", "accelerator": "tcg",
+        "cpu model": "max (host CPU: AMD EPYC)", "machine types": "pc",
+        "nic models": "e1000, virtio", "network kinds": "user",
+        "disk kinds": "image, overlay", "disk formats": "qcow2, raw",
+        "abilities": "console yes, pause no, suspend no, live migration no, vnc no",
+    }
+    as_json = json.loads(ok(tashi(manager, "--json", "host", "show", "node1")))
+    assert as_json["capabilities"]["nic_models"] == ["e1000", "virtio"]
+    assert as_json["silent"] is False
+    assert ("capabilities: not reported (the agent is older, or never heartbeated)"
+            in ok(tashi(manager, "host", "show", "node2")))
+    assert "host ghost not found" in fails(tashi(manager, "host", "show", "ghost"), 4)
+
+
+def test_a_nic_model_no_host_offers_is_refused(manager: Manager, image: str) -> None:
+    # a fresh cluster (no host reported): what Tashi's drivers know
+    made = json.loads(ok(tashi(manager, "--json", "vm", "create", "e", "--image", image,
+                               "--nic-model", "e1000")))
+    assert [n["model"] for n in made["nics"]] == ["e1000"]
+    assert ("no host offers NIC model rtl8139 (the hosts offer NIC models e1000, virtio"
+            in fails(tashi(manager, "vm", "create", "r", "--image", image,
+                           "--nic-model", "rtl8139"), 2))
+    ok(tashi(manager, "host", "add", "node1"))
+    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version="0.1",
+                                 capabilities=_qemu_caps("virtio"))
+    line = fails(tashi(manager, "vm", "create", "f", "--image", image, "--nic-model", "e1000"),
+                 2)
+    assert line == ("tashi: no host could ever run it: no host offers NIC model e1000 (the "
+                    "hosts offer NIC models virtio and network kinds user)")
+    ok(tashi(manager, "vm", "create", "v", "--image", image))  # virtio, the default

@@ -19,10 +19,10 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from tashi.cli.config import Target, save_config
-from tashi.cli.main import main
 from tashi.cli.session import Session
 from tashi.cli.up import _announce
 from tashi.client import TashiClient
+from tashi.cmd.cli import main
 from tashi.domain.errors import InvalidInput, TashiError
 from tashi.embedded.cluster import Cluster, ClusterConfig, _serve_manager
 from tests.unit.test_cli_commands import Manager, fails, manager  # noqa: F401 (a fixture)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tashi.agent.drivers.base import DiskPlan
-from tashi.agent.drivers.qemu.overlay import check_image, create_overlay
+from tashi.agent.drivers.storage.overlay import check_image, create_overlay
 from tashi.common.qemu_img import QemuImgError, image_info, run_qemu_img
 from tashi.domain.errors import DriverError
 from tashi.domain.models import ImageFormat

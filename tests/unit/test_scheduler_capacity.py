@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tashi.cli.plan import plan
-from tashi.cli.session import Session
+from tashi.cmd.cli import main
 from tashi.domain.errors import InvalidInput
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState
@@ -98,8 +97,9 @@ def test_bad_cluster_descriptions(data: dict[str, object], says: str) -> None:
 ALIKE = ["--hosts", "4", "--host-cores", "16", "--host-memory", "65536"]
 
 
-def run(*args: str, obj: Session | None = None) -> Result:
-    return CliRunner().invoke(plan, ["capacity", *args], obj=obj)
+def run(*args: str, root: tuple[str, ...] = ()) -> Result:
+    """``tashi [ROOT...] plan capacity ARGS...``, as a person would run it."""
+    return CliRunner().invoke(main, [*root, "plan", "capacity", *args])
 
 
 def one_line_error(result: Result) -> str:
@@ -128,7 +128,7 @@ def test_cli_json() -> None:
 
 
 def test_cli_honours_the_root_json_flag() -> None:
-    result = run(*ALIKE, "--cores", "2", "--memory", "4096", obj=Session(json=True))
+    result = run(*ALIKE, "--cores", "2", "--memory", "4096", root=("--json",))
     assert json.loads(result.stdout)["total"] == 32
 
 

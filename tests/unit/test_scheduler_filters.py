@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from tashi.domain.needs import Needs
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState
 from tashi.scheduler.filters import (
     DEFAULT_FILTERS,
     AntiAffinityFilter,
+    CapabilityFilter,
     CoreFilter,
     DiskFilter,
     Filter,
@@ -146,12 +148,15 @@ def test_networks() -> None:
 
 
 def test_scopes_promise_what_the_index_relies_on() -> None:
-    """Pool-scoped filters answer alike for hosts equal in up/state/reservations/networks."""
+    """Pool-scoped filters answer alike for hosts equal in up/state/reservations/networks/
+    capabilities."""
     pooled = {type(f) for f in DEFAULT_FILTERS if f.scope is Scope.POOL}
-    assert pooled == {HostUpFilter, HostStateFilter, ReservationFilter, NetworkFilter}
+    assert pooled == {HostUpFilter, HostStateFilter, ReservationFilter, NetworkFilter,
+                      CapabilityFilter}
     a = host("a", cores=64, mem=1 << 20, groups=frozenset({"g"}))
     b = host("b", cores=1, mem=16, used_cores=1, used_mem=16)
     for f in DEFAULT_FILTERS:
         if f.scope is not Scope.HOST:
-            for r in (req(owner="x"), req(networks=frozenset({"n"}))):
+            for r in (req(owner="x"), req(networks=frozenset({"n"})),
+                      req(needs=Needs(nic_models=frozenset({"rtl8139"})))):
                 assert passes(f, a, r) == passes(f, b, r)

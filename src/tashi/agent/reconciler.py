@@ -18,9 +18,16 @@ from collections.abc import Collection, Coroutine
 from pathlib import Path
 from typing import Any
 
-from tashi.agent.drivers.base import DiskPlan, HypervisorDriver, NicPlan, VmRequest, VmStatus
-from tashi.api.schemas import DesiredInstance, Observation
+from tashi.agent.drivers.base import (
+    Console,
+    DiskPlan,
+    HypervisorDriver,
+    NicPlan,
+    VmRequest,
+    VmStatus,
+)
 from tashi.domain.derive import Directive, Observed
+from tashi.domain.desired import DesiredInstance, Observation
 from tashi.domain.errors import TashiError
 from tashi.domain.names import check_image_name
 
@@ -32,6 +39,7 @@ CONSOLE_TAIL_BYTES = 16 * 1024
 class Reconciler:
     def __init__(self, driver: HypervisorDriver, image_dir: Path) -> None:
         self._driver = driver
+        self._consoles = driver if isinstance(driver, Console) else None  # optional
         self._image_dir = image_dir
         self._ops: dict[int, asyncio.Task[None]] = {}
         self._failures: dict[int, str] = {}
@@ -107,9 +115,9 @@ class Reconciler:
                            console=await self._console(d.id))
 
     async def _console(self, instance_id: int) -> str | None:
-        if not self._driver.capabilities.console:
+        if self._consoles is None:
             return None
-        text = await self._driver.console(instance_id, CONSOLE_TAIL_BYTES)
+        text = await self._consoles.console(instance_id, CONSOLE_TAIL_BYTES)
         if self._console_sent.get(instance_id) == text:
             return None
         self._console_sent[instance_id] = text

@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from tashi import __version__
-from tashi.agent.drivers.base import HypervisorDriver
+from tashi.agent.drivers.base import HypervisorDriver, capabilities_of
 from tashi.agent.reconciler import Reconciler
-from tashi.api.schemas import DesiredInstance, HeartbeatIn, Observation, ReportIn
+from tashi.api.schemas import (
+    CapabilitiesWire,
+    DesiredInstanceOut,
+    HeartbeatIn,
+    ObservationIn,
+    ReportIn,
+)
 from tashi.client import TashiClient
 from tashi.common.files import write_private
+from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -83,6 +90,7 @@ class Agent:
         self._desired: list[DesiredInstance] | None = None  # None: not heard yet
         self._last_report: list[Observation] | None = None
         self._last_report_at: float | None = None
+        self._capabilities: CapabilitiesWire | None = None  # measured at the first heartbeat
 
     async def run(self) -> None:
         """Run until cancelled. VMs keep running when the agent stops.
@@ -108,11 +116,15 @@ class Agent:
             await self._reconciler.close()
 
     async def heartbeat(self) -> None:
-        """One heartbeat, not retried."""
+        """One heartbeat, not retried: the host's resources, measured each time, and its
+        driver's capabilities, measured once."""
         info = await self._driver.host_info()
+        if self._capabilities is None:
+            self._capabilities = CapabilitiesWire.of(await capabilities_of(self._driver))
         await self._client.heartbeat(self._host, HeartbeatIn(
             cores=info.cores, memory_mib=info.memory_mib, disk_gib=info.disk_gib,
-            agent_version=__version__, hypervisor=info.hypervisor))
+            agent_version=__version__, hypervisor=info.hypervisor,
+            capabilities=self._capabilities))
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -142,7 +154,7 @@ class Agent:
                 continue
             backoff = RETRY_FIRST_S
             if answer.revision != since:
-                self._desired = list(answer.instances)
+                self._desired = [desired_of(d) for d in answer.instances]
                 self._reconciler.changed.set()
             since = answer.revision
 
@@ -163,7 +175,7 @@ class Agent:
         if observations == self._last_report and not self._report_due():
             return
         try:
-            await self._client.report(self._host, ReportIn(instances=observations))
+            await self._client.report(self._host, report_in(observations))
         except TashiError as exc:
             log.warning("host %s: report failed: %s", self._host, exc.message)
             self._reconciler.resend_consoles()
@@ -175,6 +187,22 @@ class Agent:
     def _report_due(self) -> bool:
         last = self._last_report_at
         return last is None or asyncio.get_running_loop().time() - last > self._report_every_s
+
+
+def desired_of(d: DesiredInstanceOut) -> DesiredInstance:
+    """The manager's answer (wire) as the reconciler's record."""
+    return DesiredInstance(
+        id=d.id, name=d.name, state=d.state, directive=d.directive, may_start=d.may_start,
+        cores=d.cores, memory_mib=d.memory_mib,
+        disks=tuple(DesiredDisk(k.image, k.format, k.persistent) for k in d.disks),
+        nics=tuple(DesiredNic(n.network, n.network_kind, n.mac, n.model) for n in d.nics),
+        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation)
+
+
+def report_in(observations: list[Observation]) -> ReportIn:
+    """The reconciler's observations as the report's wire body."""
+    return ReportIn(instances=[ObservationIn(id=o.id, observed=o.observed, detail=o.detail,
+                                             console=o.console) for o in observations])
 
 
 def load_credential(path: Path) -> str | None:

@@ -12,7 +12,7 @@ from tashi import __version__
 from tashi.api.errors import install_error_handlers
 from tashi.api.hostmemo import HostOutMemo
 from tashi.api.limits import BodySizeLimit
-from tashi.api.routes import agents, catalog, hosts, instances, scheduling, users
+from tashi.api.routes import agents, catalog, events, hosts, instances, scheduling, users
 from tashi.manager.core import ManagerCore
 from tashi.manager.hosts import liveness_loop
 from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
@@ -44,7 +44,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
-                   users.router, agents.router, scheduling.router):
+                   users.router, agents.router, scheduling.router, events.router):
         app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])

@@ -8,9 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from tashi.common.secrets import hash_token
 from tashi.domain.models import Principal
-from tashi.manager.access import no_principal
+from tashi.identity.access import no_principal
 from tashi.manager.core import ManagerCore
 
 _bearer = HTTPBearer(auto_error=False, description="an API token or an agent credential")
@@ -28,8 +27,7 @@ async def principal(
     if creds is None or not creds.credentials:
         raise no_principal()
     core = core_of(request)
-    found = await run_in_threadpool(
-        core.store.principal_for_token, hash_token(creds.credentials), core.clock.now())
+    found = await run_in_threadpool(core.users.principal_for, creds.credentials)
     if found is None:
         raise no_principal()
     return found

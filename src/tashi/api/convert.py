@@ -1,4 +1,4 @@
-"""Domain records to wire schemas."""
+"""Domain records to wire schemas, and the few wire bodies the core takes back."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import Literal
 from tashi.api.schemas import (
     AvoidedHostOut,
     BindingOut,
+    CapabilitiesWire,
+    DesiredDiskOut,
+    DesiredInstanceOut,
+    DesiredNicOut,
     DiskOut,
     EventOut,
     HostOut,
@@ -14,11 +18,14 @@ from tashi.api.schemas import (
     InstanceOut,
     NetworkOut,
     NicOut,
+    ObservationIn,
     StartFailureOut,
     UserOut,
 )
+from tashi.domain.desired import DesiredInstance, Observation
 from tashi.domain.errors import NotFound
-from tashi.domain.models import Event, Image, Instance, Network, User
+from tashi.domain.events import Event
+from tashi.domain.models import Image, Instance, Network, User
 from tashi.manager.hosts import HostView
 from tashi.store.binding import BindResult
 
@@ -45,11 +52,13 @@ def instance_out(i: Instance) -> InstanceOut:
 def host_out(v: HostView) -> HostOut:
     h = v.host
     return HostOut(
-        name=h.name, state=h.state, up=v.up, cores=h.cores, memory_mib=h.memory_mib,
+        name=h.name, state=h.state, up=v.up, silent=h.silent, cores=h.cores,
+        memory_mib=h.memory_mib,
         used_cores=v.used.cores, used_memory_mib=v.used.memory_mib, disk_gib=h.disk_gib,
         used_disk_gib=v.used.disk_gib, instances=v.instances,
         agent_version=h.agent_version, last_heartbeat=h.last_heartbeat,
         hypervisor=h.hypervisor, reserved_for=list(h.reserved_for), groups=sorted(v.groups),
+        capabilities=None if h.capabilities is None else CapabilitiesWire.of(h.capabilities),
     )
 
 
@@ -76,4 +85,25 @@ def user_out(u: User) -> UserOut:
 
 
 def event_out(e: Event) -> EventOut:
-    return EventOut(at=e.at, message=e.message, instance_id=e.instance_id, host=e.host)
+    res = e.resources
+    return EventOut(
+        id=e.id, at=e.at, kind=e.kind, message=e.message, instance_id=e.instance_id,
+        host=e.host, user=e.user, actor=e.actor, old_state=e.old_state, new_state=e.new_state,
+        cores=None if res is None else res.cores,
+        memory_mib=None if res is None else res.memory_mib,
+        disk_gib=None if res is None else res.disk_gib)
+
+
+def desired_out(d: DesiredInstance) -> DesiredInstanceOut:
+    return DesiredInstanceOut(
+        id=d.id, name=d.name, state=d.state, directive=d.directive, may_start=d.may_start,
+        cores=d.cores, memory_mib=d.memory_mib,
+        disks=[DesiredDiskOut(image=k.image, format=k.format, persistent=k.persistent)
+               for k in d.disks],
+        nics=[DesiredNicOut(network=n.network, network_kind=n.network_kind, mac=n.mac,
+                            model=n.model) for n in d.nics],
+        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation)
+
+
+def observation_of(o: ObservationIn) -> Observation:
+    return Observation(id=o.id, observed=o.observed, detail=o.detail, console=o.console)

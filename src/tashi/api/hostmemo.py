@@ -7,6 +7,8 @@ only the hosts bound to, heartbeating or changed differ. One memo per app.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tashi.api.convert import host_out
 from tashi.api.schemas import HostOut
 from tashi.manager.hosts import HostView
@@ -16,7 +18,7 @@ class HostOutMemo:
     def __init__(self) -> None:
         self._last: dict[str, tuple[HostView, HostOut]] = {}
 
-    def __call__(self, views: list[HostView]) -> list[HostOut]:
+    def __call__(self, views: Sequence[HostView]) -> list[HostOut]:
         """``host_out`` of each view, reusing the last answer for views equal to the last."""
         last, now = self._last, {}
         out = []

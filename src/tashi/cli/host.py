@@ -6,8 +6,8 @@ import shlex
 
 import click
 
-from tashi.api.schemas import HostCredentialOut, HostOut
-from tashi.cli.render import age, emit_json, mib, table
+from tashi.api.schemas import CapabilitiesWire, HostCredentialOut, HostOut
+from tashi.cli.render import age, emit_json, fields, mib, table
 from tashi.cli.session import Session, pass_session
 
 
@@ -36,6 +36,63 @@ def _row(h: HostOut) -> list[str]:
             f"{mib(h.used_memory_mib)}/{mib(h.memory_mib)}", str(h.instances),
             h.hypervisor or "-", ",".join(h.reserved_for) or "-",
             f"{age(h.last_heartbeat)} ago" if h.last_heartbeat else "never"]
+
+
+@host.command()
+@click.argument("name")
+@pass_session
+def show(session: Session, name: str) -> None:
+    """Show host NAME: its state, capacity and use, and what its drivers can do."""
+    out = session.call(lambda c: c.get_host(name))
+    if session.json:
+        emit_json(out)
+        return
+    click.echo(fields(_details(out)))
+
+
+#: The optional abilities, in the order shown.
+ABILITIES = (("console", "console"), ("pause", "pause"), ("suspend", "suspend"),
+             ("live-migration", "live migration"), ("vnc", "vnc"))
+
+
+def _details(h: HostOut) -> list[tuple[str, str]]:
+    beat = f"{age(h.last_heartbeat)} ago" if h.last_heartbeat else "never"
+    up = "yes" if h.up else "no"
+    return [
+        ("name", h.name), ("state", h.state),
+        ("up", f"{up}{', silent' if h.silent else ''} (last heartbeat {beat})"),
+        ("cores", f"{h.used_cores}/{h.cores} used"),
+        ("memory", f"{mib(h.used_memory_mib)}/{mib(h.memory_mib)} used"),
+        ("disk", f"{h.used_disk_gib}/{h.disk_gib} GiB used"),
+        ("instances", str(h.instances)),
+        ("reserved for", ", ".join(h.reserved_for) or "anyone"),
+        ("agent", h.agent_version or "-"),
+        *_capabilities(h.hypervisor, h.capabilities),
+    ]
+
+
+def _capabilities(reported: str, caps: CapabilitiesWire | None) -> list[tuple[str, str]]:
+    if caps is None:
+        return [("hypervisor", reported or "-"),
+                ("capabilities", "not reported (the agent is older, or never heartbeated)")]
+    cpu = caps.cpu_model or "-"
+    if caps.host_cpu:
+        cpu += f" (host CPU: {caps.host_cpu})"
+    have = set(caps.abilities)
+    return [
+        ("hypervisor", f"{caps.hypervisor} {caps.version or '(version unknown)'}"
+                       f"{f' ({reported})' if reported else ''}"),
+        ("accelerator", caps.accelerator or "none"), ("cpu model", cpu),
+        ("machine types", _names(caps.machine_types)), ("nic models", _names(caps.nic_models)),
+        ("network kinds", _names(caps.network_kinds)), ("disk kinds", _names(caps.disk_kinds)),
+        ("disk formats", _names(caps.disk_formats)),
+        ("abilities", ", ".join(f"{words} {'yes' if key in have else 'no'}"
+                                for key, words in ABILITIES)),
+    ]
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(sorted(names)) or "-"
 
 
 @host.command()

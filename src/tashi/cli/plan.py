@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from tashi.cli.errors import translated
 from tashi.cli.render import table
 from tashi.cli.session import Session
 from tashi.domain.errors import InvalidInput
@@ -63,13 +62,12 @@ def capacity(ctx: click.Context, n_hosts: int | None, host_cores: int | None,
     or host groups from --cluster FILE: TOML ``[[groups]]`` tables, or JSON
     ``{"groups": [...]}``, each with name, count, cores, memory_mib and disk_gib.
     """
-    with translated():
-        groups = _groups(n_hosts, host_cores, host_memory, host_disk, cluster_file)
-        size = _size(cores, memory, disk)
-        if limit < 1:
-            raise InvalidInput(f"--limit must be at least 1, got {limit}")
-        hosts, group_of = hosts_of_groups(groups)
-        report = plan_capacity(hosts, size, group_of=group_of, policy=policy, limit=limit)
+    groups = _groups(n_hosts, host_cores, host_memory, host_disk, cluster_file)
+    size = _size(cores, memory, disk)
+    if limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}")
+    hosts, group_of = hosts_of_groups(groups)
+    report = plan_capacity(hosts, size, group_of=group_of, policy=policy, limit=limit)
     session = ctx.find_object(Session)
     if as_json or (session is not None and session.json):
         click.echo(json.dumps(report_json(report), indent=2))

@@ -41,6 +41,8 @@ vm.add_command(console)
               help="Memory in MiB.")
 @click.option("--persistent", is_flag=True, help="Write to the image itself (no overlay).")
 @click.option("--network", "networks", multiple=True, help="A network to attach (repeatable).")
+@click.option("--nic-model", default="virtio", show_default=True,
+              help="The model of its NICs (those the hosts offer: tashi host show).")
 @click.option("--shutdown-timeout", "shutdown_timeout_s", type=int, default=60,
               show_default=True, help="Seconds a guest gets to power off before it is killed.")
 @click.option("--disk", "disk_gib", type=int, default=0, show_default=True,

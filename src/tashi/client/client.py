@@ -134,6 +134,13 @@ class TashiClient:
     async def events(self, ref: str | int) -> list[EventOut]:
         return await self._list(EventOut, f"/instances/{_seg(ref)}/events")
 
+    async def list_events(self, **filters: str | int | None) -> list[EventOut]:
+        """Events meeting ``filters`` (instance, host, user, kind, since, after, limit;
+        None: not asked), oldest first."""
+        params = {k: str(v) for k, v in filters.items() if v is not None}
+        resp = await self._call("GET", "/events", params=params)
+        return TypeAdapter(list[EventOut]).validate_json(resp.content)
+
     async def list_images(self) -> list[ImageOut]:
         return await self._list(ImageOut, "/images")
 
@@ -156,6 +163,9 @@ class TashiClient:
 
     async def list_hosts(self) -> list[HostOut]:
         return await self._list(HostOut, "/hosts")
+
+    async def get_host(self, name: str) -> HostOut:
+        return await self._get(HostOut, f"/hosts/{_seg(name)}")
 
     async def add_host(self, name: str) -> HostCredentialOut:
         resp = await self._call("POST", "/hosts", json={"name": name})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState, InstanceState, Power, Role
 
@@ -54,6 +55,7 @@ class Host:
     reserved_for: tuple[str, ...] = ()  # the users whose instances it takes (empty: anyone)
     silent: bool = False  # the liveness sweep found it silent; cleared by its next heartbeat
     disk_gib: int = 0  # room for instance disks, as its agent reports it
+    capabilities: HostCapabilities | None = None  # as its agent reports them (None: never)
 
     @property
     def capacity(self) -> Resources:
@@ -187,15 +189,6 @@ class Instance:
     generation: int
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    id: int
-    instance_id: int | None
-    host: str | None
-    message: str
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

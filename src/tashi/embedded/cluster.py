@@ -33,13 +33,14 @@ import uvicorn
 from tashi.agent.drivers.registry import make_driver
 from tashi.agent.service import Agent, load_credential, save_credential
 from tashi.agent.settings import AgentSettings, default_host_name
+from tashi.api.server import make_server
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
 from tashi.common.files import write_private
 from tashi.common.pki import ensure_private_ca
 from tashi.common.secrets import hash_token
 from tashi.domain.errors import Conflict, TashiError
-from tashi.manager.main import build_core, make_server, prepare_store
+from tashi.manager.bootstrap import build_core, prepare_store
 from tashi.manager.settings import ManagerSettings
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import Store

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tashi.common.clock import Clock
+from tashi.identity.sources.directory import UserDirectory
+from tashi.identity.users import UserService
+from tashi.manager.events import EventService
 from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
 from tashi.manager.instances import InstanceService
+from tashi.manager.networks import NetworkService
 from tashi.manager.notifier import Notifier
 from tashi.manager.reports import ReportService
-from tashi.manager.users import UserService
-from tashi.manager.usersources.directory import UserDirectory
+from tashi.manager.scheduling import SchedulingService
 from tashi.store.base import Store
 
 
@@ -25,7 +28,10 @@ class ManagerCore:
     reports: ReportService
     hosts: HostService
     images: ImageService
+    networks: NetworkService
     users: UserService
+    events: EventService
+    scheduling: SchedulingService
     max_wait_s: float
 
     @classmethod
@@ -37,13 +43,14 @@ class ManagerCore:
         manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL."""
         notifier = notifier or Notifier()
         instances = InstanceService(store, clock, notifier)
+        hosts = HostService(store, clock, notifier, instances=instances,
+                            heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
-            reports=ReportService(store, clock, notifier, instances),
-            hosts=HostService(store, clock, notifier, instances=instances,
-                              heartbeat_timeout_s=heartbeat_timeout_s,
-                              join_token=join_token),
-            images=ImageService(store, image_dir),
+            reports=ReportService(store, clock, notifier, instances), hosts=hosts,
+            images=ImageService(store, image_dir), networks=NetworkService(store),
             users=UserService(store, clock, directory=directory),
+            events=EventService(store, instances),
+            scheduling=SchedulingService(store, clock, hosts),
             max_wait_s=max_wait_s,
         )

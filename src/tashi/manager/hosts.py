@@ -9,18 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from starlette.concurrency import run_in_threadpool
-
 from tashi.common.clock import Clock
 from tashi.common.secrets import hash_token, new_token
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import Conflict, Forbidden, NotFound
-from tashi.domain.models import Host
+from tashi.domain.events import EventFacts, EventKind
+from tashi.domain.models import Host, Instance
 from tashi.domain.names import check_name
 from tashi.domain.resources import Resources
-from tashi.domain.states import HostState
+from tashi.domain.states import HOLDS_RESOURCES, HostState
+from tashi.identity.jointokens import JoinTokens
+from tashi.identity.loginlimit import LoginLimiter
 from tashi.manager.instances import InstanceService
-from tashi.manager.join import JoinTokens
-from tashi.manager.loginlimit import LoginLimiter
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.scheduler.fit import how_many
 from tashi.scheduler.model import HostSnapshot, PlacementRequest
@@ -40,6 +40,12 @@ class HostView:
     groups: frozenset[str] = frozenset()  # group keys (see group_key) of its instances
 
 
+@dataclass(frozen=True, slots=True)
+class HostLayout:
+    view: HostView
+    instances: tuple[Instance, ...]  # those holding resources on the host
+
+
 class HostService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
                  instances: InstanceService, heartbeat_timeout_s: float,
@@ -54,10 +60,10 @@ class HostService:
         self._started = clock.now()
         self._beats: dict[str, Host] = {}  # each host as its last heartbeat here left it
 
-    def register(self, name: str) -> tuple[Host, str]:
+    def register(self, name: str, by: str = "an admin") -> tuple[Host, str]:
         """An admin registers a host; returns it with its agent's credential."""
         host = self._store.create_host(check_name("host", name))
-        self._store.add_event(f"host {name} registered", host=name)
+        self._event(name, f"host {name} registered by {by}", EventKind.HOST_REGISTERED, by)
         log.info("host %s: registered", name)
         return host, self._mint_credential(name)
 
@@ -89,7 +95,8 @@ class HostService:
             self._store.get_host(name)
         except NotFound:
             self._store.create_host(name)
-            self._store.add_event(f"host {name} joined with the join token", host=name)
+            self._event(name, f"host {name} joined with the join token", EventKind.HOST_JOINED,
+                        f"agent of host {name}")
             log.info("host %s: joined with the join token from %s", name, address)
             return self._mint_credential(name)
         if self._store.list_tokens(host=name):
@@ -97,7 +104,8 @@ class HostService:
                         name, address)
             raise Conflict(f"host {name} is already registered and holds a credential; "
                            f"an admin can issue a new one (tashi host credential {name})")
-        self._store.add_event(f"host {name} re-joined with the join token", host=name)
+        self._event(name, f"host {name} re-joined with the join token", EventKind.HOST_JOINED,
+                    f"agent of host {name}")
         log.info("host %s: re-joined with the join token from %s (it held no credential)",
                  name, address)
         return self._mint_credential(name)
@@ -109,8 +117,8 @@ class HostService:
         for record in revoked:
             self._store.delete_token(record.id)
         token = self._mint_credential(name)
-        self._store.add_event(f"host {name}: agent credential reissued by {by} "
-                              f"({len(revoked)} revoked)", host=name)
+        self._event(name, f"host {name}: agent credential reissued by {by} "
+                    f"({len(revoked)} revoked)", EventKind.HOST_CREDENTIAL, by)
         log.info("host %s: agent credential reissued by %s (%d revoked)", name, by,
                  len(revoked))
         return token
@@ -121,15 +129,22 @@ class HostService:
         return token
 
     def heartbeat(self, name: str, *, cores: int, memory_mib: int, version: str,
-                  hypervisor: str = "", disk_gib: int = 0) -> Host:
+                  hypervisor: str = "", disk_gib: int = 0,
+                  capabilities: HostCapabilities | None = None) -> Host:
+        """Record host ``name``'s heartbeat; a host back up, or whose capacity or
+        capabilities changed, wakes the scheduler."""
         before = self._beats.get(name) or self._store.get_host(name)
         host = self._store.record_heartbeat(name, cores=cores, memory_mib=memory_mib,
                                             disk_gib=disk_gib, agent_version=version,
-                                            at=self._clock.now(), hypervisor=hypervisor)
+                                            at=self._clock.now(), hypervisor=hypervisor,
+                                            capabilities=capabilities)
         self._beats[name] = host
         if host.silent:
             self.set_silent(name, False, f"host {name} heartbeats again")
-        if not self.is_up(before) or before.capacity != host.capacity:
+        if before.capabilities != host.capabilities:
+            log.info("host %s: capabilities now %s", name, _said(host.capabilities))
+        if (not self.is_up(before) or before.capacity != host.capacity
+                or before.capabilities != host.capabilities):
             self._notifier.bump(PENDING)  # the scheduler may now place more
         return host
 
@@ -140,9 +155,17 @@ class HostService:
         self._beats.pop(name, None)
         for old, new in changes:
             self._instances.changed(old, new, why)
-        if silent:
-            self._store.add_event(f"host {name}: silent ({why})", host=name)
+        kind = EventKind.HOST_SILENT if silent else EventKind.HOST_BACK
+        self._event(name, f"host {name}: {'silent' if silent else 'back'} ({why})", kind,
+                    "manager")
         return len(changes)
+
+    def _event(self, host: str, message: str, kind: EventKind, actor: str) -> None:
+        self._store.add_event(message, host=host, facts=EventFacts(kind, actor))
+
+    def get(self, name: str) -> Host:
+        """Host ``name``; NotFound if no such host is registered."""
+        return self._store.get_host(name)
 
     def is_up(self, host: Host) -> bool:
         if host.last_heartbeat is None:
@@ -165,7 +188,8 @@ class HostService:
         before = self._store.get_host(name)
         host = self._store.set_host_state(name, state)
         if before.state is not state:
-            self._store.add_event(f"host {name}: {before.state} -> {state} by {by}", host=name)
+            self._event(name, f"host {name}: {before.state} -> {state} by {by}",
+                        EventKind.HOST_STATE, by)
             log.info("host %s: %s -> %s by %s", name, before.state, state, by)
             self._notifier.bump(PENDING)
         return host
@@ -177,7 +201,8 @@ class HostService:
             name, [check_name("user", u) for u in users])
         if before.reserved_for != host.reserved_for:
             who = ", ".join(host.reserved_for) or "anyone"
-            self._store.add_event(f"host {name}: reserved for {who} by {by}", host=name)
+            self._event(name, f"host {name}: reserved for {who} by {by}",
+                        EventKind.HOST_RESERVED, by)
             log.info("host %s: reserved for %s by %s", name, who, by)
             self._notifier.bump(PENDING)
         return host
@@ -194,10 +219,30 @@ class HostService:
             out.append((v.host.name, n, why))
         return out
 
+    def layout(self) -> list[HostLayout]:
+        """Every host with its usage and the instances holding resources on it."""
+        views = self.views()
+        on: dict[str, list[Instance]] = {}
+        for i in self._store.list_instances(states=HOLDS_RESOURCES):
+            if i.spec.host is not None:
+                on.setdefault(i.spec.host, []).append(i)
+        return [HostLayout(v, tuple(on.get(v.host.name, ()))) for v in views]
+
     def down_hosts(self) -> list[str]:
         """Hosts that stopped heartbeating and are not marked silent yet."""
         return [h.name for h in self._store.list_hosts()
                 if h.last_heartbeat is not None and not h.silent and not self.is_up(h)]
+
+
+def _said(caps: HostCapabilities | None) -> str:
+    """``qemu 8.2.2 (tcg), NIC models e1000, virtio, ...``, for the log."""
+    if caps is None:
+        return "unreported"
+    f = caps.facts
+    return (f"{f.hypervisor} {f.version or '?'} ({f.accelerator or 'no accelerator'}), "
+            f"NIC models {', '.join(sorted(f.nic_models))}, network kinds "
+            f"{', '.join(sorted(f.network_kinds))}, abilities "
+            f"{', '.join(sorted(caps.abilities)) or 'none'}")
 
 
 async def liveness_loop(hosts: HostService, interval_s: float) -> None:
@@ -205,8 +250,8 @@ async def liveness_loop(hosts: HostService, interval_s: float) -> None:
     users asked is kept, and both end with the host's next heartbeat."""
     while True:
         try:
-            for name in await run_in_threadpool(hosts.down_hosts):
-                n = await run_in_threadpool(hosts.set_silent, name, True,
+            for name in await asyncio.to_thread(hosts.down_hosts):
+                n = await asyncio.to_thread(hosts.set_silent, name, True,
                                             f"host {name} stopped heartbeating")
                 log.warning("host %s: silent; %d instance(s) orphaned", name, n)
         except Exception:

@@ -20,6 +20,7 @@ whose process died are removed when the service starts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -28,14 +29,12 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from starlette.concurrency import run_in_threadpool
-
 from tashi.common.filelock import hold, locked, remove_unheld
 from tashi.common.qemu_img import ImageInfo, QemuImgError, UnsafeImageError, image_info
 from tashi.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tashi.domain.models import Image, ImageFormat, Principal
 from tashi.domain.names import check_image_name
-from tashi.manager.access import require_user
+from tashi.identity.access import require_user
 from tashi.store.base import NewImage, Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class ImageService:
                      chunks: AsyncIterator[bytes]) -> Image:
         user = require_user(principal)
         check_image_name(name)
-        if await run_in_threadpool(self._exists, name):
+        if await asyncio.to_thread(self._exists, name):
             raise Conflict(f"image {name!r} already exists")
         fd, tmp_name = tempfile.mkstemp(prefix=UPLOAD_PREFIX, dir=self._dir)
         tmp = Path(tmp_name)
@@ -84,9 +83,9 @@ class ImageService:
             hold(fd)  # while it is held, remove_stale_uploads leaves it alone
             await _receive(fd, name, chunks)
             info = await self._inspect(tmp, name)
-            return await run_in_threadpool(self._commit, tmp, name, user.name, info)
+            return await asyncio.to_thread(self._commit, tmp, name, user.name, info)
         finally:
-            await run_in_threadpool(_discard, fd, tmp)
+            await asyncio.to_thread(_discard, fd, tmp)
 
     def _exists(self, name: str) -> bool:
         try:
@@ -152,6 +151,16 @@ class ImageService:
         else:
             final.unlink(missing_ok=True)
 
+    def list_images(self, principal: Principal) -> list[Image]:
+        """Every image (any user may see them all: they are what instances are made from)."""
+        require_user(principal)
+        return self._store.list_images()
+
+    def get(self, principal: Principal, name: str) -> Image:
+        """Image ``name``; NotFound if there is none."""
+        require_user(principal)
+        return self._store.get_image(check_image_name(name))
+
     def delete(self, principal: Principal, name: str) -> None:
         user = require_user(principal)
         check_image_name(name)
@@ -200,6 +209,6 @@ async def _receive(fd: int, name: str, chunks: AsyncIterator[bytes]) -> None:
             total += len(chunk)
             if total > MAX_IMAGE_BYTES:
                 raise InvalidInput(f"image {name!r} is larger than {MAX_IMAGE_BYTES} bytes")
-            await run_in_threadpool(out.write, chunk)
-        await run_in_threadpool(out.flush)
-        await run_in_threadpool(os.fsync, out.fileno())
+            await asyncio.to_thread(out.write, chunk)
+        await asyncio.to_thread(out.flush)
+        await asyncio.to_thread(os.fsync, out.fileno())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from tashi.common.clock import Clock
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
     DiskSpec,
     Instance,
@@ -25,9 +26,10 @@ from tashi.domain.models import (
     Principal,
 )
 from tashi.domain.names import check_image_name, check_name
+from tashi.domain.needs import Needs, never_met
 from tashi.domain.resources import check_request
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState, Power, check_transition
-from tashi.manager.access import check_visible, require_user
+from tashi.identity.access import check_visible, require_user
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
 from tashi.store.binding import Binding, BindResult
@@ -54,6 +56,7 @@ class InstanceRequest:
     memory_mib: int = 128
     persistent: bool = False
     networks: tuple[str, ...] = ("default",)
+    nic_model: str = "virtio"
     shutdown_timeout_s: int = 60
     disk_gib: int = 0
     host: str | None = None
@@ -87,12 +90,14 @@ class InstanceService:
         self._check_image(check_image_name(req.image), req.persistent, user.name,
                           principal.is_admin)
         networks = [self._check_network(n) for n in req.networks]
+        self._check_runnable(req.nic_model, networks)
         spec = self._placement(req, InstanceSpec(
             cores=req.cores, memory_mib=req.memory_mib,
             disks=(DiskSpec(image=req.image, persistent=req.persistent),), nics=(),
             shutdown_timeout_s=req.shutdown_timeout_s))
         news = [NewInstance(name=n, owner=user.name, spec=replace(
-            spec, nics=tuple(NicSpec(network=net, mac=new_mac()) for net in networks)))
+            spec, nics=tuple(NicSpec(network=net, mac=new_mac(), model=req.nic_model)
+                             for net in networks)))
             for n in names]
         created = self._store.create_instances(news, event=_created(user.name, spec))
         log.info("instances %s: created by %s (%d)", _span(names), user.name, len(created))
@@ -135,6 +140,16 @@ class InstanceService:
         except NotFound:
             raise InvalidInput(f"unknown network {network!r}") from None
 
+    def _check_runnable(self, nic_model: str, networks: Sequence[str]) -> None:
+        """Refuse (InvalidInput) what no registered host could ever run: a NIC model or
+        network kind no host's drivers offer (:func:`tashi.domain.needs.never_met`)."""
+        kinds = {n.name: n.kind.value for n in self._store.list_networks()}
+        needs = Needs(nic_models=frozenset({nic_model}),
+                      network_kinds=frozenset(kinds[n] for n in networks if n in kinds))
+        why = never_met(needs, self._store.host_capabilities())
+        if why is not None:
+            raise InvalidInput(f"no host could ever run it: {why}")
+
     def get(self, principal: Principal, ref: str) -> Instance:
         """An instance by id or by name, if the caller may see it."""
         user = require_user(principal)
@@ -154,11 +169,17 @@ class InstanceService:
         user = require_user(principal)
         return self._store.list_instances(owner=None if user.is_admin else user.name)
 
+    def console(self, principal: Principal, ref: str) -> str:
+        """The console tail its host's agent last sent ('' if none), if the caller may
+        see the instance."""
+        return self._store.get_console(self.get(principal, ref).id)
+
     def shutdown(self, principal: Principal, ref: str) -> Instance:
         instance = self.get(principal, ref)
         check_transition(instance.state, S.SHUTTING_DOWN, what=f"instance {instance.name}")
         return self.change_spec(instance, replace(instance.spec, power=Power.STOPPED),
-                                f"graceful shutdown asked by {principal.label}")
+                                f"graceful shutdown asked by {principal.label}",
+                                actor=principal.label)
 
     def destroy(self, principal: Principal, ref: str) -> Instance | None:
         """Destroy: at once if no host holds it, else through Destroying."""
@@ -166,12 +187,13 @@ class InstanceService:
         if instance.spec.host is None:
             check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
             self._store.delete_instance(instance.id, generation=instance.generation)
-            self._event(instance, f"destroyed by {principal.label} (it had no host)")
+            self._event(instance, f"destroyed by {principal.label} (it had no host)",
+                        EventKind.INSTANCE_DELETED, principal.label, old=instance.state)
             self._notifier.bump(PENDING)
             return None
         check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
         return self.change_spec(instance, replace(instance.spec, power=Power.DELETED),
-                                f"destroy asked by {principal.label}")
+                                f"destroy asked by {principal.label}", actor=principal.label)
 
     # --- the scheduler's action ---------------------------------------------------------
 
@@ -215,30 +237,37 @@ class InstanceService:
     # --- shared -------------------------------------------------------------------------
 
     def change_spec(self, instance: Instance, spec: InstanceSpec, why: str, *,
-                    status: InstanceStatus | None = None) -> Instance:
+                    status: InstanceStatus | None = None, actor: str = "manager") -> Instance:
         """Write ``spec`` (an action's intent) read at ``instance``'s generation; the store
         derives the new state. A stale generation raises Conflict, nothing changed."""
         status = status or replace(instance.status, message=why, observed_at=self._clock.now())
         updated = self._store.update_instance(instance.id, generation=instance.generation,
                                               spec=spec, status=status)
-        self.changed(instance, updated, why)
+        self.changed(instance, updated, why, actor=actor)
         return updated
 
-    def changed(self, old: Instance, new: Instance, why: str) -> None:
+    def changed(self, old: Instance, new: Instance, why: str, *,
+                actor: str = "manager") -> None:
         """Log, record and announce ``old``'s change into ``new`` (a state change, or a
         change of what the scheduler or the bound host's agent must look at)."""
         if old.state is not new.state:
             log.info("instance %d (%s): %s -> %s: %s", old.id, old.name, old.state,
                      new.state, why)
-            self._event(new, f"{old.state} -> {new.state}: {why}")
+            self._event(new, f"{old.state} -> {new.state}: {why}", EventKind.INSTANCE_STATE,
+                        actor, old=old.state)
         keys = [PENDING] if _placement_changed(old, new) else []
         if old.spec != new.spec:  # what the bound host's agent is told changed
             keys += [host_key(h) for h in {old.spec.host, new.spec.host} if h is not None]
         self._notifier.bump(*keys)
 
-    def _event(self, instance: Instance, message: str) -> None:
-        self._store.add_event(message, instance_id=instance.id, host=instance.spec.host)
-
+    def _event(self, instance: Instance, message: str, kind: EventKind, actor: str, *,
+               old: InstanceState | None = None) -> None:
+        """Record an event of ``instance`` (its state now, unless it is gone)."""
+        gone = kind is EventKind.INSTANCE_DELETED
+        self._store.add_event(message, instance_id=instance.id, host=instance.spec.host,
+                              facts=EventFacts(kind, actor, instance.owner, old,
+                                               None if gone else instance.state,
+                                               instance.spec.resources))
 
 
 def _placement_changed(old: Instance, new: Instance) -> bool:

@@ -11,9 +11,9 @@ bound to the reporting host is ignored (and logged).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
-from tashi.api.schemas import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.common.clock import Clock
 from tashi.domain.derive import (
     Observed,
@@ -22,7 +22,9 @@ from tashi.domain.derive import (
     observation_message,
     observed_status,
 )
+from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import Instance, InstanceStatus, StartFailure
 from tashi.domain.states import Power
 from tashi.manager.instances import InstanceService
@@ -45,12 +47,12 @@ class ReportService:
         networks = {n.name: n for n in self._store.list_networks()}
         out = []
         for inst in self._store.list_instances(host=host):
-            disks = [DesiredDisk(image=d.image, format=images[d.image].format,
-                                 persistent=d.persistent)
-                     for d in inst.spec.disks if d.image in images]
-            nics = [DesiredNic(network=n.network, network_kind=networks[n.network].kind,
-                               mac=n.mac, model=n.model)
-                    for n in inst.spec.nics if n.network in networks]
+            disks = tuple(DesiredDisk(image=d.image, format=images[d.image].format,
+                                      persistent=d.persistent)
+                          for d in inst.spec.disks if d.image in images)
+            nics = tuple(DesiredNic(network=n.network, network_kind=networks[n.network].kind,
+                                    mac=n.mac, model=n.model)
+                         for n in inst.spec.nics if n.network in networks)
             out.append(DesiredInstance(
                 id=inst.id, name=inst.name, state=inst.state,
                 directive=directive_for(inst.spec, inst.status),
@@ -60,7 +62,7 @@ class ReportService:
                 generation=inst.generation))
         return out
 
-    def apply(self, host: str, observations: list[Observation]) -> int:
+    def apply(self, host: str, observations: Sequence[Observation]) -> int:
         """Apply a host's report; return how many observations were ignored."""
         ignored = 0
         for obs in observations:
@@ -97,13 +99,17 @@ class ReportService:
         elif status != replace(instance.status, observed_at=now):
             updated = self._store.set_instance_status(instance.id, status)
             self._instances.changed(instance, updated, message or f"host {host} reports "
-                                    f"it {obs.observed}")
+                                    f"it {obs.observed}", actor=f"agent of host {host}")
 
     def _remove(self, instance: Instance) -> None:
         """The VM of an instance being deleted is gone from its host: the record goes."""
         self._store.delete_instance(instance.id, generation=instance.generation)
         self._store.add_event(f"{instance.state} -> deleted: VM and files removed",
-                              instance_id=instance.id, host=instance.spec.host)
+                              instance_id=instance.id, host=instance.spec.host,
+                              facts=EventFacts(EventKind.INSTANCE_DELETED,
+                                               f"agent of host {instance.spec.host}",
+                                               instance.owner, instance.state, None,
+                                               instance.spec.resources))
         log.info("instance %d (%s): destroyed and removed", instance.id, instance.name)
         self._notifier.bump(PENDING, host_key(str(instance.spec.host)))
 
@@ -114,4 +120,4 @@ class ReportService:
         held = replace(status, failures=(*status.failures, failure), retry_at=failure.at,
                        held=True, observed="", ran=False, ended=False)
         self._instances.change_spec(instance, replace(instance.spec, host=None), why,
-                                    status=held)
+                                    status=held, actor=f"agent of host {instance.spec.host}")

@@ -24,8 +24,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from starlette.concurrency import run_in_threadpool
-
 from tashi.common.clock import Clock
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import AvoidedHost, Instance
@@ -105,7 +103,7 @@ async def retry_loop(controller: RetryController, interval_s: float) -> None:
     """Run :meth:`RetryController.run_once` every ``interval_s`` until cancelled."""
     while True:
         try:
-            await run_in_threadpool(controller.run_once)
+            await asyncio.to_thread(controller.run_once)
         except Exception:
             log.exception("retrying Held instances failed; trying again")
         await asyncio.sleep(interval_s)

@@ -23,7 +23,7 @@ class ManagerSettings(BaseSettings):
     tls_key: Path | None = None
     log_level: str = "INFO"
 
-    # --- user sources besides Tashi's own table (see tashi.manager.usersources) ---
+    # --- user sources besides Tashi's own table (see tashi.identity.sources) ---
     user_sources: str = Field(default="", description="comma-separated, in the order "
                               "asked: system, ldap; empty: Tashi's own users only")
     system_min_uid: int = Field(default=1000, ge=0)

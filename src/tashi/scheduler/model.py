@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.needs import NO_NEEDS, Needs
 from tashi.domain.resources import ZERO, Resources
 from tashi.domain.states import HostState
 
@@ -22,6 +24,7 @@ class HostSnapshot:
     ``reserved_for``: the users whose instances this host takes (empty: anyone).
     ``networks``: the networks it reaches (empty: all of them).
     ``groups``: the instance groups it already holds a member of (anti-affinity).
+    ``capabilities``: what its drivers can do (None: its agent never said).
     """
 
     name: str
@@ -33,6 +36,7 @@ class HostSnapshot:
     reserved_for: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    capabilities: HostCapabilities | None = None
 
     @property
     def free(self) -> Resources:
@@ -43,7 +47,7 @@ class HostSnapshot:
         groups = self.groups | {request.group} if request.group else self.groups
         return HostSnapshot(
             self.name, self.up, self.state, self.capacity, self.used + request.resources,
-            self.instances + 1, self.reserved_for, self.networks, groups)
+            self.instances + 1, self.reserved_for, self.networks, groups, self.capabilities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +59,8 @@ class PlacementRequest:
     asked for; with ``allow_elsewhere`` another host is taken when it does not fit.
     ``group`` names the instance's group; with ``anti_affinity`` no two members of it
     share a host. ``persistent_images``: images it writes to, which no other instance
-    may have open. ``networks``: those it needs on its host.
+    may have open. ``networks``: those it needs on its host. ``needs``: the NIC models
+    and network kinds its host's drivers must offer.
     """
 
     instance_id: int
@@ -68,13 +73,14 @@ class PlacementRequest:
     anti_affinity: bool = False
     persistent_images: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
+    needs: Needs = NO_NEEDS
 
     @property
     def shape(self) -> tuple[object, ...]:
         """Everything but the identity: requests of equal shape get equal answers."""
         return (self.resources, self.owner, self.target_host,
                 self.allow_elsewhere, self.group, self.anti_affinity,
-                self.persistent_images, self.networks)
+                self.persistent_images, self.networks, self.needs)
 
     def elsewhere(self) -> PlacementRequest:
         """The same request without its target host."""

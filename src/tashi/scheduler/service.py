@@ -18,9 +18,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from tashi.api.schemas import BindingIn, PendingOut, SnapshotOut, UnplacedIn
+from tashi.api.schemas import BindingIn, CapabilitiesWire, PendingOut, SnapshotOut, UnplacedIn
 from tashi.client import TashiClient
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
+from tashi.domain.needs import Needs
 from tashi.domain.resources import Resources
 from tashi.scheduler.placement import (
     DEFAULT_POLICY,
@@ -49,8 +51,13 @@ def hosts_of(snapshot: SnapshotOut) -> list[HostSnapshot]:
                          capacity=Resources(h.cores, h.memory_mib, h.disk_gib),
                          used=Resources(h.used_cores, h.used_memory_mib, h.used_disk_gib),
                          instances=h.instances, reserved_for=frozenset(h.reserved_for),
-                         networks=frozenset(h.networks), groups=frozenset(h.groups))
+                         networks=frozenset(h.networks), groups=frozenset(h.groups),
+                         capabilities=capabilities_of(h.capabilities))
             for h in snapshot.hosts]
+
+
+def capabilities_of(wire: CapabilitiesWire | None) -> HostCapabilities | None:
+    return None if wire is None else wire.domain()
 
 
 def cluster_of(snapshot: SnapshotOut) -> ClusterSnapshot:
@@ -63,7 +70,8 @@ def request_of(p: PendingOut) -> PlacementRequest:
         p.id, p.name, Resources(p.cores, p.memory_mib, p.disk_gib), owner=p.owner,
         target_host=p.target_host, allow_elsewhere=p.allow_elsewhere, group=p.group,
         anti_affinity=p.anti_affinity, persistent_images=frozenset(p.persistent_images),
-        networks=frozenset(p.networks))
+        networks=frozenset(p.networks),
+        needs=Needs(frozenset(p.nic_models), frozenset(p.network_kinds)))
 
 
 def place_avoiding(placer: Placer, request: PlacementRequest,

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import InvalidInput
+from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
-    Event,
     Host,
     Image,
     ImageFormat,
@@ -141,8 +142,12 @@ class Store(Protocol):
     def list_hosts(self) -> list[Host]: ...
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
-        hypervisor: str = "", disk_gib: int = 0,
-    ) -> Host: ...
+        hypervisor: str = "", disk_gib: int = 0, capabilities: HostCapabilities | None = None,
+    ) -> Host:
+        """Record a heartbeat: the host's resources and ``capabilities`` as its agent
+        reports them now (None: it reports none, as older agents; the last ones are
+        forgotten, not kept stale)."""
+        ...
     def set_host_state(self, name: str, state: HostState) -> Host: ...
     def set_host_reservation(self, name: str, users: Sequence[str]) -> Host:
         """Reserve the host for ``users`` (sorted, without duplicates); empty: for anyone."""
@@ -150,6 +155,10 @@ class Store(Protocol):
     def usage_by_host(self) -> dict[str, HostUsage]:
         """What instances holding resources use, by host name (hosts using nothing are
         left out); computed by the store, without reading every instance out."""
+        ...
+    def host_capabilities(self) -> list[HostCapabilities | None]:
+        """The capabilities of the registered hosts, each distinct one once (None: some
+        host never reported any); [] when there are no hosts."""
         ...
 
     # --- images and networks -----------------------------------------------------------
@@ -212,10 +221,14 @@ class Store(Protocol):
         ...
     def get_console(self, instance_id: int) -> str: ...
     def add_event(self, message: str, *, instance_id: int | None = None,
-                  host: str | None = None) -> Event: ...
-    def list_events(self, *, instance_id: int | None = None, host: str | None = None,
-                    limit: int = 100) -> Sequence[Event]:
-        """The most recent events, oldest first."""
+                  host: str | None = None, facts: EventFacts = NO_FACTS) -> Event: ...
+    def list_events(
+        self, *, instance_id: int | None = None, host: str | None = None,
+        user: str | None = None, kind: EventKind | None = None,
+        since: datetime | None = None, after_id: int | None = None, limit: int = 100,
+    ) -> Sequence[Event]:
+        """The ``limit`` most recent events meeting every condition given (``since``: at
+        or after; ``after_id``: newer than that event), oldest first."""
         ...
 
     # --- the whole state (export and import) ------------------------------------------

@@ -28,10 +28,14 @@ from pathlib import Path
 from typing import Any, TypeVar, get_origin, get_type_hints
 
 from tashi.common.files import write_private
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import InvalidInput
-from tashi.domain.models import Event, Host, Image, Instance, Network, User
+from tashi.domain.events import Event
+from tashi.domain.models import Host, Image, Instance, Network, User
+from tashi.domain.resources import CLASSES, Resources
 from tashi.domain.states import InstanceState
 from tashi.store.base import Snapshot, Store, TokenRecord
+from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.documents import spec_doc, spec_from_doc, status_doc, status_from_doc, utc
 
 FORMAT = "tashi-store"
@@ -133,7 +137,8 @@ def _instance(d: Doc) -> Instance:
     )
 
 
-# --- flat records (every field an int, str, enum, datetime or tuple of str, maybe None) --
+# --- flat records (every field an int, str, enum, datetime, tuple of str, resources or --
+# --- host capabilities, maybe None) ------------------------------------------------------
 def _plain(record: Any) -> Doc:
     return {f.name: _value_out(getattr(record, f.name)) for f in fields(record)}
 
@@ -145,6 +150,10 @@ def _value_out(value: Any) -> Any:
         return value.value
     if isinstance(value, tuple):
         return [_value_out(v) for v in value]
+    if isinstance(value, Resources):
+        return {c: value.amount(c) for c in CLASSES}
+    if isinstance(value, HostCapabilities):
+        return capabilities_doc(value)
     return value
 
 
@@ -178,6 +187,10 @@ def _value_in(hint: Any, value: Any) -> Any:
         return hint(value)
     if get_origin(hint) is tuple:  # tuple[str, ...]
         return tuple(_is(str, v) for v in _is(list, value))
+    if hint is Resources:
+        return Resources(**{c: _is(int, v) for c, v in _is(dict, value).items() if c in CLASSES})
+    if hint is HostCapabilities:
+        return capabilities_from_doc(_is(dict, value))
     return _is(hint, value)
 
 

@@ -1,9 +1,15 @@
-"""The hypervisor driver contract.
+"""The hypervisor driver contract: a small base protocol and optional ones.
 
 A driver runs VMs on one host. It never leaks its handles (PIDs, QMP sockets,
 domain ids) past this boundary: everything is addressed by Tashi's instance id.
-Optional abilities are announced as data in :class:`Capabilities`, not found out
-by calling a method and catching an error.
+
+:class:`HypervisorDriver` is what every driver does (host facts, list, start, stop,
+destroy). Each optional operation is a small protocol of its own that a driver
+implements or not: :class:`Console`, :class:`Pausable`, :class:`Suspendable`,
+:class:`LiveMigratable`, :class:`Vnc`. What a driver can do is data
+(:func:`capabilities_of`): derived from the protocols it implements and the facts it
+measured, sent in the heartbeat, never found out by calling a method and catching an
+error. A driver implements an optional protocol wholly or not at all.
 
 Every method may raise :class:`tashi.domain.errors.DriverError` (with the cause
 chained); nothing else is expected to escape.
@@ -13,19 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from tashi.domain.capabilities import Ability, DiskKind, HostCapabilities, HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.models import ImageFormat
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    console: bool = False
-    pause: bool = False
-    suspend: bool = False
-    live_migration: bool = False
-    vnc: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +39,11 @@ class DiskPlan:
     image_path: Path  # resolved by the agent inside its image directory
     format: ImageFormat
     persistent: bool  # True: write to the image; False: a private copy-on-write overlay
+
+    @property
+    def kind(self) -> DiskKind:
+        """How the host provides it (see :mod:`tashi.agent.drivers.storage`)."""
+        return DiskKind.IMAGE if self.persistent else DiskKind.OVERLAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +70,39 @@ class VmStatus:
     detail: str = ""  # e.g. "exited with code 0", "QMP status: running"
 
 
+
+@dataclass(frozen=True, slots=True)
+class IncomingMigration:
+    """Where a migrating VM's state goes: chosen by the destination's driver, handed to
+    the source's by the manager. ``uri`` means something to the two drivers only."""
+
+    instance_id: int
+    uri: str  # e.g. "tcp:10.0.0.2:49152"
+
+
+@dataclass(frozen=True, slots=True)
+class VncEndpoint:
+    """Where the VM's VNC server listens, for the console proxy to connect to."""
+
+    host: str
+    port: int
+
+
 class HypervisorDriver(Protocol):
-    """What the agent needs of a hypervisor."""
+    """What the agent needs of every hypervisor: the small base."""
 
     @property
     def name(self) -> str: ...
 
-    @property
-    def capabilities(self) -> Capabilities: ...
-
     async def host_info(self) -> HostInfo:
         """Cores and memory this host offers to VMs, measured from the machine."""
+        ...
+
+    async def facts(self) -> HypervisorFacts:
+        """What the hypervisor is and runs (version, CPU model, machine types, NIC
+        models, network and disk kinds). Measured once, on the first call (cheap:
+        no VM is touched); every later call gives the same answer. A fact it cannot
+        measure is left empty (logged), never an error."""
         ...
 
     async def list_instances(self) -> list[VmStatus]:
@@ -103,6 +128,115 @@ class HypervisorDriver(Protocol):
         """Kill the VM at once and remove all its files. Succeeds if already gone."""
         ...
 
+
+@runtime_checkable
+class Console(Protocol):
+    """The VM's serial console, as text."""
+
     async def console(self, instance_id: int, max_bytes: int) -> str:
-        """The last ``max_bytes`` of the VM's serial console ('' if none)."""
+        """The last ``max_bytes`` of the VM's serial console: '' when it has none (never
+        started here, or gone). Reading changes nothing the guest sees; repeat calls
+        give what was written since, plus the tail before."""
         ...
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    """Freeze a running VM in memory and thaw it (its process stays)."""
+
+    async def pause(self, instance_id: int) -> None:
+        """Stop the VM's CPUs; it is then listed as PAUSED. Succeeds if already paused;
+        DriverError if it is not running here (stopped or absent)."""
+        ...
+
+    async def unpause(self, instance_id: int) -> None:
+        """Run the paused VM's CPUs again. Succeeds if already running; DriverError if it
+        is not here, or stopped."""
+        ...
+
+
+@runtime_checkable
+class Suspendable(Protocol):
+    """Save a VM's whole state to a file and end its process; start it again from there."""
+
+    async def suspend(self, instance_id: int, path: Path) -> None:
+        """Write the running or paused VM's state to ``path``, then end its process (its
+        files stay: it is listed as STOPPED). On failure the VM runs on as before, and a
+        partial ``path`` is removed. Succeeds if ``path`` already holds its state and
+        the VM is stopped (a repeat)."""
+        ...
+
+    async def resume(self, request: VmRequest, path: Path) -> None:
+        """Start ``request``'s VM from the state in ``path`` (written by :meth:`suspend`
+        on this host or a compatible one). Idempotent like ``start``; on failure cleans
+        up like ``start`` and leaves ``path`` as it was."""
+        ...
+
+
+@runtime_checkable
+class LiveMigratable(Protocol):
+    """Move a running VM to another host while it runs (Nova's contract): methods called
+    on the destination (check, prepare incoming, finish incoming, roll back incoming)
+    and on the source (migrate, finish outgoing), in that order, by the manager.
+    Compatibility is judged from the two hosts' :class:`HostCapabilities` (hypervisor
+    and version, CPU model, machine type)."""
+
+    async def check_can_migrate(self, request: VmRequest, source: HostCapabilities) -> None:
+        """On the destination: DriverError saying why this host cannot take ``request``'s
+        VM from a host with ``source`` capabilities. Cheap; changes nothing."""
+        ...
+
+    async def prepare_incoming(self, request: VmRequest) -> IncomingMigration:
+        """On the destination: start ``request``'s VM waiting for its state, and say where
+        to send it. Idempotent (a repeat gives the same answer); on failure cleans up
+        like ``start``."""
+        ...
+
+    async def migrate(self, instance_id: int, incoming: IncomingMigration,
+                      timeout_s: float) -> None:
+        """On the source: send the running VM's state to ``incoming`` and return once the
+        destination holds all of it (the source's VM is then paused). On failure or
+        after ``timeout_s`` the source's VM runs on as before, and DriverError says why."""
+        ...
+
+    async def finish_incoming(self, instance_id: int) -> None:
+        """On the destination, after ``migrate`` succeeded: run the VM here. Succeeds if
+        it already runs."""
+        ...
+
+    async def finish_outgoing(self, instance_id: int) -> None:
+        """On the source, after the destination runs the VM: remove it here, as
+        ``destroy``. Succeeds if already gone."""
+        ...
+
+    async def rollback_incoming(self, instance_id: int) -> None:
+        """On the destination, after a failed ``prepare_incoming`` or ``migrate``: remove
+        the waiting VM and its files. Succeeds if already gone."""
+        ...
+
+
+@runtime_checkable
+class Vnc(Protocol):
+    """A VNC server on the VM's display."""
+
+    async def vnc(self, instance_id: int) -> VncEndpoint:
+        """Where the running VM's VNC server listens (the same while it runs);
+        DriverError if it is not running here."""
+        ...
+
+
+#: Each optional protocol and the ability it gives.
+ABILITIES: tuple[tuple[type, Ability], ...] = (
+    (Console, Ability.CONSOLE), (Pausable, Ability.PAUSE), (Suspendable, Ability.SUSPEND),
+    (LiveMigratable, Ability.LIVE_MIGRATION), (Vnc, Ability.VNC),
+)
+
+
+def abilities_of(driver: HypervisorDriver) -> frozenset[Ability]:
+    """The optional protocols ``driver`` implements."""
+    return frozenset(ability for protocol, ability in ABILITIES if isinstance(driver, protocol))
+
+
+async def capabilities_of(driver: HypervisorDriver) -> HostCapabilities:
+    """What ``driver`` can do, as data: its facts and the abilities it implements."""
+    return HostCapabilities(await driver.facts(), abilities_of(driver))

@@ -1,20 +1,23 @@
 """The fake hypervisor driver: a real in-memory implementation, for scale tests,
 simulations and demos. It runs nothing. Everything it shows says "simulation".
 
-Its capacity, its delays and its failures are configurable; it keeps its VMs
-across agent restarts only as long as the same driver object lives (as a
-hypervisor would keep them across an agent restart).
+Its capacity, its delays, its failures and the NIC models it offers are configurable;
+it keeps its VMs across agent restarts only as long as the same driver object lives
+(as a hypervisor would keep them across an agent restart). Of the optional protocols
+it implements ``Console``; its facts say "simulation" (hypervisor "fake").
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.base import HostInfo, VmRequest, VmStatus
+from tashi.domain.capabilities import HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
+from tashi.domain.needs import BUILTIN
 
 MARKER = "TASHI-GUEST-READY"
 
@@ -30,7 +33,15 @@ class FakeDriver:
     def __init__(self, *, cores: int = 64, memory_mib: int = 256 * 1024,
                  disk_gib: int = 16 * 1024,
                  start_delay_s: float = 0.0, stop_delay_s: float = 0.0,
-                 fail_start: Callable[[VmRequest], str | None] | None = None) -> None:
+                 fail_start: Callable[[VmRequest], str | None] | None = None,
+                 nic_models: Iterable[str] = BUILTIN.nic_models) -> None:
+        """``nic_models``: those it offers (default: every one Tashi knows); it refuses
+        to start a VM with another, as a real driver would."""
+        self._facts = HypervisorFacts(
+            hypervisor="fake", version="simulation", cpu_model="simulated",
+            host_cpu="simulated", machine_types=frozenset({"simulated"}),
+            nic_models=frozenset(nic_models), network_kinds=BUILTIN.network_kinds,
+            disk_kinds=BUILTIN.disk_kinds, disk_formats=BUILTIN.disk_formats)
         self._cores = cores
         self._memory_mib = memory_mib
         self._disk_gib = disk_gib
@@ -44,9 +55,8 @@ class FakeDriver:
     def name(self) -> str:
         return "fake"
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(console=True)
+    async def facts(self) -> HypervisorFacts:
+        return self._facts
 
     async def host_info(self) -> HostInfo:
         return HostInfo(cores=self._cores, memory_mib=self._memory_mib,
@@ -60,7 +70,7 @@ class FakeDriver:
         if vm is not None and vm.observed is Observed.RUNNING:
             return
         await asyncio.sleep(self._start_delay_s)
-        reason = self._fail_start(request) if self._fail_start else None
+        reason = (self._fail_start(request) if self._fail_start else None) or self._refusal(request)
         if reason:
             raise DriverError(f"instance {request.instance_id} ({request.name}): {reason}")
         self.starts += 1
@@ -81,6 +91,11 @@ class FakeDriver:
     async def console(self, instance_id: int, max_bytes: int) -> str:
         vm = self._vms.get(instance_id)
         return vm.console[-max_bytes:] if vm else ""
+
+    def _refusal(self, request: VmRequest) -> str | None:
+        """Why this simulated host cannot run ``request`` (None: it can)."""
+        models = {n.model for n in request.nics} - self._facts.nic_models
+        return f"NIC model {', '.join(sorted(models))} is not offered here" if models else None
 
     def crash(self, instance_id: int) -> None:
         """Simulate a VM whose process died on its own."""

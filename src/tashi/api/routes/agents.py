@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import Caller, Core
+from tashi.api.convert import desired_out, observation_of
 from tashi.api.routes.users import address_of
 from tashi.api.schemas import ERROR_RESPONSES, DesiredOut, HeartbeatIn, JoinIn, ReportIn
-from tashi.manager.access import require_host_agent
+from tashi.identity.access import require_host_agent
 from tashi.manager.notifier import host_key
 
 router = APIRouter(prefix="/agent", tags=["agents"],
@@ -31,7 +32,8 @@ async def heartbeat(host: str, body: HeartbeatIn, caller: Caller, core: Core) ->
     require_host_agent(caller, host)
     await run_in_threadpool(lambda: core.hosts.heartbeat(
         host, cores=body.cores, memory_mib=body.memory_mib, disk_gib=body.disk_gib,
-        version=body.agent_version, hypervisor=body.hypervisor))
+        version=body.agent_version, hypervisor=body.hypervisor,
+        capabilities=None if body.capabilities is None else body.capabilities.domain()))
 
 
 @router.get("/hosts/{host}/instances")
@@ -43,14 +45,15 @@ async def desired_instances(
     """The instances wanted on ``host``. With ``since`` (the last revision seen) and
     ``wait``, answers as soon as something changed, or after ``wait`` seconds."""
     require_host_agent(caller, host)
-    await run_in_threadpool(core.store.get_host, host)
+    await run_in_threadpool(core.hosts.get, host)  # an unknown host: 404 before waiting
     revision = await core.notifier.wait(host_key(host), since, min(wait, core.max_wait_s))
-    return DesiredOut(revision=revision,
-                      instances=await run_in_threadpool(core.reports.desired, host))
+    desired = await run_in_threadpool(core.reports.desired, host)
+    return DesiredOut(revision=revision, instances=[desired_out(d) for d in desired])
 
 
 @router.post("/hosts/{host}/report")
 async def report(host: str, body: ReportIn, caller: Caller, core: Core) -> dict[str, int]:
     require_host_agent(caller, host)
-    ignored = await run_in_threadpool(core.reports.apply, host, list(body.instances))
+    observations = [observation_of(o) for o in body.instances]
+    ignored = await run_in_threadpool(core.reports.apply, host, observations)
     return {"applied": len(body.instances) - ignored, "ignored": ignored}

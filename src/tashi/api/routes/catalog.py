@@ -10,8 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from tashi.api.auth import Caller, Core
 from tashi.api.convert import image_out, network_out
 from tashi.api.schemas import ERROR_RESPONSES, ImageOut, NetworkCreate, NetworkOut
-from tashi.domain.names import IMAGE_MAX_LENGTH, IMAGE_PATTERN, check_image_name, check_name
-from tashi.manager.access import require_admin, require_user
+from tashi.domain.names import IMAGE_MAX_LENGTH, IMAGE_PATTERN
 
 ImageNameParam = Annotated[str, Path(pattern=IMAGE_PATTERN, max_length=IMAGE_MAX_LENGTH)]
 
@@ -21,14 +20,12 @@ router = APIRouter(tags=["images", "networks"],
 
 @router.get("/images")
 async def list_images(caller: Caller, core: Core) -> list[ImageOut]:
-    require_user(caller)
-    return [image_out(i) for i in await run_in_threadpool(core.store.list_images)]
+    return [image_out(i) for i in await run_in_threadpool(core.images.list_images, caller)]
 
 
 @router.get("/images/{name}")
 async def show_image(name: ImageNameParam, caller: Caller, core: Core) -> ImageOut:
-    require_user(caller)
-    return image_out(await run_in_threadpool(core.store.get_image, check_image_name(name)))
+    return image_out(await run_in_threadpool(core.images.get, caller, name))
 
 
 @router.put("/images/{name}", status_code=201,
@@ -47,13 +44,11 @@ async def delete_image(name: ImageNameParam, caller: Caller, core: Core) -> None
 
 @router.get("/networks")
 async def list_networks(caller: Caller, core: Core) -> list[NetworkOut]:
-    require_user(caller)
-    return [network_out(n) for n in await run_in_threadpool(core.store.list_networks)]
+    networks = await run_in_threadpool(core.networks.list_networks, caller)
+    return [network_out(n) for n in networks]
 
 
 @router.post("/networks", status_code=201)
 async def add_network(body: NetworkCreate, caller: Caller, core: Core) -> NetworkOut:
-    require_admin(caller)
-    net = await run_in_threadpool(core.store.create_network, check_name("network", body.name),
-                                  body.kind)
+    net = await run_in_threadpool(core.networks.create, caller, body.name, body.kind)
     return network_out(net)

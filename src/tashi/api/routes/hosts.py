@@ -29,8 +29,7 @@ from tashi.domain.resources import (
     ZERO,
     Resources,
 )
-from tashi.domain.states import HOLDS_RESOURCES
-from tashi.manager.access import require_admin
+from tashi.identity.access import require_admin
 from tashi.manager.hosts import HostView
 
 router = APIRouter(prefix="/hosts", tags=["hosts"],
@@ -55,8 +54,8 @@ async def show_host(name: str, caller: Caller, core: Core) -> HostOut:
 @router.post("", status_code=201)
 async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredentialOut:
     """Pre-register a host; the answer holds its agent's credential (shown once)."""
-    require_admin(caller)
-    host, token = await run_in_threadpool(core.hosts.register, body.name)
+    admin = require_admin(caller)
+    host, token = await run_in_threadpool(core.hosts.register, body.name, f"user {admin.name}")
     return HostCredentialOut(host=host_out(HostView(host, False, ZERO, 0)), token=token)
 
 
@@ -103,12 +102,10 @@ async def slots(caller: Caller, core: Core,
 async def layout(caller: Caller, core: Core) -> list[HostLayoutOut]:
     """Per host: its instances, and used/total cores and memory."""
     require_admin(caller)
-    views = await run_in_threadpool(core.hosts.views)
-    held = await run_in_threadpool(lambda: core.store.list_instances(states=HOLDS_RESOURCES))
-    return [HostLayoutOut(host=host_out(v), instances=[
+    return [HostLayoutOut(host=host_out(h.view), instances=[
         LayoutInstanceOut(id=i.id, name=i.name, owner=i.owner, state=i.state,
                           cores=i.spec.cores, memory_mib=i.spec.memory_mib)
-        for i in held if i.spec.host == v.host.name]) for v in views]
+        for i in h.instances]) for h in await run_in_threadpool(core.hosts.layout)]
 
 
 @layout_router.get("/join-token")

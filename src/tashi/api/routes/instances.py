@@ -22,7 +22,8 @@ from tashi.api.schemas import (
     InstanceOut,
 )
 from tashi.domain.errors import InvalidInput
-from tashi.manager.access import require_admin
+from tashi.identity.access import require_admin
+from tashi.manager.events import EventFilter
 from tashi.manager.instances import InstanceRequest
 
 InstanceId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -53,7 +54,7 @@ async def create_instances(body: InstanceCreate, caller: Caller, core: Core) -> 
 def request_of(body: InstanceCreate) -> InstanceRequest:
     return InstanceRequest(
         name=body.name, image=body.image, cores=body.cores, memory_mib=body.memory_mib,
-        persistent=body.persistent, networks=tuple(body.networks),
+        persistent=body.persistent, networks=tuple(body.networks), nic_model=body.nic_model,
         shutdown_timeout_s=body.shutdown_timeout_s, disk_gib=body.disk_gib, host=body.host,
         allow_elsewhere=body.allow_elsewhere, group=body.group,
         anti_affinity=body.anti_affinity, count=body.count)
@@ -91,14 +92,13 @@ _JSON_ERROR = {"content": {"application/json": {"schema": ErrorOut.model_json_sc
             responses={status: {"description": "error", **_JSON_ERROR}
                        for status in ERROR_RESPONSES})
 async def instance_console(ref: str, caller: Caller, core: Core) -> str:
-    inst = await run_in_threadpool(core.instances.get, caller, ref)
-    return await run_in_threadpool(core.store.get_console, inst.id)
+    return await run_in_threadpool(core.instances.console, caller, ref)
 
 
 @router.get("/{ref}/events")
 async def instance_events(ref: str, caller: Caller, core: Core) -> list[EventOut]:
     inst = await run_in_threadpool(core.instances.get, caller, ref)
-    events = await run_in_threadpool(lambda: core.store.list_events(instance_id=inst.id))
+    events = await run_in_threadpool(core.events.list, caller, EventFilter(instance=str(inst.id)))
     return [event_out(e) for e in events]
 
 

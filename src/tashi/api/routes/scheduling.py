@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -23,8 +24,7 @@ from tashi.api.schemas import (
     UnplacedIn,
 )
 from tashi.domain.models import Instance
-from tashi.domain.states import HOLDS_RESOURCES, InstanceState
-from tashi.manager.access import require_admin
+from tashi.identity.access import require_admin
 from tashi.manager.core import ManagerCore
 from tashi.manager.notifier import PENDING
 from tashi.scheduler.records import group_key
@@ -50,27 +50,18 @@ async def snapshot(
 
 
 def _snapshot(core: ManagerCore, revision: str, memo: HostOutMemo) -> SnapshotOut:
-    pending = core.store.list_instances(states=[InstanceState.PENDING])
-    now = core.clock.now()
+    snap = core.scheduling.snapshot()
+    kinds = {n.name: n.kind.value for n in snap.networks}
     return SnapshotOut(
         revision=revision,
-        hosts=memo(core.hosts.views()),
-        pending=[pending_out(i, now) for i in pending],
-        persistent_images_in_use=_persistent_in_use(core, pending),
+        hosts=memo(snap.hosts),
+        pending=[pending_out(i, snap.at, kinds) for i in snap.pending],
+        persistent_images_in_use=list(snap.persistent_images_in_use),
     )
 
 
-def _persistent_in_use(core: ManagerCore, pending: list[Instance]) -> list[str]:
-    """The persistent images of running instances that Pending ones want too (none
-    wanted, as is usual: no need to look)."""
-    wanted = {d.image for i in pending for d in i.spec.disks if d.persistent}
-    if not wanted:
-        return []
-    holding = core.store.list_instances(states=HOLDS_RESOURCES)
-    return sorted(wanted & {d.image for i in holding for d in i.spec.disks if d.persistent})
-
-
-def pending_out(i: Instance, now: datetime) -> PendingOut:
+def pending_out(i: Instance, now: datetime, kinds: Mapping[str, str]) -> PendingOut:
+    """``i`` for the scheduler; ``kinds``: each network's kind, by name."""
     spec = i.spec
     return PendingOut(
         id=i.id, name=i.name, owner=i.owner, cores=spec.cores, memory_mib=spec.memory_mib,
@@ -80,6 +71,8 @@ def pending_out(i: Instance, now: datetime) -> PendingOut:
         anti_affinity=spec.anti_affinity,
         persistent_images=[d.image for d in spec.disks if d.persistent],
         networks=sorted({n.network for n in spec.nics}),
+        nic_models=sorted({n.model for n in spec.nics}),
+        network_kinds=sorted({kinds[n.network] for n in spec.nics if n.network in kinds}),
         avoid_hosts=sorted(i.status.avoided(now)), message=i.status.message)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, Core, core_of
+from tashi.api.auth import Caller, core_of
 from tashi.api.convert import user_out
 from tashi.api.schemas import (
     ERROR_RESPONSES,
@@ -28,8 +28,8 @@ from tashi.api.schemas import (
     UserOut,
     WhoAmIOut,
 )
-from tashi.manager.access import require_admin, require_user
-from tashi.manager.users import NewToken, UserService
+from tashi.identity.access import require_admin, require_user
+from tashi.identity.users import NewToken, UserService
 from tashi.store.base import TokenRecord
 
 router = APIRouter(tags=["users"],
@@ -57,9 +57,9 @@ async def whoami(caller: Caller) -> WhoAmIOut:
 
 
 @router.get("/users")
-async def list_users(caller: Caller, core: Core) -> list[UserOut]:
-    require_admin(caller)
-    return [user_out(u) for u in await run_in_threadpool(core.store.list_users)]
+async def list_users(caller: Caller, users: Users) -> list[UserOut]:
+    admin = require_admin(caller)
+    return [user_out(u) for u in await run_in_threadpool(users.list_users, admin)]
 
 
 @router.post("/users", status_code=201)

@@ -2,13 +2,13 @@
 where records become dicts. Shared by the server and the typed client."""
 
 from tashi.api.schemas.agents import (
-    DesiredDisk,
-    DesiredInstance,
-    DesiredNic,
+    DesiredDiskOut,
+    DesiredInstanceOut,
+    DesiredNicOut,
     DesiredOut,
     HeartbeatIn,
     JoinIn,
-    Observation,
+    ObservationIn,
     ReportIn,
 )
 from tashi.api.schemas.base import (
@@ -26,6 +26,7 @@ from tashi.api.schemas.base import (
 )
 from tashi.api.schemas.catalog import ImageOut, NetworkCreate, NetworkOut
 from tashi.api.schemas.hosts import (
+    CapabilitiesWire,
     HostCreate,
     HostCredentialOut,
     HostLayoutOut,
@@ -75,13 +76,14 @@ from tashi.api.schemas.users import (
 __all__ = [
     "ERROR_RESPONSES",
     "MAX_BINDINGS", "MAX_COUNT", "MAX_ID", "MAX_TOKEN_LIFETIME_S", "AvoidedHostOut",
-    "BindIn", "BindingIn", "BindingOut", "DesiredDisk", "DesiredInstance", "DesiredNic",
+    "BindIn", "BindingIn", "BindingOut", "CapabilitiesWire", "DesiredDiskOut",
+    "DesiredInstanceOut", "DesiredNicOut",
     "DesiredOut", "DestroyOut", "DiskOut", "ErrorOut", "EventOut", "GivenPassword",
     "GroupName", "HeartbeatIn", "HostCreate", "HostCredentialOut", "HostLayoutOut",
     "HostName", "HostOut", "HostSlotsOut", "HostStateIn", "ImageName", "ImageOut",
     "InstanceCreate", "InstanceName", "InstanceOut", "JoinIn", "JoinTokenOut",
     "LayoutInstanceOut", "LoginIn", "NetworkCreate", "NetworkName", "NetworkOut",
-    "NewPassword", "NicOut", "Observation", "PasswordIn", "PendingOut", "ReportIn",
+    "NewPassword", "NicOut", "ObservationIn", "PasswordIn", "PendingOut", "ReportIn",
     "SlotsOut", "SnapshotOut", "StartFailureOut", "TokenCreate", "TokenCreatedOut",
     "TokenLifetime", "TokenName", "TokenOut", "UnplacedIn", "UserCreate",
     "UserCredentialOut", "UserName", "UserOut", "WhoAmIOut", "Wire",

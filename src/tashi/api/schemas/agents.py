@@ -11,6 +11,7 @@ from tashi.api.schemas.base import (
     HostName,
     Wire,
 )
+from tashi.api.schemas.hosts import CapabilitiesWire
 from tashi.domain.derive import Directive, Observed
 from tashi.domain.models import ImageFormat, NetworkKind
 from tashi.domain.states import InstanceState
@@ -27,22 +28,24 @@ class HeartbeatIn(Wire):
     disk_gib: int = Field(default=0, ge=0, description="room for instance disks")
     agent_version: str = Field(max_length=64)
     hypervisor: str = Field(max_length=64)
+    capabilities: CapabilitiesWire | None = Field(
+        default=None, description="what the host's drivers can do (older agents: absent)")
 
 
-class DesiredDisk(Wire):
+class DesiredDiskOut(Wire):
     image: str
     format: ImageFormat
     persistent: bool
 
 
-class DesiredNic(Wire):
+class DesiredNicOut(Wire):
     network: str
     network_kind: NetworkKind
     mac: str
     model: str
 
 
-class DesiredInstance(Wire):
+class DesiredInstanceOut(Wire):
     id: int
     name: str
     state: InstanceState
@@ -50,18 +53,18 @@ class DesiredInstance(Wire):
     may_start: bool
     cores: int
     memory_mib: int
-    disks: list[DesiredDisk]
-    nics: list[DesiredNic]
+    disks: list[DesiredDiskOut]
+    nics: list[DesiredNicOut]
     shutdown_timeout_s: int
     generation: int
 
 
 class DesiredOut(Wire):
     revision: str
-    instances: list[DesiredInstance]
+    instances: list[DesiredInstanceOut]
 
 
-class Observation(Wire):
+class ObservationIn(Wire):
     id: int = Field(ge=1, le=MAX_ID)
     observed: Observed
     detail: str = Field(default="", max_length=2000)
@@ -70,7 +73,7 @@ class Observation(Wire):
 
 
 class ReportIn(Wire):
-    instances: list[Observation] = Field(max_length=10_000)
+    instances: list[ObservationIn] = Field(max_length=10_000)
 
 
 # --- scheduler -----------------------------------------------------------------------------

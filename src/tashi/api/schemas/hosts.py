@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import (
     Field,
+    StringConstraints,
 )
 
 from tashi.api.schemas.base import (
@@ -13,7 +15,53 @@ from tashi.api.schemas.base import (
     UserName,
     Wire,
 )
+from tashi.domain.capabilities import Ability, HostCapabilities, HypervisorFacts
 from tashi.domain.states import HostState, InstanceState
+
+Fact = Annotated[str, StringConstraints(max_length=128)]
+Word = Annotated[str, StringConstraints(max_length=64)]
+Words = Annotated[list[Word], Field(default_factory=list, max_length=64)]
+
+
+class CapabilitiesWire(Wire):
+    """What a host's drivers can do, as its agent reports it in a heartbeat and the
+    manager shows it (see :mod:`tashi.domain.capabilities`)."""
+
+    hypervisor: Word = Field(description='its driver: "qemu", "fake"')
+    version: Fact = Field(default="", description="the hypervisor's version")
+    accelerator: Word = Field(default="", description='"kvm", "tcg"; empty for none')
+    cpu_model: Word = Field(default="", description='the CPU guests see: "max", "host"')
+    host_cpu: Fact = Field(default="", description="the host CPU's model name")
+    machine_types: Words
+    nic_models: Words
+    network_kinds: Words
+    disk_kinds: Words
+    disk_formats: Words
+    abilities: Words = Field(description="optional operations: console, pause, suspend, "
+                             "live-migration, vnc (unknown ones are ignored)")
+
+    @classmethod
+    def of(cls, caps: HostCapabilities) -> CapabilitiesWire:
+        f = caps.facts
+        return cls(hypervisor=f.hypervisor, version=f.version, accelerator=f.accelerator,
+                   cpu_model=f.cpu_model, host_cpu=f.host_cpu,
+                   machine_types=sorted(f.machine_types), nic_models=sorted(f.nic_models),
+                   network_kinds=sorted(f.network_kinds), disk_kinds=sorted(f.disk_kinds),
+                   disk_formats=sorted(f.disk_formats),
+                   abilities=sorted(a.value for a in caps.abilities))
+
+    def domain(self) -> HostCapabilities:
+        """The domain record; abilities this Tashi does not know (a newer agent's) are
+        left out."""
+        facts = HypervisorFacts(
+            hypervisor=self.hypervisor, version=self.version, accelerator=self.accelerator,
+            cpu_model=self.cpu_model, host_cpu=self.host_cpu,
+            machine_types=frozenset(self.machine_types), nic_models=frozenset(self.nic_models),
+            network_kinds=frozenset(self.network_kinds), disk_kinds=frozenset(self.disk_kinds),
+            disk_formats=frozenset(self.disk_formats))
+        known = {a.value for a in Ability}
+        return HostCapabilities(facts, frozenset(Ability(a) for a in self.abilities
+                                                 if a in known))
 
 
 class HostCreate(Wire):
@@ -24,6 +72,8 @@ class HostOut(Wire):
     name: str
     state: HostState
     up: bool
+    silent: bool = Field(default=False, description="found silent by the liveness sweep: "
+                         "its instances show Orphaned until it heartbeats again")
     cores: int
     memory_mib: int
     used_cores: int
@@ -38,6 +88,8 @@ class HostOut(Wire):
     reserved_for: list[str] = Field(default_factory=list, description="empty: anyone's instances")
     networks: list[str] = Field(default_factory=list, description="those it reaches; empty: all")
     groups: list[str] = Field(default_factory=list, description="owner/group of its instances")
+    capabilities: CapabilitiesWire | None = Field(
+        default=None, description="what its drivers can do (null: its agent never said)")
 
 
 class HostStateIn(Wire):

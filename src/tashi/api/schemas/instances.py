@@ -18,6 +18,7 @@ from tashi.api.schemas.base import (
     NetworkName,
     Wire,
 )
+from tashi.domain.events import EventKind
 from tashi.domain.resources import MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB
 from tashi.domain.states import InstanceState, Power
 
@@ -30,6 +31,9 @@ class InstanceCreate(Wire):
                             description="memory in MiB")
     persistent: bool = Field(default=False, description="write to the image itself")
     networks: list[NetworkName] = Field(default=["default"], min_length=1, max_length=8)
+    nic_model: str = Field(default="virtio", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$",
+                           description="the model of its NICs (virtio, e1000): one some "
+                           "host offers (see tashi host show), else 400")
     shutdown_timeout_s: int = Field(default=60, ge=1, le=3600)
     disk_gib: int = Field(default=0, ge=0, le=1_000_000,
                           description="scratch disk on the host, GiB (a request field for now)")
@@ -104,10 +108,19 @@ class DestroyOut(Wire):
 
 
 class EventOut(Wire):
+    id: int = 0
     at: datetime
+    kind: EventKind = EventKind.NOTE
     message: str
     instance_id: int | None
     host: str | None
+    user: str | None = Field(default=None, description="the user it concerns")
+    actor: str = Field(default="", description="who did it")
+    old_state: InstanceState | None = None
+    new_state: InstanceState | None = None
+    cores: int | None = Field(default=None, description="what the instance claims")
+    memory_mib: int | None = None
+    disk_gib: int | None = None
 
 
 class BindIn(Wire):

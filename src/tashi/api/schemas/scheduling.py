@@ -32,6 +32,8 @@ class PendingOut(Wire):
     anti_affinity: bool = False
     persistent_images: list[str] = Field(default_factory=list)
     networks: list[str] = Field(default_factory=list)
+    nic_models: list[str] = Field(default_factory=list, description="its NICs' models")
+    network_kinds: list[str] = Field(default_factory=list, description="its networks' kinds")
     avoid_hosts: list[str] = Field(default_factory=list,
                                    description="where its start failed lately")
     message: str = Field(default="", description="its status message (the last reason)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tashi.scheduler.filters.anti_affinity import AntiAffinityFilter
 from tashi.scheduler.filters.base import Filter, Part, Scope, pool_key
+from tashi.scheduler.filters.capabilities import CapabilityFilter
 from tashi.scheduler.filters.cores import CoreFilter
 from tashi.scheduler.filters.disk import DiskFilter
 from tashi.scheduler.filters.host_state import HostStateFilter
@@ -20,6 +21,7 @@ from tashi.scheduler.filters.target_host import TargetHostFilter
 __all__ = [
     "DEFAULT_FILTERS",
     "AntiAffinityFilter",
+    "CapabilityFilter",
     "CoreFilter",
     "DiskFilter",
     "Filter",
@@ -42,6 +44,7 @@ DEFAULT_FILTERS: tuple[Filter, ...] = (
     HostStateFilter(),
     ReservationFilter(),
     NetworkFilter(),
+    CapabilityFilter(),
     PersistentImageFilter(),
     CoreFilter(),
     MemoryFilter(),

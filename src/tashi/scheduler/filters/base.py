@@ -10,7 +10,8 @@ ask as rarely as possible and still get the answer asking every host would give:
 - ``Scope.CLUSTER``: the same answer for every host (it reads only the request and
   the :class:`~tashi.scheduler.model.ClusterFacts`);
 - ``Scope.POOL``: it reads only the host's fixed attributes ``up``, ``state``,
-  ``reserved_for`` and ``networks`` — hosts equal in those get the same answer;
+  ``reserved_for``, ``networks`` and ``capabilities`` — hosts equal in those get the
+  same answer;
 - ``Scope.HOST``: anything else (usage, groups, name) — asked of every candidate.
   The safe default for a new filter.
 """
@@ -35,7 +36,7 @@ class Scope(Enum):
 
 def pool_key(host: HostSnapshot) -> tuple[object, ...]:
     """The attributes a ``Scope.POOL`` filter may read."""
-    return (host.up, host.state, host.reserved_for, host.networks)
+    return (host.up, host.state, host.reserved_for, host.networks, host.capabilities)
 
 
 class Filter(ABC):

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tashi.domain.errors import Conflict
+from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import Instance, InstanceStatus, NewInstance
 from tashi.domain.resources import Resources
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState
@@ -71,8 +72,11 @@ def create_instances(s: Session, news: Sequence[NewInstance], event: str | None,
     s.execute(insert(DiskRow), [d for i, n in zip(ids, news, strict=True)
                                 for d in disk_rows(i, n.spec.disks)])
     if event is not None:
-        s.execute(insert(EventRow), [{"instance_id": i, "host": n.spec.host, "message": event,
-                                      "at": now} for i, n in zip(ids, news, strict=True)])
+        s.execute(insert(EventRow), [convert.event_row(
+            EventFacts(EventKind.INSTANCE_CREATED, f"user {n.owner}", n.owner, None,
+                       InstanceState.PENDING, n.spec.resources),
+            instance_id=i, host=n.spec.host, message=event, at=now)
+            for i, n in zip(ids, news, strict=True)])
     return [Instance(id=i, name=n.name, owner=n.owner, state=InstanceState.PENDING,
                      spec=n.spec, status=status, generation=1, created_at=now, updated_at=now)
             for i, n in zip(ids, news, strict=True)]
@@ -133,8 +137,10 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
         updates.append({"id": new.id, "state": new.state.value, "host": b.host,
                         "generation": new.generation, "spec": spec_doc(new.spec),
                         "status": status_doc(new.status), "updated_at": now})
-        events.append({"instance_id": new.id, "host": b.host, "message": event_message(b),
-                       "at": now})
+        events.append(convert.event_row(
+            EventFacts(EventKind.INSTANCE_PLACED, "scheduler", new.owner, instance.state,
+                       new.state, new.spec.resources),
+            instance_id=new.id, host=b.host, message=event_message(b), at=now))
         results.append(BindResult(b.instance_id, instance=new))
     if updates:  # executemany: one statement, however many were bound
         s.execute(update(InstanceRow), updates)

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from tashi.domain.events import Event, EventFacts, EventKind
 from tashi.domain.models import (
-    Event,
     Host,
     Image,
     ImageFormat,
@@ -16,8 +16,10 @@ from tashi.domain.models import (
     NetworkKind,
     User,
 )
+from tashi.domain.resources import CLASSES, Resources
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.store.base import TokenRecord
+from tashi.store.capabilities import capabilities_from_doc
 from tashi.store.documents import maybe_utc, spec_from_doc, status_from_doc, utc
 from tashi.store.sql.tables import (
     EventRow,
@@ -49,7 +51,7 @@ def host(row: HostRow | Row[Any]) -> Host:
         last_heartbeat=maybe_utc(row.last_heartbeat),
         agent_version=row.agent_version, registered_at=utc(row.registered_at),
         hypervisor=row.hypervisor, reserved_for=tuple(str(u) for u in row.reserved_for or ()),
-        silent=bool(row.silent),
+        silent=bool(row.silent), capabilities=capabilities_from_doc(row.capabilities),
     )
 
 
@@ -69,8 +71,21 @@ def network(row: NetworkRow) -> Network:
 
 def event(row: EventRow) -> Event:
     return Event(
-        id=row.id, instance_id=row.instance_id, host=row.host, message=row.message, at=utc(row.at)
+        id=row.id, instance_id=row.instance_id, host=row.host, message=row.message,
+        at=utc(row.at), kind=EventKind(row.kind), actor=row.actor, user=row.user_name,
+        old_state=None if row.old_state is None else InstanceState(row.old_state),
+        new_state=None if row.new_state is None else InstanceState(row.new_state),
+        resources=None if row.resources is None else Resources(**row.resources),
     )
+
+
+def event_row(e: Event | EventFacts, **where: Any) -> dict[str, Any]:
+    """The columns of an event's facts (``where``: its id, instance, host, message, at)."""
+    res = e.resources
+    return {**where, "kind": e.kind.value, "actor": e.actor, "user_name": e.user,
+            "old_state": None if e.old_state is None else e.old_state.value,
+            "new_state": None if e.new_state is None else e.new_state.value,
+            "resources": None if res is None else {c: res.amount(c) for c in CLASSES}}
 
 
 def instance(row: InstanceRow | Row[Any]) -> Instance:

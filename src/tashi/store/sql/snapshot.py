@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tashi.domain.errors import Conflict
 from tashi.store.base import Snapshot
+from tashi.store.capabilities import capabilities_doc
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.sql import convert
 from tashi.store.sql.tables import (
@@ -150,7 +151,7 @@ def _rows(snap: Snapshot,
                     "last_heartbeat": h.last_heartbeat,
                     "agent_version": h.agent_version, "registered_at": h.registered_at,
                     "hypervisor": h.hypervisor, "reserved_for": list(h.reserved_for),
-                    "silent": h.silent}
+                    "silent": h.silent, "capabilities": capabilities_doc(h.capabilities)}
                    for h in snap.hosts]),
         (ImageRow, [{"id": i.id, "name": i.name, "owner": i.owner, "format": i.format.value,
                      "size_bytes": i.size_bytes, "virtual_size_bytes": i.virtual_size_bytes,
@@ -164,6 +165,6 @@ def _rows(snap: Snapshot,
                        for i in snap.instances]),
         (DiskRow, [d for i in snap.instances for d in disk_rows(i.id, i.spec.disks)]),
         (ConsoleRow, [{"instance_id": i, "text": t} for i, t in snap.consoles]),
-        (EventRow, [{"id": e.id, "instance_id": e.instance_id, "host": e.host,
-                     "message": e.message, "at": e.at} for e in snap.events]),
+        (EventRow, [convert.event_row(e, id=e.id, instance_id=e.instance_id, host=e.host,
+                                      message=e.message, at=e.at) for e in snap.events]),
     ]

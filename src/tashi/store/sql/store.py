@@ -23,9 +23,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
-    Event,
     Host,
     Image,
     Instance,
@@ -38,6 +39,7 @@ from tashi.domain.models import (
 from tashi.domain.states import HostState, InstanceState
 from tashi.store.base import NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage
+from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import batch, convert, derived
@@ -116,12 +118,12 @@ class SqlStore(SqlUsers):
 
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
-        hypervisor: str = "", disk_gib: int = 0,
+        hypervisor: str = "", disk_gib: int = 0, capabilities: HostCapabilities | None = None,
     ) -> Host:
         change = (update(HostRow).where(HostRow.name == name)  # thousands a minute: no ORM
                   .values(cores=cores, memory_mib=memory_mib, disk_gib=disk_gib,
                           agent_version=agent_version, last_heartbeat=at,
-                          hypervisor=hypervisor)
+                          hypervisor=hypervisor, capabilities=capabilities_doc(capabilities))
                   .returning(*HostRow.__table__.columns))
         with self._write.begin() as s:
             row = s.execute(change).first()
@@ -139,6 +141,11 @@ class SqlStore(SqlUsers):
     def usage_by_host(self) -> dict[str, HostUsage]:
         with self._read.begin() as s:
             return batch.usage_by_host(s)
+
+    def host_capabilities(self) -> list[HostCapabilities | None]:
+        with self._read.begin() as s:  # hosts alike store the same document
+            docs = s.scalars(select(HostRow.capabilities).distinct()).all()
+        return [capabilities_from_doc(d) for d in docs]
 
     def set_host_reservation(self, name: str, users: Sequence[str]) -> Host:
         with self._write.begin() as s:
@@ -258,19 +265,27 @@ class SqlStore(SqlUsers):
             return "" if row is None else row.text
 
     def add_event(
-        self, message: str, *, instance_id: int | None = None, host: str | None = None
+        self, message: str, *, instance_id: int | None = None, host: str | None = None,
+        facts: EventFacts = NO_FACTS,
     ) -> Event:
-        row = EventRow(instance_id=instance_id, host=host, message=message, at=self._clock())
+        row = EventRow(**convert.event_row(facts, instance_id=instance_id, host=host,
+                                           message=message, at=self._clock()))
         return convert.event(self._insert(row, "event"))
 
     def list_events(
-        self, *, instance_id: int | None = None, host: str | None = None, limit: int = 100
+        self, *, instance_id: int | None = None, host: str | None = None,
+        user: str | None = None, kind: EventKind | None = None,
+        since: datetime | None = None, after_id: int | None = None, limit: int = 100,
     ) -> Sequence[Event]:
         stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
-        if instance_id is not None:
-            stmt = stmt.where(EventRow.instance_id == instance_id)
-        if host is not None:
-            stmt = stmt.where(EventRow.host == host)
+        for column, value in ((EventRow.instance_id, instance_id), (EventRow.host, host),
+                              (EventRow.user_name, user), (EventRow.kind, kind)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if since is not None:
+            stmt = stmt.where(EventRow.at >= since)
+        if after_id is not None:
+            stmt = stmt.where(EventRow.id > after_id)
         with self._read.begin() as s:
             newest_first = [convert.event(r) for r in s.scalars(stmt)]
         return newest_first[::-1]

@@ -122,6 +122,8 @@ class HostRow(Base):
     hypervisor: Mapped[str] = mapped_column(String(64), default="")
     reserved_for: Mapped[list[str]] = mapped_column(JSON_DOC, default=list)
     silent: Mapped[bool] = mapped_column(default=False)  # stopped heartbeating (liveness)
+    # what its drivers can do, as its agent last reported (store.capabilities); None: never
+    capabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON_DOC, default=None)
 
 
 class ImageRow(Base):
@@ -207,6 +209,12 @@ class EventRow(Base):
     host: Mapped[str | None] = mapped_column(String(NAME), index=True)
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32), default="note", index=True)
+    actor: Mapped[str] = mapped_column(String(NAME + 16), default="")
+    user_name: Mapped[str | None] = mapped_column(String(NAME), index=True)
+    old_state: Mapped[str | None] = mapped_column(String(32))
+    new_state: Mapped[str | None] = mapped_column(String(32))
+    resources: Mapped[dict[str, int] | None] = mapped_column(JSON_DOC)
 
 
 def plain(model: type[Base]) -> Select[Any]:

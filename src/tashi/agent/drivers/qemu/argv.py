@@ -10,20 +10,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
+from tashi.agent.drivers.base import NicPlan, VmRequest
+from tashi.agent.drivers.composition import Composition, compose
+from tashi.agent.drivers.network.base import USER, NicBackend
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout, vm_name
+from tashi.agent.drivers.storage import DiskTarget
+from tashi.domain.capabilities import NicModel
 from tashi.domain.errors import DriverError
-from tashi.domain.models import ImageFormat
 
 QEMU_BINARY = "qemu-system-x86_64"
+MACHINE_TYPE = "pc"
 
 #: NicPlan.model -> QEMU device.
 NIC_DEVICES: dict[str, str] = {
-    "virtio": "virtio-net-pci",
-    "e1000": "e1000",
+    NicModel.VIRTIO: "virtio-net-pci",
+    NicModel.E1000: "e1000",
 }
-NETWORK_KINDS = frozenset({"user"})
+#: The NIC backends QEMU attaches (see tashi.agent.drivers.network).
+NIC_BACKENDS = frozenset({USER})
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.IGNORECASE)
 
 
@@ -37,11 +42,13 @@ def build_argv(
     layout: RuntimeLayout,
     accel: Accelerator,
     qemu_binary: str = QEMU_BINARY,
+    composition: Composition | None = None,
 ) -> list[str]:
-    """The full QEMU argv for ``request``, its files under ``layout``.
+    """The full QEMU argv for ``request``, its files under ``layout``, its disks and
+    NICs where the host's ``composition`` puts them (default: :func:`compose`).
 
-    Raises DriverError for what this driver cannot do (an unknown NIC model or
-    network kind, a malformed MAC, non-positive sizes)."""
+    Raises DriverError for what this driver cannot do (an unknown NIC model, a network
+    or disk kind the host does not serve, a malformed MAC, non-positive sizes)."""
     if request.cores < 1 or request.memory_mib < 1:
         raise DriverError(
             f"instance {request.instance_id}: cores and memory must be positive, "
@@ -52,16 +59,21 @@ def build_argv(
     argv += ["-smp", str(request.cores), "-m", f"{request.memory_mib}M"]
     argv += ["-nodefaults", "-no-user-config", "-display", "none"]
     argv += runtime_args(layout)
+    iid, composition = request.instance_id, composition or compose()
     for index, disk in enumerate(request.disks):
-        argv += disk_args(index, disk, layout)
+        argv += disk_args(index, composition.disk_target(iid, disk, layout.overlay(index)))
     for index, nic in enumerate(request.nics):
-        argv += nic_args(index, nic, request.instance_id)
+        argv += nic_args(index, nic, composition.nic_backend(iid, index, nic), iid)
     return argv
 
 
+def cpu_model(accel: Accelerator) -> str:
+    """The CPU guests see: the host's own under KVM, QEMU's richest emulated one else."""
+    return "host" if accel is Accelerator.KVM else "max"
+
+
 def machine_args(accel: Accelerator) -> list[str]:
-    cpu = "host" if accel is Accelerator.KVM else "max"
-    return ["-machine", "pc", "-accel", str(accel), "-cpu", cpu]
+    return ["-machine", MACHINE_TYPE, "-accel", str(accel), "-cpu", cpu_model(accel)]
 
 
 def runtime_args(layout: RuntimeLayout) -> list[str]:
@@ -76,30 +88,26 @@ def runtime_args(layout: RuntimeLayout) -> list[str]:
     ]
 
 
-def disk_args(index: int, disk: DiskPlan, layout: RuntimeLayout) -> list[str]:
-    """A persistent disk is the image itself; any other, its overlay in ``layout``."""
-    if disk.persistent:
-        path, fmt = disk.image_path.absolute(), disk.format
-    else:
-        path, fmt = layout.overlay(index), ImageFormat.QCOW2
-    drive = f"if=none,id=disk{index},file={opt_value(path)},format={fmt}"
+def disk_args(index: int, target: DiskTarget) -> list[str]:
+    """Disk ``index``, where its provider put it (an overlay, or the image itself)."""
+    drive = f"if=none,id=disk{index},file={opt_value(target.path)},format={target.format}"
     device = f"virtio-blk-pci,drive=disk{index}"
     if index == 0:
         device += ",bootindex=0"
     return ["-drive", drive, "-device", device]
 
 
-def nic_args(index: int, nic: NicPlan, instance_id: int) -> list[str]:
-    """A user-mode NIC: QEMU's NAT (no host setup; it has no vhost), restricted.
+def nic_args(index: int, nic: NicPlan, backend: NicBackend, instance_id: int) -> list[str]:
+    """A NIC on its ``backend``. A ``user`` backend is QEMU's NAT (no vhost), restricted.
 
     ``restrict=on`` isolates the guest from its host and everything beyond it: without
     it, the NAT's gateway (10.0.2.2) is the host's 127.0.0.1, and any guest reaches
     every loopback-only service there (the manager's API, PostgreSQL, BMC emulators).
     The NAT's own DHCP still answers."""
     where = f"instance {instance_id}, NIC {index}"
-    if nic.network_kind not in NETWORK_KINDS:
-        raise DriverError(f"{where}: network kind {nic.network_kind!r} is not supported "
-                          f"by the qemu driver (supported: {', '.join(sorted(NETWORK_KINDS))})")
+    if backend.kind not in NIC_BACKENDS:
+        raise DriverError(f"{where}: NIC backend {backend.kind!r} is not supported by the "
+                          f"qemu driver (supported: {', '.join(sorted(NIC_BACKENDS))})")
     device = NIC_DEVICES.get(nic.model)
     if device is None:
         raise DriverError(f"{where}: NIC model {nic.model!r} is not supported "

@@ -14,14 +14,15 @@ import shlex
 from asyncio.subprocess import Process
 from pathlib import Path
 
-from tashi.agent.drivers.base import Capabilities, HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.base import HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.composition import Composition, compose
 from tashi.agent.drivers.hostinfo import disk_gib_of, host_resources
 from tashi.agent.drivers.qemu import process
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
 from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rotate_if_large
 from tashi.agent.drivers.qemu.ending import How, describe, read_ending, record_ending
-from tashi.agent.drivers.qemu.overlay import check_image, create_overlay
+from tashi.agent.drivers.qemu.facts import measure_facts
 from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
 from tashi.agent.drivers.qemu.runtime import (
     UNIX_PATH_MAX,
@@ -38,6 +39,7 @@ from tashi.agent.drivers.qemu.runtime import (
     vm_name,
 )
 from tashi.common.qemu_img import QEMU_IMG
+from tashi.domain.capabilities import HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
 
@@ -51,7 +53,9 @@ LOG_TAIL_BYTES = 2000
 
 
 class QemuDriver:
-    """Runs VMs as QEMU processes on this host. See ``HypervisorDriver`` for the contract."""
+    """Runs VMs as QEMU processes on this host. See ``HypervisorDriver`` for the contract;
+    of the optional protocols it implements ``Console``. Its disks and NICs are made by
+    the host's ``composition`` (default: :func:`~tashi.agent.drivers.composition.compose`)."""
 
     def __init__(
         self,
@@ -62,12 +66,14 @@ class QemuDriver:
         qemu_img: str = QEMU_IMG,
         start_timeout_s: float = START_TIMEOUT_S,
         disk_limit_gib: int | None = None,
+        composition: Composition | None = None,
     ) -> None:
         self._disk_limit_gib = disk_limit_gib
+        self._composition = composition or compose(qemu_img)
+        self._facts: HypervisorFacts | None = None
         self._state_dir = state_dir.absolute()
         self._accel = accel
         self._qemu_binary = qemu_binary
-        self._qemu_img = qemu_img
         self._start_timeout_s = start_timeout_s
         self._procs: dict[int, Process] = {}  # QEMUs this driver object started
         self._locks: dict[int, asyncio.Lock] = {}
@@ -77,9 +83,11 @@ class QemuDriver:
     def name(self) -> str:
         return "qemu"
 
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(console=True)
+    async def facts(self) -> HypervisorFacts:
+        if self._facts is None:
+            self._facts = await measure_facts(self._qemu_binary, self._accel,
+                                              self._composition)
+        return self._facts
 
     async def host_info(self) -> HostInfo:
         resources = host_resources()
@@ -125,7 +133,8 @@ class QemuDriver:
                 log.info("instance %d (%s): already running; start is a no-op", iid, request.name)
                 return
             layout = self._layout(iid)
-            argv = build_argv(request, layout, self._accel, self._qemu_binary)
+            argv = build_argv(request, layout, self._accel, self._qemu_binary,
+                              self._composition)
             await self._check_start(request, layout)
             self._starting.add(iid)
             try:
@@ -214,8 +223,7 @@ class QemuDriver:
         if len(os.fsencode(layout.qmp_socket)) > UNIX_PATH_MAX:
             raise DriverError(f"instance {request.instance_id}: state directory path too long "
                               f"for a unix socket: {layout.qmp_socket}")
-        for disk in request.disks:
-            await check_image(disk, self._qemu_img)
+        await self._composition.check(request)
         if layout.root.exists():
             log.warning("instance %d (%s): replacing the files of its stopped VM",
                         request.instance_id, request.name)
@@ -248,9 +256,7 @@ class QemuDriver:
             create_runtime_dir(layout, new_meta(request.instance_id, request.name, argv))
         except OSError as exc:
             raise DriverError(f"cannot create runtime directory {layout.root}: {exc}") from exc
-        for index, disk in enumerate(request.disks):
-            if not disk.persistent:
-                await create_overlay(disk, layout.overlay(index), self._qemu_img)
+        await self._composition.provide(request, layout.overlay)
 
     async def _wait_ready(self, request: VmRequest, layout: RuntimeLayout, proc: Process) -> None:
         """Until QMP answers ``query-status``; DriverError if QEMU exits or time runs out."""

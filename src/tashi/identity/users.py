@@ -27,11 +27,12 @@ from tashi.domain.errors import (
     Unauthenticated,
     Unavailable,
 )
-from tashi.domain.models import User
+from tashi.domain.events import EventFacts, EventKind
+from tashi.domain.models import Principal, User
 from tashi.domain.names import check_name
 from tashi.domain.states import Role
-from tashi.manager.loginlimit import LoginLimiter
-from tashi.manager.usersources.directory import LOCAL, UserDirectory, Vouched
+from tashi.identity.loginlimit import LoginLimiter
+from tashi.identity.sources.directory import LOCAL, UserDirectory, Vouched
 from tashi.store.base import Store, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,21 @@ class UserService:
             self._store.set_password_hash(user.name, password_hash)
         log.info("user %s: created (%s, from %s%s) by %s", user.name, role.value, source,
                  ", with a password" if password_hash else "", by)
+        self._event(user.name, f"user {user.name} created ({role.value}, from {source}) by {by}",
+                    EventKind.USER_ADDED, f"user {by}")
         return user, self._mint(user.name, "initial", None)
+
+    def list_users(self, caller: User) -> list[User]:
+        """Every user; for an admin only."""
+        if not caller.is_admin:
+            raise Forbidden(f"user {caller.name} is not an admin")
+        return self._store.list_users()
 
     def delete(self, name: str, by: str) -> None:
         self._store.delete_user(name)
         log.info("user %s: deleted, with its tokens, by %s", name, by)
+        self._event(name, f"user {name} deleted, with its tokens, by {by}",
+                    EventKind.USER_REMOVED, f"user {by}")
 
     def set_password(self, caller: User, name: str, password: str, *,
                      current: str | None, address: str) -> None:
@@ -93,8 +104,15 @@ class UserService:
             self._check_password(name, current, address)
         self._store.set_password_hash(name, hash_password(password))
         log.info("user %s: password changed by %s", name, caller.name)
+        self._event(name, f"user {name}: password changed by {caller.name}",
+                    EventKind.USER_CHANGED, f"user {caller.name}")
 
     # --- logging in --------------------------------------------------------------------------
+    def principal_for(self, token: str) -> Principal | None:
+        """Who holds the API token or agent credential ``token`` now; None if no one does
+        (unknown, revoked or expired)."""
+        return self._store.principal_for_token(hash_token(token), self._clock.now())
+
     def login(self, name: str, password: str, *, address: str, token_name: str | None,
               expires_in_s: int | None) -> NewToken:
         """A new API token for the user whose password this is."""
@@ -170,6 +188,8 @@ class UserService:
             return
         log.info("user %s: created at first login from user source %s (%s, uid %s)",
                  name, source, role.value, vouched.user.uid)
+        self._event(name, f"user {name} created at first login from user source {source} "
+                    f"({role.value})", EventKind.USER_ADDED, f"user source {source}")
 
     # --- tokens ------------------------------------------------------------------------------
     def create_token(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
@@ -180,6 +200,9 @@ class UserService:
                            "revoke it or pick another name")
         minted = self._mint(user, name, expires_in_s)
         log.info("user %s: token %d %s created", user, minted.record.id, name)
+        expiry = "" if expires_in_s is None else f", expiring in {expires_in_s} s"
+        self._event(user, f"user {user}: token {minted.record.id} {name} created{expiry}",
+                    EventKind.TOKEN_CREATED, f"user {user}")
         return minted
 
     def list_tokens(self, caller: User, user: str | None) -> list[TokenRecord]:
@@ -198,7 +221,13 @@ class UserService:
         self._store.delete_token(token_id)
         holder = f"user {record.user}" if record.user else f"host {record.host}"
         log.info("%s: token %d %s revoked by %s", holder, record.id, record.name, caller.name)
+        self._event(record.user, f"{holder}: token {record.id} {record.name} revoked by "
+                    f"{caller.name}", EventKind.TOKEN_REVOKED, f"user {caller.name}")
         return record
+
+    def _event(self, user: str | None, message: str, kind: EventKind, actor: str) -> None:
+        """An event about ``user`` (never a secret in it: names and ids only)."""
+        self._store.add_event(message, facts=EventFacts(kind, actor, user))
 
     def _mint(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
         expires_at = (None if expires_in_s is None

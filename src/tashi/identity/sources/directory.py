@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
-from tashi.manager.usersources.base import ExternalUser, UserSource
+from tashi.identity.sources.base import ExternalUser, UserSource
 
 LOCAL = "local"
 

@@ -15,7 +15,7 @@ import pwd
 from dataclasses import dataclass
 
 from tashi.domain.states import Role
-from tashi.manager.usersources.base import ExternalUser, acceptable_name, group_role
+from tashi.identity.sources.base import ExternalUser, acceptable_name, group_role
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from tashi.cli.errors import translated
 from tashi.client import TashiClient
+from tashi.cmd.errors import translated
 from tashi.common.logs import setup_logging
 from tashi.scheduler.placement import POLICIES, ExternalPolicy, Policy, policy_named
 from tashi.scheduler.service import Scheduler

@@ -1,4 +1,5 @@
-"""``tashi``: the root group, its global options, and the groups under it."""
+"""``tashi``: the root group, its global options, and the groups under it (each in
+:mod:`tashi.cli`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 
 from tashi import __version__
 from tashi.cli.capacity import layout, slots
-from tashi.cli.errors import translated
+from tashi.cli.events import events
 from tashi.cli.host import host
 from tashi.cli.image import image
 from tashi.cli.login import login
@@ -18,6 +19,7 @@ from tashi.cli.session import Session
 from tashi.cli.token import token
 from tashi.cli.user import user
 from tashi.cli.vm import vm
+from tashi.cmd.errors import translated
 
 LAZY = ("up",)
 
@@ -51,7 +53,7 @@ def main(ctx: click.Context, url: str | None, token: str | None, as_json: bool) 
     ctx.obj = Session(url=url, token=token, json=as_json)
 
 
-for command in (vm, host, image, network, user, token, login, slots, layout, plan):
+for command in (vm, host, image, network, user, token, login, slots, layout, plan, events):
     main.add_command(command)
 
 

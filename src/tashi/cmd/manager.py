@@ -16,54 +16,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
-import uvicorn
 
-from tashi.api.app import create_app
-from tashi.cli.errors import cli_error
-from tashi.common.clock import SystemClock
+from tashi.api.server import make_server
+from tashi.cmd.errors import cli_error
 from tashi.common.logs import setup_logging
-from tashi.domain.errors import InvalidInput, TashiError
-from tashi.manager.bootstrap import ensure_admin, ensure_default_network
-from tashi.manager.core import ManagerCore
-from tashi.manager.pgnotify import notifier_for
+from tashi.domain.errors import TashiError
+from tashi.identity.sources.config import directory_of
+from tashi.manager.bootstrap import build_core, prepare_store
 from tashi.manager.settings import ManagerSettings
-from tashi.manager.usersources.config import directory_of
 from tashi.store import migrate_store, open_store
 from tashi.store.base import Snapshot, Store
 from tashi.store.factory import redact
 from tashi.store.transfer import export_store, import_store
 
 log = logging.getLogger(__name__)
-
-
-def build_core(settings: ManagerSettings, store: Store) -> ManagerCore:
-    """The core over ``store``; its notifier crosses replicas when the store is
-    PostgreSQL (the one place where the kind of notifier is chosen)."""
-    join = settings.join_token.get_secret_value() if settings.join_token else None
-    return ManagerCore.build(store, SystemClock(), image_dir=settings.image_dir,
-                             heartbeat_timeout_s=settings.heartbeat_timeout_s,
-                             join_token=join, directory=directory_of(settings),
-                             notifier=notifier_for(settings.db_url))
-
-
-def prepare_store(settings: ManagerSettings) -> tuple[Store, str | None]:
-    """Open (migrating first) the store; make the admin and default network if new."""
-    store = open_store(settings.db_url)
-    token = ensure_admin(store)
-    ensure_default_network(store)
-    return store, token
-
-
-def make_server(settings: ManagerSettings, core: ManagerCore,
-                server_class: type[uvicorn.Server] = uvicorn.Server) -> uvicorn.Server:
-    app = create_app(core, liveness_interval_s=settings.liveness_interval_s)
-    if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise InvalidInput("give both TASHI_TLS_CERT and TASHI_TLS_KEY, or neither")
-    config = uvicorn.Config(app, host=settings.listen, port=settings.port, log_config=None,
-                            access_log=False, timeout_graceful_shutdown=2, lifespan="on",
-                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-                            h11_max_incomplete_event_size=64 * 1024)
-    return server_class(config)
 
 
 @click.group(invoke_without_command=True)

@@ -1,23 +1,66 @@
 """The user sources named by the manager's settings (``TASHI_USER_SOURCES`` and the
 ``TASHI_SYSTEM_*`` and ``TASHI_LDAP_*`` variables), built and checked at start: a
 source named but not configured stops the manager with one line saying what is missing.
+
+The settings are read through :class:`SourceSettings`, the part of
+:class:`tashi.manager.settings.ManagerSettings` this module needs, so identity does not
+depend on the manager above it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Protocol
+
 from pydantic import SecretStr
 
 from tashi.domain.errors import InvalidInput
-from tashi.manager.settings import ManagerSettings
-from tashi.manager.usersources.base import UserSource
-from tashi.manager.usersources.directory import UserDirectory
-from tashi.manager.usersources.ldap import LdapConfig, LdapUsers
-from tashi.manager.usersources.system import SystemUsers
+from tashi.identity.sources.base import UserSource
+from tashi.identity.sources.directory import UserDirectory
+from tashi.identity.sources.ldap import LdapConfig, LdapUsers
+from tashi.identity.sources.system import SystemUsers
 
 KINDS = ("system", "ldap")
 
 
-def directory_of(settings: ManagerSettings) -> UserDirectory:
+class SourceSettings(Protocol):
+    """The settings of the user sources (see ``ManagerSettings`` for each one's meaning)."""
+
+    @property
+    def user_sources(self) -> str: ...
+    @property
+    def system_min_uid(self) -> int: ...
+    @property
+    def system_group(self) -> str | None: ...
+    @property
+    def system_admin_group(self) -> str | None: ...
+    @property
+    def ldap_url(self) -> str | None: ...
+    @property
+    def ldap_user_base_dn(self) -> str | None: ...
+    @property
+    def ldap_user_attribute(self) -> str: ...
+    @property
+    def ldap_uid_attribute(self) -> str: ...
+    @property
+    def ldap_bind_dn(self) -> str | None: ...
+    @property
+    def ldap_bind_password(self) -> SecretStr | None: ...
+    @property
+    def ldap_bind_password_file(self) -> Path | None: ...
+    @property
+    def ldap_group_base_dn(self) -> str | None: ...
+    @property
+    def ldap_group_member_attribute(self) -> str: ...
+    @property
+    def ldap_admin_group(self) -> str | None: ...
+    @property
+    def ldap_start_tls(self) -> bool: ...
+    @property
+    def ldap_ca_file(self) -> str | None: ...
+
+
+def directory_of(settings: SourceSettings) -> UserDirectory:
     """The configured sources, in the order given; InvalidInput if one cannot be built."""
     names = [n.strip() for n in settings.user_sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in KINDS]
@@ -27,7 +70,7 @@ def directory_of(settings: ManagerSettings) -> UserDirectory:
     return UserDirectory([_source(name, settings) for name in names])
 
 
-def _source(kind: str, s: ManagerSettings) -> UserSource:
+def _source(kind: str, s: SourceSettings) -> UserSource:
     if kind == "system":
         return SystemUsers(min_uid=s.system_min_uid, required_group=s.system_group,
                            admin_group=s.system_admin_group)
@@ -41,7 +84,7 @@ def _source(kind: str, s: ManagerSettings) -> UserSource:
         admin_group_cn=s.ldap_admin_group, start_tls=s.ldap_start_tls, ca_file=s.ldap_ca_file))
 
 
-def _bind_password(s: ManagerSettings) -> SecretStr | None:
+def _bind_password(s: SourceSettings) -> SecretStr | None:
     if s.ldap_bind_password_file is None:
         return s.ldap_bind_password
     if s.ldap_bind_password is not None:

@@ -8,9 +8,9 @@ answer an :class:`ExternalUser` or ``None``, and raise
 :class:`~tashi.domain.errors.Unavailable` when the source cannot be reached.
 """
 
-from tashi.manager.usersources.base import ExternalUser, UserSource
-from tashi.manager.usersources.ldap import LdapConfig, LdapUsers, user_filter
-from tashi.manager.usersources.system import DEFAULT_MIN_UID, SystemUsers
+from tashi.identity.sources.base import ExternalUser, UserSource
+from tashi.identity.sources.ldap import LdapConfig, LdapUsers, user_filter
+from tashi.identity.sources.system import DEFAULT_MIN_UID, SystemUsers
 
 __all__ = [
     "DEFAULT_MIN_UID",

@@ -1,4 +1,6 @@
-"""The one place where errors become what a person sees: one line and an exit code.
+"""The one place where errors become what a person sees: one line and an exit code,
+the same for every entry point (``tashi``, ``tashi-manager``, ``tashi-agent``,
+``tashi-scheduler``).
 
 A :class:`~tashi.domain.errors.TashiError` (from the client, or raised by the CLI
 itself about its own inputs) becomes ``tashi: <message>`` on stderr and the exit

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import Role
-from tashi.manager.usersources.base import ExternalUser, acceptable_name, group_role
+from tashi.identity.sources.base import ExternalUser, acceptable_name, group_role
 
 with warnings.catch_warnings():
     # ldap3 2.9 imports names pyasn1 >= 0.6 deprecates; harmless, and only at import.
@@ -115,7 +115,7 @@ def user_filter(attribute: str, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LdapUsers:
-    """A :class:`~tashi.manager.usersources.base.UserSource` backed by an LDAP directory."""
+    """A :class:`~tashi.identity.sources.base.UserSource` backed by an LDAP directory."""
 
     config: LdapConfig
     name: str = "ldap"

@@ -1,0 +1,25 @@
+"""The manager's HTTP server: its ASGI app served by uvicorn, HTTPS when given a
+certificate."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from tashi.api.app import create_app
+from tashi.domain.errors import InvalidInput
+from tashi.manager.core import ManagerCore
+from tashi.manager.settings import ManagerSettings
+
+
+def make_server(settings: ManagerSettings, core: ManagerCore,
+                server_class: type[uvicorn.Server] = uvicorn.Server) -> uvicorn.Server:
+    """A server of ``core``'s API on ``settings``' address (not started); InvalidInput
+    for half a TLS configuration."""
+    app = create_app(core, liveness_interval_s=settings.liveness_interval_s)
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise InvalidInput("give both TASHI_TLS_CERT and TASHI_TLS_KEY, or neither")
+    config = uvicorn.Config(app, host=settings.listen, port=settings.port, log_config=None,
+                            access_log=False, timeout_graceful_shutdown=2, lifespan="on",
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                            h11_max_incomplete_event_size=64 * 1024)
+    return server_class(config)

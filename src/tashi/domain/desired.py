@@ -1,0 +1,63 @@
+"""The agent protocol's records: what an agent is asked to converge, and what it saw.
+
+The manager derives a :class:`DesiredInstance` for each instance bound to a host
+(:meth:`tashi.manager.reports.ReportService.desired`); the host's agent converges its
+hypervisor to them and answers one :class:`Observation` per instance. Both are plain
+data: the wire schemas of :mod:`tashi.api.schemas.agents` carry them, converted at the
+edges (the manager's routes, the agent's client boundary). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tashi.domain.derive import Directive, Observed
+from tashi.domain.models import ImageFormat, NetworkKind
+from tashi.domain.states import InstanceState
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredDisk:
+    """One disk of a desired instance: the image it is made from, and how."""
+
+    image: str
+    format: ImageFormat
+    persistent: bool  # True: writes go to the image; False: to a private overlay
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredNic:
+    """One network interface of a desired instance."""
+
+    network: str
+    network_kind: NetworkKind
+    mac: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredInstance:
+    """What the agent of the bound host must make of one instance (see
+    :func:`tashi.domain.derive.directive_for` and :func:`~tashi.domain.derive.may_start`)."""
+
+    id: int
+    name: str
+    state: InstanceState
+    directive: Directive
+    may_start: bool
+    cores: int
+    memory_mib: int
+    disks: tuple[DesiredDisk, ...]
+    nics: tuple[DesiredNic, ...]
+    shutdown_timeout_s: int
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What an agent saw of one instance on its host; an observation, never a command."""
+
+    id: int
+    observed: Observed
+    detail: str = ""
+    console: str | None = None  # the console tail, when it changed since the last report

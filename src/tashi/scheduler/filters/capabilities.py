@@ -1,0 +1,28 @@
+"""The host's drivers offer what the request needs: its NIC models and network kinds
+(:meth:`tashi.domain.needs.Needs.unmet_by`; a host that never reported capabilities is
+judged by what Tashi's own drivers know)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from tashi.domain.needs import facts_of
+from tashi.scheduler.filters.base import Filter, Part, Scope
+from tashi.scheduler.model import ClusterFacts, HostSnapshot, PlacementRequest
+
+
+class CapabilityFilter(Filter):
+    __slots__ = ()
+    name = "capabilities"
+    scope = Scope.POOL
+
+    def passes(self, host: HostSnapshot, request: PlacementRequest,
+               facts: ClusterFacts) -> bool:
+        return not request.needs.unmet_by(facts_of(host.capabilities))
+
+    def explain(self, removed: Sequence[HostSnapshot],
+                request: PlacementRequest) -> list[Part]:
+        lacking = Counter(", ".join(request.needs.unmet_by(facts_of(h.capabilities)))
+                          for h in removed)
+        return [(n, f"{n} lack {what}") for what, n in lacking.items()]
