@@ -16,9 +16,11 @@ PostgreSQL database; :func:`tashi.manager.pgnotify.notifier_for` picks one by st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
 PENDING = "pending"
 
@@ -76,6 +78,11 @@ class Notifier:
         with self._lock:
             for key in keys:
                 self._counters[key] += 1
+        self._on_loop(self._wake, keys)
+
+    def _on_loop(self, fn: Callable[[tuple[str, ...]], None], keys: tuple[str, ...]) -> None:
+        """Run ``fn(keys)`` on the attached loop: now if called on it, else soon (from any
+        thread); not at all if no loop is attached or it has closed (stopping)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -84,9 +91,10 @@ class Notifier:
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake(keys)
+            fn(keys)
         else:
-            loop.call_soon_threadsafe(self._wake, keys)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: stopping
+                loop.call_soon_threadsafe(fn, keys)
 
     def _wake(self, keys: tuple[str, ...]) -> None:
         for key in keys:

@@ -142,18 +142,9 @@ class PgNotifier(Notifier):
         self._outbox = None
 
     def _publish(self, keys: tuple[str, ...]) -> None:
-        loop, outbox = self._loop, self._outbox
-        if loop is None or loop.is_closed() or outbox is None or not keys:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            outbox.put_nowait(keys)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: stopping
-                loop.call_soon_threadsafe(outbox.put_nowait, keys)
+        outbox = self._outbox
+        if outbox is not None and keys:
+            self._on_loop(outbox.put_nowait, keys)
 
     async def _connect(self, role: str) -> Connection:
         return await psycopg.AsyncConnection.connect(
