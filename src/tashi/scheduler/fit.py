@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tashi.domain.resources import CLASSES, WORDS
-from tashi.scheduler.explain import run_filters
 from tashi.scheduler.filters import (
     AntiAffinityFilter,
     CoreFilter,
@@ -40,10 +39,10 @@ NO_FACTS = ClusterFacts()
 def refusal(host: HostSnapshot, request: PlacementRequest, *,
             filters: Sequence[Filter] = BINDING_FILTERS,
             facts: ClusterFacts = NO_FACTS) -> str | None:
-    """Why ``host`` cannot take ``request`` now, in words (None: it can)."""
-    run = run_filters(filters, (host,), request, facts)
-    for f, removed in run.removed:
-        if removed:
+    """Why ``host`` cannot take ``request`` now, in words (None: it can): the words of
+    the first filter refusing it (run in the placer's order)."""
+    for f in filters:
+        if not f.passes(host, request, facts):
             return f.why_not(host, request)
     return None
 
