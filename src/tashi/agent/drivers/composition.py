@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.network import NicBackend, NicProvider, UserNic
@@ -22,6 +23,9 @@ from tashi.common.qemu_img import QEMU_IMG
 from tashi.domain.capabilities import DiskKind
 from tashi.domain.errors import DriverError
 from tashi.domain.models import NetworkKind
+
+K = TypeVar("K", bound=str)
+P = TypeVar("P")
 
 #: Network kind -> how to build its NIC provider.
 NIC_PROVIDERS: dict[str, Callable[[], NicProvider]] = {
@@ -74,20 +78,21 @@ class Composition:
             await self._nic(iid, index, nic).prepare(iid, index, nic)
 
     def _nic(self, instance_id: int, index: int, nic: NicPlan) -> NicProvider:
-        provider = self.nics.get(nic.network_kind)
-        if provider is None:
-            raise DriverError(f"instance {instance_id}, NIC {index}: network kind "
-                              f"{nic.network_kind!r} is not supported on this host "
-                              f"(supported: {', '.join(sorted(self.nics)) or 'none'})")
-        return provider
+        return _provider(self.nics, nic.network_kind, "network",
+                         f"instance {instance_id}, NIC {index}")
 
     def _disk(self, instance_id: int, disk: DiskPlan) -> DiskProvider:
-        provider = self.disks.get(disk.kind)
-        if provider is None:
-            raise DriverError(f"instance {instance_id}, disk {disk.image_path}: disk kind "
-                              f"{str(disk.kind)!r} is not supported on this host "
-                              f"(supported: {', '.join(sorted(self.disks)) or 'none'})")
-        return provider
+        return _provider(self.disks, disk.kind, "disk",
+                         f"instance {instance_id}, disk {disk.image_path}")
+
+
+def _provider(registry: Mapping[K, P], kind: K, what: str, where: str) -> P:
+    """The provider of ``kind``; DriverError naming ``where`` and what this host has."""
+    provider = registry.get(kind)
+    if provider is None:
+        raise DriverError(f"{where}: {what} kind {str(kind)!r} is not supported on this "
+                          f"host (supported: {', '.join(sorted(map(str, registry))) or 'none'})")
+    return provider
 
 
 def compose(qemu_img: str = QEMU_IMG) -> Composition:
