@@ -82,6 +82,22 @@ class Rig:
                                      f"not {states}")
             await asyncio.sleep(0.05)
 
+    async def wait_pending(self, ref: str | int, *reasons: str, timeout_s: float = 10,
+                           client: TashiClient | None = None) -> InstanceOut:
+        """Wait until the scheduler has tried `ref` and said why it waits: every one
+        of `reasons` is in its message and it is still Pending (no sleep-and-hope)."""
+        c = client or self.admin
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            inst = await c.get_instance(ref)
+            assert inst.state == "Pending", inst
+            if inst.message and all(r in inst.message for r in reasons):
+                return inst
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"instance {ref} waits with {inst.message!r}, "
+                                     f"not for {reasons}")
+            await asyncio.sleep(0.05)
+
     async def wait_gone(self, ref: str | int, timeout_s: float = 10) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while asyncio.get_running_loop().time() < deadline:

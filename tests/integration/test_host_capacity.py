@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tashi.api.schemas import InstanceCreate
@@ -20,10 +18,7 @@ async def test_drained_host_takes_nothing_new_until_undrained(scheduled: Rig) ->
     drained = await scheduled.admin.set_host_state("h1", "Drained")
     assert drained.state == "Drained"
     await scheduled.admin.create_instance(vm("wait"))
-    await asyncio.sleep(0.5)
-    pending = await scheduled.admin.get_instance("wait")
-    assert pending.state == "Pending"
-    assert "1 drained" in pending.message
+    await scheduled.wait_pending("wait", "1 drained")
     await scheduled.admin.set_host_state("h1", "Normal")
     assert (await scheduled.wait_for("wait", "Running")).host == "h1"
 

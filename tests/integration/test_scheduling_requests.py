@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tashi.agent.drivers.fake import FakeDriver
-from tashi.api.schemas import InstanceCreate, InstanceOut
+from tashi.api.schemas import InstanceCreate
 from tashi.cmd.cli import main
 from tashi.domain.errors import Conflict, InvalidInput
 from tests.integration.conftest import Rig
@@ -16,13 +16,6 @@ from tests.integration.conftest import Rig
 
 def vm(name: str, **kw: object) -> InstanceCreate:
     return InstanceCreate.model_validate({"name": name, "image": "guest", **kw})
-
-
-async def pending_for_a_while(rig: Rig, ref: str) -> InstanceOut:
-    await asyncio.sleep(0.4)
-    inst = await rig.admin.get_instance(ref)
-    assert inst.state == "Pending", inst
-    return inst
 
 
 async def test_target_host_is_taken_even_when_spread_would_not(scheduled: Rig) -> None:
@@ -41,8 +34,7 @@ async def test_full_target_host_waits_unless_allowed_elsewhere(scheduled: Rig) -
     await scheduled.admin.create_instance(vm("filler", host="h1", memory_mib=1024))
     await scheduled.wait_for("filler", "Running")
     await scheduled.admin.create_instance(vm("stuck", host="h1"))
-    stuck = await pending_for_a_while(scheduled, "stuck")
-    assert "lack memory" in stuck.message
+    await scheduled.wait_pending("stuck", "lack memory")
     moved = await scheduled.admin.create_instance(vm("moved", host="h1", allow_elsewhere=True))
     assert (await scheduled.wait_for(moved.id, "Running")).host == "h2"
     events = [e.message for e in await scheduled.admin.events("moved")]
@@ -67,8 +59,7 @@ async def test_anti_affinity_spreads_a_group_and_waits_for_a_free_host(scheduled
     hosts = {(await scheduled.wait_for(i.id, "Running")).host for i in made}
     assert hosts == {"h1", "h2", "h3"}
     await scheduled.admin.create_instance(vm("web-4", group="web", anti_affinity=True))
-    fourth = await pending_for_a_while(scheduled, "web-4")
-    assert "already hold a member of group admin/web" in fourth.message
+    await scheduled.wait_pending("web-4", "already hold a member of group admin/web")
     freed = (await scheduled.admin.get_instance("web-2")).host
     await scheduled.admin.destroy_instance("web-2")
     assert (await scheduled.wait_for("web-4", "Running")).host == freed
@@ -106,8 +97,7 @@ async def test_reserved_host_takes_only_its_users(scheduled: Rig) -> None:
     host = await scheduled.admin.reserve_host("h1", ["alice"])
     assert host.reserved_for == ["alice"]
     await bob.create_instance(vm("bobs"))
-    bobs = await pending_for_a_while(scheduled, "bobs")
-    assert "reserved for alice" in bobs.message
+    await scheduled.wait_pending("bobs", "reserved for alice")
     await alice.create_instance(vm("alices"))
     assert (await scheduled.wait_for("alices", "Running", client=alice)).host == "h1"
     assert (await scheduled.admin.reserve_host("h1", [])).reserved_for == []
@@ -137,7 +127,7 @@ async def test_vm_show_says_why_an_instance_waits_in_numbers(scheduled: Rig) -> 
     await scheduled.admin.set_host_state("drained", "Drained")
     await scheduled.admin.reserve_host("alices", ["alice"])
     await scheduled.admin.create_instance(vm("big", memory_mib=2048))
-    await pending_for_a_while(scheduled, "big")
+    await scheduled.wait_pending("big", "1 reserved for alice")
     flags = ["--url", scheduled.url, "--token", scheduled.admin_token]
     shown = await asyncio.to_thread(CliRunner().invoke, main, [*flags, "vm", "show", "big"])
     assert shown.exit_code == 0, shown.output
