@@ -51,7 +51,7 @@ from stats import machine_line, print_table
 from tashi.api.schemas import HeartbeatIn, InstanceCreate
 from tashi.client import TashiClient
 from tashi.domain.errors import TashiError
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.domain.states import HOLDS_RESOURCES
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.store.base import NewImage
@@ -120,7 +120,8 @@ def prepare(root: Path) -> str:
         ensure_default_network(store)
         (root / "images").mkdir()
         (root / "images" / "bench").write_bytes(b"\0" * 1024)
-        store.create_image(NewImage("bench", "admin", ImageFormat.RAW, 1024, 1024))
+        store.create_image(NewImage("bench", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
     finally:
         store.close()
     return token

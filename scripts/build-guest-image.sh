@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Build a tiny bootable guest disk image (qcow2) from Debian packages only.
 #
-# Usage: scripts/build-guest-image.sh [OUTPUT_DIR]
+# Usage: scripts/build-guest-image.sh [--import NAME [--public]] [OUTPUT_DIR]
 #   OUTPUT_DIR defaults to ${TASHI_CACHE_DIR:-$HOME/.cache/tashi}/guest.
 #   Produces OUTPUT_DIR/tashi-guest.qcow2 and prints its path as the last line.
+#   --import NAME: then imports it into Tashi (`tashi image import`, with the TASHI_URL
+#   and token the CLI uses) as image NAME with its metadata: --min-memory 96; --public
+#   (admins) lets every user boot it by NAME.
+#
+# Metadata: the guest needs at least MIN_MEMORY_MIB=96 MiB of memory (min_memory_mib;
+# Tashi refuses smaller instances of it). Measured with QEMU 7.2 (TCG): it reaches
+# TASHI-GUEST-READY at 88 MiB; at 80 MiB the kernel panics ("System is deadlocked on
+# memory"), at 64 MiB it never gets past loading the kernel. 96 leaves a little room.
 #
 # Disk (64 MiB, no partition table): a FAT "superfloppy" over the first 48 MiB
 # holding syslinux + the Debian kernel + a busybox initramfs; SeaBIOS boots the
@@ -11,6 +19,11 @@
 #
 # The guest's /init (serial console, ttyS0) prints, in order:
 #   TASHI-GUEST-DISK-WRITTEN     after writing a line at 56 MiB on /dev/vda
+#   TASHI-GUEST-DISK <name> <bytes>
+#                                one line per block device (vda, vdb, sda, ...)
+#   TASHI-GUEST-HOSTNAME <name>  when a cloud-init NoCloud seed is attached (an ISO 9660
+#                                disk labelled cidata holding meta-data and user-data):
+#                                its local-hostname, which the guest takes
 #   TASHI-GUEST-IP <addr>|none   after DHCP on eth0 (bounded to a few seconds)
 #   TASHI-GUEST-READY            once acpid listens for the power button
 #   TASHI-GUEST-HOSTPORT 8470 open|closed
@@ -18,6 +31,12 @@
 #                                10.0.2.2:8470 (the manager's default port on the host,
 #                                if QEMU's user-mode NAT lets the guest reach the host's
 #                                loopback); printed after READY, within ~3 s
+#   TASHI-GUEST-USERDATA exit <n>
+#                                after READY, when the seed's user-data is a script
+#                                (#!...): it ran (its output on the console), with <n>
+#   TASHI-GUEST-TICK <n>         once a second from READY on, n = 1, 2, ... never reset:
+#                                a pause shows as a gap, a resume as the count going on,
+#                                a reboot as a restart from 1
 # and on the ACPI power button (QMP system_powerdown) prints
 # TASHI-GUEST-POWEROFF and powers off at once.
 #
@@ -25,10 +44,34 @@
 # of this file).  Safe to run concurrently (flock); the image appears atomically.
 set -euo pipefail
 
+# >>> import: not part of the build (the stamp leaves these lines out) >>>
+MIN_MEMORY_MIB=96   # see "Metadata" above
+IMPORT_NAME=""
+IMPORT_FLAGS=()
+while (($#)); do
+    case $1 in
+        --import) IMPORT_NAME=${2:?--import needs an image name}; shift 2 ;;
+        --public) IMPORT_FLAGS+=(--public); shift ;;
+        --) shift; break ;;
+        -*) echo "build-guest-image: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+finish() {   # the image is ready: import it if asked, print its path last
+    if [[ -n $IMPORT_NAME ]]; then
+        echo "build-guest-image: importing $IMAGE as image $IMPORT_NAME" >&2
+        tashi image import "$IMPORT_NAME" "$IMAGE" --min-memory "$MIN_MEMORY_MIB" \
+            ${IMPORT_FLAGS[@]+"${IMPORT_FLAGS[@]}"} >&2
+    fi
+    echo "$IMAGE"
+    exit 0
+}
+# <<< import <<<
+
 OUT_DIR=${1:-${TASHI_CACHE_DIR:-$HOME/.cache/tashi}/guest}
 IMAGE="$OUT_DIR/tashi-guest.qcow2"
 STAMP="$IMAGE.stamp"
-SELF_HASH=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+SELF_HASH=$(sed '/^# >>> import/,/^# <<< import/d' "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)
 
 # Debian kernel flavour.  "cloud-amd64" (LZ4-compressed, fewer drivers) reaches
 # TASHI-GUEST-READY about twice as fast under TCG as "amd64" (XZ-compressed).
@@ -36,8 +79,9 @@ KERNEL_FLAVOUR=amd64
 DISK_MIB=64   # whole disk
 FAT_MIB=48    # FAT filesystem; the rest is the guest's scratch area
 # Loaded in this order; missing ones are skipped. button+evdev: power button.
+# cdrom, isofs: the cloud-init seed (ISO 9660).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-         virtio_mmio failover net_failover virtio_net virtio_blk evdev button)
+         virtio_mmio failover net_failover virtio_net virtio_blk evdev button cdrom isofs)
 
 log() { echo "build-guest-image: $*" >&2; }
 
@@ -49,8 +93,7 @@ if ! is_cached; then
     flock 9
 fi
 if is_cached; then   # possibly built by a concurrent run while we waited
-    echo "$IMAGE"
-    exit 0
+    finish
 fi
 
 # --- build tools (host) -----------------------------------------------------
@@ -153,6 +196,29 @@ if echo "tashi-guest boot $(date +%s)" |
     echo TASHI-GUEST-DISK-WRITTEN
 fi
 
+# every block device, with its size (sectors of 512 bytes in /sys)
+for d in /sys/block/*; do
+    n=${d##*/}
+    case $n in loop*|ram*) continue ;; esac
+    echo "TASHI-GUEST-DISK $n $(( $(cat "$d/size") * 512 ))"
+done
+
+# a cloud-init NoCloud seed: the disk labelled cidata (meta-data, user-data)
+mkdir -p /run/seed
+seed=""   # busybox has no blkid: read the ISO 9660 volume label (offset 32808) itself
+for d in /sys/block/*; do
+    case $(dd if="/dev/${d##*/}" bs=1 skip=32808 count=7 2>/dev/null) in
+        "cidata "|"CIDATA ") seed=/dev/${d##*/}; break ;;
+    esac
+done
+if [ -n "$seed" ] && mount -o ro -t iso9660 "$seed" /run/seed 2>/dev/null; then
+    h=$(sed -n 's/^local-hostname:[ ]*//p' /run/seed/meta-data 2>/dev/null | tr -d "\"'\r")
+    if [ -n "$h" ]; then hostname "$h"; echo "TASHI-GUEST-HOSTNAME $h"; fi
+    if [ "$(head -c 2 /run/seed/user-data 2>/dev/null)" = "#!" ]; then
+        cp /run/seed/user-data /run/user-data && chmod 755 /run/user-data
+    fi
+fi
+
 # 2. DHCP on eth0, bounded (3 tries, 1 s apart); udhcpc stays in the
 #    background after a lease to renew it.
 ip link set eth0 up 2>/dev/null &&
@@ -173,7 +239,11 @@ echo TASHI-GUEST-READY
 # 4. can the guest reach its host's loopback through the NAT's gateway? (it must not)
 ( if nc -w 3 10.0.2.2 8470 -e /bin/true </dev/null >/dev/null 2>&1; then r=open; else r=closed; fi
   echo "TASHI-GUEST-HOSTPORT 8470 $r" ) &
-while :; do sleep 3600; done   # PID 1 must never exit
+if [ -x /run/user-data ]; then   # as cloud-init's scripts-user does, once booted
+    ( /run/user-data; echo "TASHI-GUEST-USERDATA exit $?" ) &
+fi
+n=0   # PID 1 must never exit: it ticks
+while :; do n=$((n+1)); echo "TASHI-GUEST-TICK $n"; sleep 1; done
 EOF
 chmod 755 $R/init $R/etc/udhcpc.script $R/etc/acpi/PWRF/00000080
 (cd $R && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet) | gzip -9n >initrd.img
@@ -203,4 +273,4 @@ rm -f "$STAMP"
 mv -f image.qcow2 "$IMAGE"
 echo "$SELF_HASH" >"$STAMP.tmp" && mv -f "$STAMP.tmp" "$STAMP"
 log "built $IMAGE from $KPKG ($(du -h "$IMAGE" | cut -f1))"
-echo "$IMAGE"
+finish

@@ -4,25 +4,44 @@
 # and show it Running with its console marker. The cluster keeps running until
 # Ctrl-C; the VM keeps running after that, and the next run re-adopts it.
 #
-# Usage: scripts/demo.sh    (env: TASHI_DATA_DIR, TASHI_PORT)
+# Usage: scripts/demo.sh    (env: TASHI_DATA_DIR, TASHI_PORT; tashi up reads them too)
+# Ctrl-C stops it (exit 130), whatever step it is at.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/install.sh
+UP_PID=""
+stop_up() {
+    [[ -n $UP_PID ]] || return 0
+    kill -TERM "$UP_PID" 2>/dev/null || true
+    wait "$UP_PID" 2>/dev/null || true
+}
+trap 'echo "demo: interrupted${UP_PID:+; stopping the cluster (its VMs keep running)}" >&2
+      exit 130' INT TERM
+trap stop_up EXIT
+
+echo "== installing what the demo needs (scripts/install.sh demo)"
+scripts/install.sh demo   # after a Ctrl-C it says so itself and exits 130: so do we
+echo "== building the guest image (scripts/build-guest-image.sh)"
 IMAGE=$(scripts/build-guest-image.sh | tail -n 1)
 export PATH="$PWD/.venv/bin:$PATH"
 
-DATA_DIR=${TASHI_DATA_DIR:-$HOME/.local/share/tashi}
-PORT=${TASHI_PORT:-8470}
-export TASHI_URL="http://127.0.0.1:$PORT"
+export TASHI_DATA_DIR=${TASHI_DATA_DIR:-$HOME/.local/share/tashi}
+export TASHI_PORT=${TASHI_PORT:-8470}
+DATA_DIR=$TASHI_DATA_DIR
+export TASHI_URL="http://127.0.0.1:$TASHI_PORT"
+umask 077   # the data directory and tashi-up.out: the owner's only
 mkdir -p "$DATA_DIR"
 
 echo "== starting tashi up (log: $DATA_DIR/tashi-up.log)"
-tashi up --data-dir "$DATA_DIR" --port "$PORT" >>"$DATA_DIR/tashi-up.log" 2>&1 &
+tashi up >"$DATA_DIR/tashi-up.out" 2>&1 &   # its log: DATA_DIR/tashi-up.log
 UP_PID=$!
-# TERM, not INT: a background job of a script starts with SIGINT ignored.
-trap 'kill -TERM $UP_PID 2>/dev/null; wait $UP_PID 2>/dev/null || true' EXIT
-fail() { echo "demo: $*" >&2; tail -n 20 "$DATA_DIR/tashi-up.log" >&2; exit 1; }
+# TERM, not INT, stops it: a background job of a script starts with SIGINT ignored.
+fail() {
+    echo "demo: $*" >&2
+    tail -n 5 "$DATA_DIR/tashi-up.out" >&2
+    tail -n 20 "$DATA_DIR/tashi-up.log" >&2 2>/dev/null || true
+    exit 1
+}
 ready=""
 for _ in $(seq 300); do   # up to a minute
     if [[ -s $DATA_DIR/admin.token ]] && tashi --token "$(cat "$DATA_DIR/admin.token")" \
@@ -41,7 +60,8 @@ state_of() {   # the state of VM $1, or "none"
 }
 
 tashi host list
-tashi image show tashi-guest >/dev/null 2>&1 || tashi image import tashi-guest "$IMAGE"
+tashi image show tashi-guest >/dev/null 2>&1 ||   # the build is cached: this imports it
+    scripts/build-guest-image.sh --import tashi-guest --public >/dev/null
 tashi image list
 state=$(state_of demo)
 if [[ $state != none && $state != Running && $state != Pending && $state != Activating ]]

@@ -43,7 +43,7 @@ async def event_messages(client: TashiClient, ref: str | int) -> list[str]:
 async def test_boot_console_graceful_shutdown_then_destroy(
         stack: tuple[Stack, TashiClient]) -> None:
     st, client = stack
-    image = st.image_dir / "guest"
+    image = st.image_dir / "admin" / "guest"  # the admin's image, in its namespace
     before = sha256(image)
     inst = await client.create_instance(vm("e2e-one", shutdown_timeout_s=120))
     running = await wait_state(client, inst.id, "Running")

@@ -19,7 +19,7 @@ from tashi.api.schemas import InstanceOut
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
 from tashi.domain.errors import NotFound
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.scheduler.service import Scheduler
@@ -98,6 +98,15 @@ class Rig:
                                      f"not for {reasons}")
             await asyncio.sleep(0.05)
 
+    async def wait_console(self, ref: str | int, text: str, timeout_s: float = 10) -> str:
+        """The console once ``text`` is in it (the agent streams it apart from reports)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while text not in (console := await self.admin.console(ref)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {text!r} on the console of {ref}: {console!r}")
+            await asyncio.sleep(0.05)
+        return console
+
     async def wait_gone(self, ref: str | int, timeout_s: float = 10) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while asyncio.get_running_loop().time() < deadline:
@@ -148,7 +157,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """A cluster without a scheduler task (tests drive placement when they want)."""
     r, server, serving = await start_rig(tmp_path, heartbeat_timeout_s=1.0)
     (r.image_dir / "guest").write_bytes(b"\0" * 1024)
-    r.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+    r.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
     yield r
     await stop_rig(r, server, serving)
 

@@ -23,7 +23,7 @@ from tashi.agent.settings import AgentSettings
 from tashi.api.app import create_app
 from tashi.api.schemas import BindIn, HeartbeatIn, InstanceCreate
 from tashi.client import TashiClient
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import NewImage
 from tests.integration.conftest import Rig, _Server, start_rig, stop_rig
@@ -39,7 +39,8 @@ async def quiet_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     rig, server, serving = await start_rig(tmp_path)
     try:
         (rig.image_dir / "guest").write_bytes(b"\0" * 1024)
-        rig.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+        rig.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
         rig.tokens["h1"] = (await rig.admin.add_host("h1")).token
         await rig.client(rig.tokens["h1"]).heartbeat("h1", HeartbeatIn(
             cores=8, memory_mib=8192, agent_version=__version__, hypervisor="fake"))

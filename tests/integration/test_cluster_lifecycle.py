@@ -23,7 +23,7 @@ async def test_create_runs_then_graceful_shutdown_exits(scheduled: Rig) -> None:
     running = await scheduled.wait_for("web", "Running")
     assert running.host == "h1"
     assert driver.starts == 1
-    assert "TASHI-GUEST-READY" in await scheduled.admin.console("web")
+    await scheduled.wait_console("web", "TASHI-GUEST-READY")
     await scheduled.admin.shutdown_instance("web")
     exited = await scheduled.wait_for("web", "Exited")
     assert exited.observed == "stopped"
@@ -148,7 +148,7 @@ async def test_agent_credential_is_bound_to_its_host(rig: Rig) -> None:
         ({"name": "x", "image": "guest", "memory_mib": 0}, "memory_mib: Input should be"),
         ({"name": "x", "image": "guest", "cores": 10**6}, "cores: Input should be less"),
         ({"name": "x", "image": "guest", "cores": -1}, "cores: Input should be greater"),
-        ({"name": "x", "image": "a/b"}, "invalid image name"),
+        ({"name": "x", "image": "a/b/c"}, "invalid image name"),  # a/b: OWNER/NAME
         ({"name": "x", "image": "guest", "host": "ghost"}, "unknown host 'ghost'"),
         ({"name": "x", "image": "guest", "host": "../h"}, "invalid host name"),
         ({"name": "$(reboot)", "image": "guest"}, "invalid instance name"),

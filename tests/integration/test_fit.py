@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tashi.domain.models import NewInstance, NicSpec
+from tashi.domain.models import DiskSpec, NewInstance, NicSpec
 from tashi.store.base import Store
 from tashi.store.binding import Binding
 from tests.integration.conftest import Rig
@@ -30,7 +30,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 def test_binding_counts_disk_claims(store: Store) -> None:
     """The store's check used to ignore disk: two 15 GiB scratch disks on a 20 GiB host."""
-    asking = replace(spec(), disk_gib=15)
+    base = spec()
+    asking = replace(base, disks=(*base.disks, DiskSpec(size_gib=15, scratch=True)))
     one, two = store.create_instances([NewInstance("d1", "alice", asking),
                                        NewInstance("d2", "alice", asking)])
     first, second = store.bind_instances([Binding(one.id, "small", 1),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from click.testing import CliRunner
 
 from tashi.api.schemas import InstanceCreate
+from tashi.cmd.cli import main
 from tashi.domain.errors import InvalidInput
 from tests.integration.conftest import Rig
 
@@ -44,3 +48,24 @@ async def test_bad_host_state_is_rejected(rig: Rig) -> None:
     await rig.add_host("h1")
     with pytest.raises(InvalidInput, match="state"):
         await rig.admin.set_host_state("h1", "Sleeping")
+
+
+async def test_host_show_lists_the_claims_on_it(scheduled: Rig) -> None:
+    await scheduled.add_host("h1")
+    await scheduled.admin.create_instance(InstanceCreate(name="web", image="guest",
+                                                         memory_mib=512, disk_gib=2))
+    running = await scheduled.wait_for("web", "Running")
+    shown = await scheduled.admin.get_host("h1")
+    assert [(c.instance_id, c.instance, c.owner, c.role, c.cores, c.memory_mib, c.disk_gib)
+            for c in shown.claims] == [(running.id, "web", "admin", "primary", 1, 512, 2)]
+    assert (shown.used_memory_mib, shown.used_disk_gib) == (512, 2)  # usage is the claims
+    flags = ["--url", scheduled.url, "--token", scheduled.admin_token]
+    out = await asyncio.to_thread(CliRunner().invoke, main, [*flags, "host", "show", "h1"])
+    assert out.exit_code == 0, out.output
+    claims = out.stdout.split("claims:\n", 1)[1].splitlines()
+    assert claims[0].split() == ["INSTANCE", "OWNER", "ROLE", "CORES", "MEMORY", "DISK", "SINCE"]
+    assert claims[1].split()[:8] == ["web", f"({running.id})", "admin", "primary", "1",
+                                     "512", "MiB", "2"]
+    await scheduled.admin.destroy_instance("web")
+    await scheduled.wait_gone("web")
+    assert (await scheduled.admin.get_host("h1")).claims == []

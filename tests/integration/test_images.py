@@ -36,10 +36,12 @@ def qemu_img(*args: str | Path) -> None:
 
 
 def entries(directory: Path) -> list[str]:
-    """The image directory's entries; its lock directory, if any, must be empty."""
+    """The image directory's files (``OWNER/NAME`` in owners' directories); its lock
+    directory, if any, must be empty."""
     locks = directory / ".locks"
     assert not locks.exists() or list(locks.iterdir()) == []
-    return sorted(p.name for p in directory.iterdir() if p != locks)
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                  if p.is_file() and locks not in p.parents)
 
 
 def tree(root: Path) -> set[Path]:
@@ -117,19 +119,20 @@ async def test_a_duplicate_name_is_a_conflict_and_the_first_image_stays(rig: Rig
         assert resp.status_code == 409, resp.text
         assert "image 'dup.raw' already exists" in resp.json()["message"]
         record = (await client.get("/images/dup.raw")).json()
-    assert (rig.image_dir / "dup.raw").read_bytes() == first
+    assert (rig.image_dir / "admin" / "dup.raw").read_bytes() == first
     assert record["virtual_size_bytes"] == len(first)
-    assert entries(rig.image_dir) == ["dup.raw", "guest"]
+    assert entries(rig.image_dir) == ["admin/dup.raw", "guest"]
 
 
 async def test_a_stray_file_without_a_record_does_not_block_an_upload(rig: Rig) -> None:
-    (rig.image_dir / "stray.raw").write_bytes(b"left by a crash" * 100)
+    (rig.image_dir / "admin").mkdir()
+    (rig.image_dir / "admin" / "stray.raw").write_bytes(b"left by a crash" * 100)
     content = os.urandom(16 * 1024)
     async with http(rig) as client:
         resp = await client.put("/images/stray.raw", content=content)
         assert resp.status_code == 201, resp.text
-        assert await listed(client) == ["guest", "stray.raw"]
-    assert (rig.image_dir / "stray.raw").read_bytes() == content
+        assert await listed(client) == ["admin/stray.raw", "guest"]
+    assert (rig.image_dir / "admin" / "stray.raw").read_bytes() == content
 
 
 @pytest.mark.parametrize("name", ["..%2Fx", "a;b", ".hidden", "a..b", "%2E%2E", "x%00"])
@@ -204,11 +207,11 @@ async def test_concurrent_uploads_of_one_name_leave_one_image_whose_file_matches
         assert codes == [201, 409, 409, 409], [r.text for r in answers]
         winner = payloads[[r.status_code for r in answers].index(201)]
         record = (await client.get("/images/race.raw")).json()
-        assert await listed(client) == ["guest", "race.raw"]
-    on_disk = (rig.image_dir / "race.raw").read_bytes()
+        assert await listed(client) == ["admin/race.raw", "guest"]
+    on_disk = (rig.image_dir / "admin" / "race.raw").read_bytes()
     assert hashlib.sha256(on_disk).digest() == hashlib.sha256(winner).digest()
     assert record["virtual_size_bytes"] == len(winner)
-    assert entries(rig.image_dir) == ["guest", "race.raw"]
+    assert entries(rig.image_dir) == ["admin/race.raw", "guest"]
 
 
 async def test_an_image_in_use_cannot_be_deleted(rig: Rig) -> None:
@@ -228,7 +231,7 @@ async def test_delete_removes_record_file_and_lock_and_the_name_is_reusable(rig:
         assert (await client.delete("/images/temp.raw")).status_code == 404
         assert entries(rig.image_dir) == ["guest"]
         assert (await client.put("/images/temp.raw", content=b"\2" * 4096)).status_code == 201
-    assert (rig.image_dir / "temp.raw").read_bytes() == b"\2" * 4096
+    assert (rig.image_dir / "admin" / "temp.raw").read_bytes() == b"\2" * 4096
 
 
 def test_the_name_lock_holds_across_processes(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import pytest
 
 from tashi.api.schemas import InstanceCreate, SnapshotOut
 from tashi.client import TashiClient
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.pgnotify import CHANNEL
 from tashi.store import open_store
@@ -189,7 +189,8 @@ def database(postgres: PostgresCluster) -> Database:
     try:
         token = ensure_admin(store)
         ensure_default_network(store)
-        store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+        store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
     finally:
         store.close()
     assert token is not None

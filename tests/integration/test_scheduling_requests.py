@@ -108,15 +108,27 @@ async def test_vm_create_options_on_the_command_line(rig: Rig) -> None:
     await rig.add_host("h1")
     flags = ["--url", rig.url, "--token", rig.admin_token]
     args = ["vm", "create", "cli", "--image", "guest", "--count", "2", "--host", "h1",
-            "--allow-elsewhere", "--group", "g", "--anti-affinity", "--disk", "3"]
+            "--allow-elsewhere", "--group", "g", "--anti-affinity", "--disk", "3",
+            "--disk", "size=2,bus=scsi,cache=none", "--disk", "image=guest"]
     result = await asyncio.to_thread(CliRunner().invoke, main, [*flags, *args])
     assert result.exit_code == 0, result.output
     assert [line.split()[1] for line in result.stdout.splitlines()[1:]] == ["cli-1", "cli-2"]
     shown = await asyncio.to_thread(CliRunner().invoke, main, [*flags, "vm", "show", "cli-1"])
     assert "placement:" in shown.stdout
     assert "on host h1 or elsewhere, group g (anti-affinity)" in shown.stdout
-    assert next(line.split()[2:] for line in shown.stdout.splitlines()
-                                if line.startswith("scratch disk:")) == ["3", "GiB"]
+    lines = {k.strip(): v.strip() for k, _, v in (line.partition(":")
+                                                  for line in shown.stdout.splitlines())}
+    assert lines["disks"] == ("guest, 3 GiB scratch, 2 GiB blank (scsi, cache none), "
+                              "guest")
+    assert lines["host disk"] == "5 GiB claimed"
+    bad = await asyncio.to_thread(CliRunner().invoke, main, [
+        *flags, "vm", "create", "x", "--image", "guest", "--disk", "size=2,scratch=3"])
+    assert bad.exit_code != 0
+    assert "disk 1: give exactly one of image=NAME, size=GiB or scratch=GiB" in bad.stderr
+    bad = await asyncio.to_thread(CliRunner().invoke, main, [
+        *flags, "vm", "create", "x", "--image", "guest", "--disk", "size=2,bus=floppy"])
+    assert bad.exit_code == 2, bad.output
+    assert "disks.0.bus" in bad.stderr
 
 
 async def test_vm_show_says_why_an_instance_waits_in_numbers(scheduled: Rig) -> None:

@@ -19,7 +19,7 @@ from tashi.api.schemas import InstanceCreate
 from tashi.client import TashiClient
 from tashi.cmd.cli import main
 from tashi.common.clock import SystemClock
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
 from tashi.manager.retry import RetryPolicy
@@ -39,7 +39,8 @@ async def start(tmp_path: Path, policy: RetryPolicy) -> tuple[Rig, _Server, asyn
     ensure_default_network(store)
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "guest").write_bytes(b"\0" * 1024)
-    store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+    store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
     core = ManagerCore.build(store, SystemClock(), image_dir=tmp_path / "images",
                              heartbeat_timeout_s=1.0, join_token=None, max_wait_s=5)
     app = create_app(core, liveness_interval_s=0.2, retry=policy, retry_interval_s=0.05)

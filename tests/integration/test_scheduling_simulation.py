@@ -13,7 +13,7 @@ from tashi.agent.simulation import Simulation, SimulationSettings
 from tashi.api.schemas import InstanceCreate
 from tashi.cmd.agent import main as agent_main
 from tashi.cmd.cli import main
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import ImageFormat, Visibility
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import NewImage
 from tests.integration.conftest import start_rig, stop_rig
@@ -23,7 +23,8 @@ async def test_simulated_hosts_join_show_as_simulation_and_run_instances(
         tmp_path: Path) -> None:
     rig, server, serving = await start_rig(tmp_path, heartbeat_timeout_s=2.0,
                                            join_token="sim-join")
-    rig.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024))
+    rig.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                         visibility=Visibility.PUBLIC))
     sim = Simulation(SimulationSettings(manager_url=rig.url, join_token="sim-join", hosts=5,
                                         prefix="sim-", cores=4, memory_mib=4096,
                                         heartbeat_interval_s=0.3, poll_wait_s=5))

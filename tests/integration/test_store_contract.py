@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tashi.domain.capabilities import Ability, HostCapabilities, HypervisorFacts
+from tashi.domain.claims import ClaimRole
 from tashi.domain.errors import Conflict, InvalidInput, NotFound
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
@@ -34,6 +35,7 @@ from tashi.domain.resources import Resources
 from tashi.domain.states import HostState, InstanceState, Power, Role
 from tashi.store import open_store
 from tashi.store.base import NewImage, Store
+from tashi.store.binding import Binding, HostUsage
 
 S = InstanceState
 
@@ -258,6 +260,22 @@ def test_networks(store: Store) -> None:
         store.get_network("lan")
 
 
+def test_a_network_in_use_is_not_deleted(store: Store) -> None:
+    store.create_network("default", NetworkKind.USER)
+    lab = store.create_network("lab", NetworkKind.USER)
+    base = spec()
+    used = store.create_instance(*given_images(store, NewInstance("web", "alice", replace(
+        base, nics=(NicSpec("lab", "52:54:00:00:00:09"),)))))
+    with pytest.raises(Conflict, match=f"network 'lab' is used by instance {used.id}"):
+        store.delete_network("lab")
+    assert store.get_network("lab") == lab  # nothing changed
+    store.delete_instance(used.id, generation=1)
+    store.delete_network("lab")
+    assert [n.name for n in store.list_networks()] == ["default"]
+    with pytest.raises(NotFound, match="network 'lab' not found"):
+        store.delete_network("lab")
+
+
 # --- instances ---------------------------------------------------------------------------
 def test_create_instance(store: Store) -> None:
     inst = new_instance(store)
@@ -417,6 +435,38 @@ def test_delete_instance(store: Store) -> None:
     again = new_instance(store)  # the name is free again; the id is never reused
     assert again.id > inst.id
     assert store.get_console(again.id) == ""
+
+
+def test_claims_follow_the_instance(store: Store) -> None:
+    """An instance claims its vector on its host while it holds resources there: bound,
+    running, orphaned, moved, then ended or deleted; a host's usage is its claims."""
+    for name in ("node1", "node2"):
+        store.create_host(name, cores=8, memory_mib=8192)
+    web, db = new_instance(store, "web"), new_instance(store, "db", "bob")
+    assert store.list_claims() == []
+    (placed, _) = store.bind_instances([Binding(web.id, "node1", 1), Binding(db.id, "node1", 1)])
+    assert placed.instance is not None
+    claims = store.list_claims(host="node1")
+    assert [(c.instance, c.owner, c.role, c.resources) for c in claims] == [
+        ("web", "alice", ClaimRole.PRIMARY, Resources(1, 256)),
+        ("db", "bob", ClaimRole.PRIMARY, Resources(1, 256))]
+    assert all(is_utc(c.since) for c in claims)
+    assert store.usage_by_host()["node1"] == HostUsage(Resources(2, 512), 2)
+    store.set_instance_status(web.id, InstanceStatus("running", ran=True))
+    store.set_host_silent("node1", True)  # Orphaned still holds its room
+    assert store.list_claims(instance_id=web.id) == [claims[0]]  # unchanged, same since
+    store.set_host_silent("node1", False)
+    moved = store.update_instance(web.id, generation=2, spec=replace(
+        placed.instance.spec, host="node2", cores=2))
+    ((claim,),) = [store.list_claims(instance_id=web.id)]
+    assert (claim.host, claim.resources) == ("node2", Resources(2, 256))
+    assert store.list_claims(host="node2") == [claim]
+    store.set_instance_status(moved.id, InstanceStatus("stopped", ran=True, ended=True))
+    assert store.get_instance(web.id).state is S.EXITED
+    assert store.list_claims(instance_id=web.id) == []
+    store.delete_instance(db.id, generation=2)
+    assert store.list_claims() == []
+    assert store.usage_by_host() == {}
 
 
 def test_consoles(store: Store) -> None:

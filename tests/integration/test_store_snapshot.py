@@ -9,6 +9,7 @@ import pytest
 
 from tashi.domain.errors import Conflict
 from tashi.domain.models import ImageFormat, InstanceStatus, NetworkKind
+from tashi.domain.resources import Resources
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.store.base import NewImage, Snapshot, Store
 from tests.integration.test_store_contract import (
@@ -84,6 +85,7 @@ def test_restore_keeps_everything(request: pytest.FixtureRequest, kind: str) -> 
     with opened(STORES[kind](request, "a")) as source:
         populate(source)
         snap = source.snapshot()
+        source_usage = source.usage_by_host()
     with opened(STORES[kind](request, "b")) as target:
         target.restore(snap)
         assert target.snapshot() == snap
@@ -93,6 +95,9 @@ def test_restore_keeps_everything(request: pytest.FixtureRequest, kind: str) -> 
         assert new_instance(target, "next").id == snap.next_instance_id  # ids stay taken
         assert target.add_event("next").id == snap.next_event_id
         assert target.create_user("carol", Role.USER).id > snap.users[-1].id
+        assert [(c.instance, c.host, c.resources) for c in target.list_claims()] == [
+            ("web", "node1", Resources(1, 256))]  # claims are derived again
+        assert target.usage_by_host() == source_usage
 
 
 def test_restore_refuses_a_store_that_is_not_empty(request: pytest.FixtureRequest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import text
 
 from tashi.domain.derive import base_state
 from tashi.domain.errors import InvalidInput, Unavailable
+from tashi.domain.resources import Resources
 from tashi.domain.states import Role
 from tashi.store import migrate_store, open_store
 from tashi.store.factory import redact, sql_url
@@ -173,5 +175,36 @@ def test_migration_0006_moves_intent_into_the_spec(tmp_path: Path) -> None:
         for n, state in enumerate(states):
             inst = found[f"i{n}"]
             assert base_state(inst.spec, inst.status) == state, (state, inst)
+    finally:
+        store.close()
+
+
+def test_migration_0010_fills_the_claims_of_holding_instances(tmp_path: Path) -> None:
+    """Instances holding resources when the schema moves to 0010 claim them at once:
+    the hosts' usage is what it was."""
+    url = f"sqlite:///{tmp_path / 'tashi.db'}"
+    _migrate_to(url, "0009")
+    spec = ('{"cores": 2, "memory_mib": 128, "disk_gib": 3, "disks": [], "nics": [], '
+            '"shutdown_timeout_s": 60}')
+    states = {"run": ("Running", "node1"), "stop": ("ShuttingDown", "node1"),
+              "done": ("Exited", "node1"), "wait": ("Pending", None)}
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for name, (state, host) in states.items():
+                connection.execute(text(
+                    "INSERT INTO instances (name, owner, state, host, spec, status, generation,"
+                    " created_at, updated_at) VALUES (:name, 'alice', :state, :host, :spec,"
+                    " '{}', 3, '2026-11-01 00:00:00', '2026-11-01 00:00:00')"),
+                    {"name": name, "spec": spec, "state": state, "host": host})
+    finally:
+        engine.dispose()
+    migrate(url)
+    store = SqlStore(url)
+    try:
+        assert [(c.instance, c.host, c.resources) for c in store.list_claims()] == [
+            ("run", "node1", Resources(2, 128, 3)), ("stop", "node1", Resources(2, 128, 3))]
+        assert {c.since for c in store.list_claims()} == {datetime(2026, 11, 1, tzinfo=UTC)}
+        assert store.usage_by_host()["node1"].used == Resources(4, 256, 6)
     finally:
         store.close()

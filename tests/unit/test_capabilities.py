@@ -12,6 +12,7 @@ from tashi.agent.drivers.base import (
     DiskPlan,
     NicPlan,
     Pausable,
+    Rebootable,
     VmRequest,
     abilities_of,
     capabilities_of,
@@ -52,12 +53,12 @@ def needs(*nic_models: str, kinds: tuple[str, ...] = ()) -> Needs:
 # --- the drivers' capability data ----------------------------------------------------------
 async def test_fake_driver_capabilities() -> None:
     got = await capabilities_of(FakeDriver())
-    assert got.abilities == {Ability.CONSOLE}
+    assert got.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
     assert got.facts.hypervisor == "fake"
     assert got.facts.version == "simulation"
     assert got.facts.nic_models == {"virtio", "e1000"}
     assert got.facts.network_kinds == {"user"}
-    assert got.facts.disk_kinds == {"overlay", "image"}
+    assert got.facts.disk_kinds == {"overlay", "image", "blank", "scratch", "seed"}
     assert got.facts.disk_formats == {"qcow2", "raw"}
     narrow = await capabilities_of(FakeDriver(nic_models=["virtio"]))
     assert narrow.facts.nic_models == {"virtio"}
@@ -75,7 +76,7 @@ async def test_qemu_driver_capabilities_from_the_real_binary(tmp_path: Path) -> 
     driver = QemuDriver(tmp_path, Accelerator.TCG)
     got = await capabilities_of(driver)
     facts = got.facts
-    assert got.abilities == {Ability.CONSOLE}
+    assert got.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
     assert facts.hypervisor == "qemu"
     assert re.fullmatch(r"\d+(\.\d+)+", facts.version), facts.version
     assert (facts.accelerator, facts.cpu_model) == ("tcg", "max")
@@ -83,7 +84,7 @@ async def test_qemu_driver_capabilities_from_the_real_binary(tmp_path: Path) -> 
     assert facts.machine_types == {"pc"}
     assert facts.nic_models == set(NIC_DEVICES) == {"virtio", "e1000"}
     assert facts.network_kinds == {"user"}
-    assert facts.disk_kinds == {"overlay", "image"}
+    assert facts.disk_kinds == {"overlay", "image", "blank", "scratch", "seed"}
     assert await driver.facts() is facts  # measured once
 
 
@@ -114,15 +115,15 @@ class _Pauser:
 
 def test_abilities_come_from_the_protocols_implemented() -> None:
     assert isinstance(_Pauser(), Pausable)
-    assert not isinstance(FakeDriver(), Pausable)
-    assert abilities_of(FakeDriver()) == {Ability.CONSOLE}
+    assert not isinstance(_Pauser(), Rebootable)
+    assert abilities_of(FakeDriver()) == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
 
 
 # --- the network and storage families --------------------------------------------------------
 def test_composition_serves_the_kinds_it_holds() -> None:
     composition = compose()
     assert composition.network_kinds == {"user"}
-    assert composition.disk_kinds == {"overlay", "image"}
+    assert composition.disk_kinds == {"overlay", "image", "blank", "scratch", "seed"}
     disk = DiskPlan(Path("/images/base.raw"), ImageFormat.RAW, persistent=False)
     target = composition.disk_target(7, disk, Path("/run/7/disk0.qcow2"))
     assert (target.path, target.format) == (Path("/run/7/disk0.qcow2"), ImageFormat.QCOW2)

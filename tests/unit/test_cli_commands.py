@@ -8,7 +8,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -95,11 +95,14 @@ def image(manager: Manager, tmp_path: Path) -> str:
 def test_image_import_then_list(manager: Manager, image: str) -> None:
     out = ok(tashi(manager, "image", "list"))
     header, row = out.splitlines()
-    assert header.split() == ["NAME", "FORMAT", "SIZE", "VIRTUAL-SIZE", "OWNER", "AGE"]
-    assert row.split()[:2] == ["guest", "qcow2"]
+    assert header.split() == ["NAME", "FORMAT", "SIZE", "VIRTUAL-SIZE", "OWNER", "VISIBILITY",
+                              "MIN-MEMORY", "AGE"]
+    assert row.split()[:2] == ["admin/guest", "qcow2"]
+    assert row.split()[6:9] == ["admin", "private", "-"]
     assert "10 MiB" in row
     listed = json.loads(ok(tashi(manager, "--json", "image", "list")))
-    assert [(i["name"], i["virtual_size_bytes"]) for i in listed] == [("guest", 10 * 2**20)]
+    assert [(i["name"], i["virtual_size_bytes"]) for i in listed] == [
+        ("admin/guest", 10 * 2**20)]
 
 
 def test_vm_create_list_show_destroy(manager: Manager, image: str) -> None:
@@ -163,7 +166,7 @@ def test_bad_input_is_one_line(manager: Manager, image: str, args: list[str], ex
                                says: str) -> None:
     assert says in fails(tashi(manager, *args), exit_code)
     assert manager.core.store.list_instances() == []  # nothing created half-way
-    assert [i.name for i in manager.core.store.list_images()] == [image]
+    assert [i.name for i in manager.core.store.list_images()] == [f"admin/{image}"]
 
 
 def test_duplicate_name_is_a_conflict(manager: Manager, image: str) -> None:
@@ -275,27 +278,21 @@ def test_non_admin_cannot_list_hosts(manager: Manager) -> None:
     fails(tashi(manager, "user", "add", "bob", token=out["token"]), 3)
 
 
-def test_console_follow_prints_only_what_is_new(manager: Manager, image: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from tashi.cli import console
+def test_console_follow_prints_the_stream_without_escapes(
+        manager: Manager, image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tashi.client import TashiClient
 
-    created = json.loads(ok(tashi(manager, "--json", "vm", "create", "f", "--image", image)))
-    manager.core.store.put_console(created["id"], "boot\n")
-    texts = iter(["boot\nlogin: ", "oot\nlogin: root\n", "oot\nlogin: root\n"])
-    real_new_part = console.new_part
+    ok(tashi(manager, "vm", "create", "f", "--image", image))
 
-    def new_part(old: str, new: str) -> str:
-        """Feed the next console text after each poll; Ctrl-C once they are all seen."""
-        part = real_new_part(old, new)
-        text = next(texts, None)
-        if text is None:
-            raise KeyboardInterrupt
-        manager.core.store.put_console(created["id"], text)
-        return part
+    async def follow(self: TashiClient, ref: str | int) -> AsyncIterator[str]:
+        assert ref == "f"
+        for chunk in ("boot\n", "login: \x1b[31mroot\x1b[0m\n", "\x1b[2J"):
+            yield chunk
 
-    monkeypatch.setattr(console, "new_part", new_part)
-    monkeypatch.setattr(console, "FOLLOW_POLL_S", 0.01)
+    monkeypatch.setattr(TashiClient, "follow_console", follow)
     assert ok(tashi(manager, "vm", "console", "f", "--follow")) == "boot\nlogin: root\n"
+    raw = ok(tashi(manager, "vm", "console", "f", "--follow", "--raw"))
+    assert raw == "boot\nlogin: \x1b[31mroot\x1b[0m\n\x1b[2J"
 
 
 def test_networks_list_and_add(manager: Manager) -> None:
@@ -311,6 +308,10 @@ def test_networks_list_and_add(manager: Manager) -> None:
     alice = json.loads(ok(tashi(manager, "--json", "user", "add", "alice")))["token"]
     assert "lab" in ok(tashi(manager, "network", "list", token=alice))  # users see them
     assert "not an admin" in fails(tashi(manager, "network", "add", "x", token=alice), 3)
+    assert "not an admin" in fails(tashi(manager, "network", "remove", "lab", token=alice), 3)
+    assert ok(tashi(manager, "network", "remove", "lab")) == "network lab: removed\n"
+    assert "network 'lab' not found" in fails(tashi(manager, "network", "remove", "lab"), 4)
+    assert "is the default" in fails(tashi(manager, "network", "remove", "default"), 5)
 
 
 def test_events_lists_filters_and_prints_json(manager: Manager, image: str) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tashi.api.schemas import UserOut
-from tashi.cli.console import new_part
 from tashi.cli.render import age, fields, jsonable, mib, size, table, truncate
+from tashi.common.consoletail import new_part
 from tashi.domain.states import Role
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -38,7 +38,7 @@ def status(observed: str = "", *, ran: bool = False, held: bool = False) -> Inst
     (Power.RUNNING, Observed.STOPPED, True, S.EXITED),  # ended by itself
     (Power.RUNNING, Observed.ABSENT, True, S.EXITED),  # vanished
     (Power.RUNNING, Observed.PAUSED, False, S.ACTIVATING),  # not yet seen running
-    (Power.RUNNING, Observed.PAUSED, True, S.RUNNING),
+    (Power.RUNNING, Observed.PAUSED, True, S.UNPAUSING),  # unpause asked: the agent thaws
     (Power.PAUSED, Observed.RUNNING, True, S.PAUSING),
     (Power.PAUSED, Observed.PAUSED, True, S.PAUSED),
     (Power.STOPPED, Observed.RUNNING, True, S.SHUTTING_DOWN),
@@ -86,6 +86,9 @@ def test_directives_follow_the_spec() -> None:
     assert directive_for(BOUND, status(Observed.STOPPED, ran=True)) is Directive.STOP
     assert directive_for(replace(BOUND, power=Power.STOPPED), status()) is Directive.STOP
     assert directive_for(replace(BOUND, power=Power.DELETED), status()) is Directive.ABSENT
+    paused = replace(BOUND, power=Power.PAUSED)
+    assert directive_for(paused, status(Observed.RUNNING, ran=True)) is Directive.PAUSE
+    assert directive_for(BOUND, status(Observed.PAUSED, ran=True)) is Directive.RUN
 
 
 def test_only_an_activating_instance_may_start() -> None:
@@ -98,12 +101,14 @@ def test_only_an_activating_instance_may_start() -> None:
 
 def test_derived_changes_of_one_observation_are_allowed_transitions() -> None:
     """Whatever an agent reports next, the change of the derived state is in the table
-    (for the power states users can ask today; pause and suspend come with their API)."""
-    asked = (Power.RUNNING, Power.STOPPED, Power.DELETED)
+    (for the power states users can ask today; suspend comes with its API)."""
+    asked = (Power.RUNNING, Power.PAUSED, Power.STOPPED, Power.DELETED)
     for power, seen, ran, nxt in itertools.product(asked, SEEN, (False, True), SEEN[1:]):
         spec, before = replace(BOUND, power=power), status(seen, ran=ran)
         if seen:
             before = observed_status(replace(before, observed=""), Observed(seen))
+        if power is Power.PAUSED and not before.ran:
+            continue  # unreachable: pause is asked only of a Running instance
         old = base_state(spec, before)
         new = base_state(spec, observed_status(before, Observed(nxt)))
         # a shutdown asked before the VM ever ran, whose start was still in flight: the
@@ -121,3 +126,14 @@ def test_an_ended_vm_stays_exited() -> None:
     assert base_state(BOUND, gone) is S.EXITED
     never = observed_status(status(), Observed.ABSENT)
     assert base_state(BOUND, never) is S.ACTIVATING
+
+
+def test_a_change_of_power_is_an_allowed_transition() -> None:
+    """Pause and unpause, asked in the states they start from, move the derived state
+    along the table (Running -> Pausing -> Paused -> Unpausing -> Running)."""
+    seen = {Observed.RUNNING: S.RUNNING, Observed.PAUSED: S.PAUSED}
+    for observed, state in seen.items():
+        st = status(observed, ran=True)
+        for power in (Power.RUNNING, Power.PAUSED, Power.STOPPED, Power.DELETED):
+            new = base_state(replace(BOUND, power=power), st)
+            assert new is state or new in TRANSITIONS[state], (observed, power, new)

@@ -11,7 +11,7 @@ from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import build_argv, opt_value
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout
 from tashi.domain.errors import DriverError
-from tashi.domain.models import ImageFormat
+from tashi.domain.models import DiskBus, DiskCache, ImageFormat
 
 LAYOUT = RuntimeLayout(Path("/var/lib/tashi/instances/7"))
 MAC = "52:54:00:00:00:07"
@@ -150,3 +150,24 @@ def test_is_deterministic() -> None:
     nics = (NicPlan(MAC, "virtio", "user"),)
     req = request(disks=disks, nics=nics)
     assert build_argv(req, LAYOUT, Accelerator.KVM) == build_argv(req, LAYOUT, Accelerator.KVM)
+
+
+def test_empty_disks_buses_and_cache_modes() -> None:
+    disks = (DiskPlan(Path("/img/base.qcow2"), ImageFormat.QCOW2, False),
+             DiskPlan(None, ImageFormat.RAW, False, size_gib=100, scratch=True,
+                      bus=DiskBus.SCSI, cache=DiskCache.NONE),
+             DiskPlan(None, ImageFormat.QCOW2, False, size_gib=5, bus=DiskBus.IDE))
+    argv = build_argv(request(disks), LAYOUT, Accelerator.TCG)
+    root = "/var/lib/tashi/instances/7"
+    assert after(argv, "-drive") == [
+        f"if=none,id=disk0,file={root}/disk0.qcow2,format=qcow2",
+        f"if=none,id=disk1,file={root}/disk1.raw,format=raw,cache=none",
+        f"if=none,id=disk2,file={root}/disk2.qcow2,format=qcow2"]
+    assert after(argv, "-device")[:4] == [
+        "virtio-scsi-pci,id=scsi0", "virtio-blk-pci,drive=disk0,bootindex=0",
+        "scsi-hd,drive=disk1,bus=scsi0.0", "ide-hd,drive=disk2"]
+
+
+def test_no_scsi_controller_without_a_scsi_disk() -> None:
+    disks = (DiskPlan(Path("/img/base.qcow2"), ImageFormat.QCOW2, False),)
+    assert not any("scsi" in a for a in build_argv(request(disks), LAYOUT, Accelerator.TCG))

@@ -18,6 +18,7 @@ from tashi.agent.service import (
 )
 from tashi.agent.settings import AgentSettings
 from tashi.client import TashiClient
+from tashi.common.files import private_dir
 from tashi.domain.errors import InvalidInput, TashiError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _credential_origin(settings: AgentSettings) -> str:
 
 
 async def run_agent(settings: AgentSettings) -> None:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.state_dir)  # 0700: credential, VMs' disks and logs
     token = await obtain_credential(settings)
     driver = make_driver(settings)
     async with TashiClient(settings.manager_url, token, verify=_verify(settings)) as client:

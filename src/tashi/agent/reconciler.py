@@ -14,41 +14,47 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Coroutine
+from collections.abc import Collection, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from tashi.agent.drivers.base import (
-    Console,
     DiskPlan,
     HypervisorDriver,
     NicPlan,
+    Pausable,
+    Rebootable,
+    SeedFiles,
     VmRequest,
     VmStatus,
 )
 from tashi.domain.derive import Directive, Observed
 from tashi.domain.desired import DesiredInstance, Observation
 from tashi.domain.errors import TashiError
-from tashi.domain.names import check_image_name
+from tashi.domain.imagerefs import check_key
+from tashi.domain.models import ImageFormat
+from tashi.domain.seeds import meta_data, user_data
 
 log = logging.getLogger(__name__)
-
-CONSOLE_TAIL_BYTES = 16 * 1024
 
 
 class Reconciler:
     def __init__(self, driver: HypervisorDriver, image_dir: Path) -> None:
         self._driver = driver
-        self._consoles = driver if isinstance(driver, Console) else None  # optional
+        self._pausable = driver if isinstance(driver, Pausable) else None
+        self._rebootable = driver if isinstance(driver, Rebootable) else None
         self._image_dir = image_dir
         self._ops: dict[int, asyncio.Task[None]] = {}
         self._failures: dict[int, str] = {}
-        self._console_sent: dict[int, str] = {}
+        self._first_pass = True
         self.changed = asyncio.Event()  # set when an operation ends: look again soon
 
     async def converge(self, desired: list[DesiredInstance]) -> list[Observation]:
         actual = {s.instance_id: s for s in await self._driver.list_instances()}
         wanted = {d.id: d for d in desired}
+        if self._first_pass:
+            self._first_pass = False
+            _log_adopted(desired, actual)
         for d in desired:
             if d.id not in self._ops:
                 self._act(d, actual.get(d.id))
@@ -62,14 +68,38 @@ class Reconciler:
                 if d.id not in self._ops]
 
     def _act(self, d: DesiredInstance, seen: VmStatus | None) -> None:
-        if d.directive is Directive.RUN:
+        if d.directive in (Directive.RUN, Directive.PAUSE):
             if seen is None and d.may_start and d.id not in self._failures:
                 self._launch(d.id, "start", self._start(d))
+            elif seen is not None:
+                self._freeze_or_thaw(d, seen.observed)
+                self._reboot_if_asked(d, seen)
         elif d.directive is Directive.STOP:
             if seen is not None and seen.observed in (Observed.RUNNING, Observed.PAUSED):
                 self._launch(d.id, "stop", self._driver.stop(d.id, d.shutdown_timeout_s))
         elif seen is not None:  # ABSENT
             self._launch(d.id, "destroy", self._driver.destroy(d.id))
+
+    def _freeze_or_thaw(self, d: DesiredInstance, observed: Observed) -> None:
+        """Pause a running VM the manager wants paused, unpause a paused one it wants
+        running (a driver without :class:`Pausable` is left alone: the manager refuses
+        to pause on such a host)."""
+        if self._pausable is None:
+            return
+        if d.directive is Directive.PAUSE and observed is Observed.RUNNING:
+            self._launch(d.id, "pause", self._pausable.pause(d.id))
+        elif d.directive is Directive.RUN and observed is Observed.PAUSED:
+            self._launch(d.id, "unpause", self._pausable.unpause(d.id))
+
+    def _reboot_if_asked(self, d: DesiredInstance, seen: VmStatus) -> None:
+        """Carry out a reboot the manager asked and this VM has not done yet."""
+        if (self._rebootable is None or d.id in self._ops or d.reboots <= seen.reboots
+                or d.directive is not Directive.RUN or seen.observed is not Observed.RUNNING):
+            return
+        log.info("instance %d (%s): reboot %d asked (%s)", d.id, d.name, d.reboots,
+                 "hard" if d.reboot_hard else "soft")
+        self._launch(d.id, "reboot", self._rebootable.reboot(d.id, d.reboots, d.reboot_hard,
+                                                             d.shutdown_timeout_s))
 
     async def _start(self, d: DesiredInstance) -> None:
         try:
@@ -82,11 +112,15 @@ class Reconciler:
             raise
 
     def request_for(self, d: DesiredInstance) -> VmRequest:
-        disks = tuple(DiskPlan(self._image_dir / check_image_name(disk.image), disk.format,
-                               disk.persistent) for disk in d.disks)
+        disks = tuple(DiskPlan(self._image_dir / check_key(disk.image) if disk.image else None,
+                               disk.format, disk.persistent, disk.size_gib, disk.scratch,
+                               disk.bus, disk.cache) for disk in d.disks)
+        if d.seed is not None:
+            disks += (DiskPlan(None, ImageFormat.RAW, False, seed=SeedFiles(
+                meta_data(d.seed, d.id), user_data(d.seed))),)
         nics = tuple(NicPlan(n.mac, n.model, n.network_kind.value) for n in d.nics)
         return VmRequest(instance_id=d.id, name=d.name, cores=d.cores,
-                         memory_mib=d.memory_mib, disks=disks, nics=nics)
+                         memory_mib=d.memory_mib, disks=disks, nics=nics, reboots=d.reboots)
 
     def _launch(self, instance_id: int, what: str,
                 op: Coroutine[Any, Any, None]) -> None:
@@ -112,28 +146,23 @@ class Reconciler:
         if seen is None:
             return Observation(id=d.id, observed=Observed.ABSENT)
         return Observation(id=d.id, observed=seen.observed, detail=seen.detail[:2000],
-                           console=await self._console(d.id))
-
-    async def _console(self, instance_id: int) -> str | None:
-        if self._consoles is None:
-            return None
-        text = await self._consoles.console(instance_id, CONSOLE_TAIL_BYTES)
-        if self._console_sent.get(instance_id) == text:
-            return None
-        self._console_sent[instance_id] = text
-        return text
+                           reboots=seen.reboots)
 
     def _forget(self, wanted: Collection[int]) -> None:
-        for table in (self._failures, self._console_sent):
-            for instance_id in list(table):
-                if instance_id not in wanted:
-                    del table[instance_id]
-
-    def resend_consoles(self) -> None:
-        """Forget what was sent, so the next report carries every console again."""
-        self._console_sent.clear()
+        for instance_id in list(self._failures):
+            if instance_id not in wanted:
+                del self._failures[instance_id]
 
     async def close(self) -> None:
         """Wait briefly for in-flight operations; VMs themselves keep running."""
         if self._ops:
             await asyncio.wait(list(self._ops.values()), timeout=5)
+
+
+def _log_adopted(desired: list[DesiredInstance], actual: Mapping[int, VmStatus]) -> None:
+    """On the first pass: each VM that ran before this agent started and is still
+    wanted here (after ``tashi up`` or an agent restart) is taken over, not restarted."""
+    for d in desired:
+        if d.id in actual:
+            log.info("instance %d (%s): its VM from before this agent started is %s: "
+                     "re-adopted", d.id, d.name, actual[d.id].observed)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from tashi import __version__
-from tashi.agent.drivers.base import HypervisorDriver, capabilities_of
+from tashi.agent.consoles import ConsoleStreamer
+from tashi.agent.drivers.base import Console, HypervisorDriver, capabilities_of
 from tashi.agent.reconciler import Reconciler
 from tashi.api.schemas import (
     CapabilitiesWire,
@@ -30,6 +31,7 @@ from tashi.client import TashiClient
 from tashi.common.files import write_private
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
+from tashi.domain.models import Seed
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class Agent:
         self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
         self._driver = driver
         self._reconciler = Reconciler(driver, image_dir)
+        self._consoles = None if not isinstance(driver, Console) else ConsoleStreamer(
+            client, host, driver, lambda: [d.id for d in self._desired or ()])
         self._heartbeat_interval_s = heartbeat_interval_s
         self._poll_wait_s = poll_wait_s
         self._resync_s = resync_s
@@ -107,6 +111,8 @@ class Agent:
         tasks = [asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
                  asyncio.create_task(self._watch_loop(), name="watch"),
                  asyncio.create_task(self._converge_loop(), name="converge")]
+        if self._consoles is not None:
+            tasks.append(asyncio.create_task(self._consoles.run(), name="consoles"))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -174,11 +180,12 @@ class Agent:
         observations = await self._reconciler.converge(desired)
         if observations == self._last_report and not self._report_due():
             return
+        if self._consoles is not None:  # what a state shows is on the console by then
+            await self._consoles.send_changed()
         try:
             await self._client.report(self._host, report_in(observations))
         except TashiError as exc:
             log.warning("host %s: report failed: %s", self._host, exc.message)
-            self._reconciler.resend_consoles()
             self._last_report = None
             return
         self._last_report = observations
@@ -194,15 +201,20 @@ def desired_of(d: DesiredInstanceOut) -> DesiredInstance:
     return DesiredInstance(
         id=d.id, name=d.name, state=d.state, directive=d.directive, may_start=d.may_start,
         cores=d.cores, memory_mib=d.memory_mib,
-        disks=tuple(DesiredDisk(k.image, k.format, k.persistent) for k in d.disks),
+        disks=tuple(DesiredDisk(k.image, k.format, k.persistent, k.size_gib, k.scratch,
+                                k.bus, k.cache) for k in d.disks),
         nics=tuple(DesiredNic(n.network, n.network_kind, n.mac, n.model) for n in d.nics),
-        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation)
+        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation,
+        seed=None if d.seed is None else Seed(d.seed.hostname, d.seed.user_data,
+                                              tuple(d.seed.ssh_keys)),
+        reboots=d.reboots, reboot_hard=d.reboot_hard)
 
 
 def report_in(observations: list[Observation]) -> ReportIn:
     """The reconciler's observations as the report's wire body."""
     return ReportIn(instances=[ObservationIn(id=o.id, observed=o.observed, detail=o.detail,
-                                             console=o.console) for o in observations])
+                                             console=o.console, reboots=o.reboots)
+                               for o in observations])
 
 
 def load_credential(path: Path) -> str | None:

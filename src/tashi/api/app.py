@@ -10,9 +10,19 @@ from fastapi import FastAPI
 
 from tashi import __version__
 from tashi.api.errors import install_error_handlers
+from tashi.api.home import OPENAPI, install_home
 from tashi.api.hostmemo import HostOutMemo
 from tashi.api.limits import BodySizeLimit
-from tashi.api.routes import agents, catalog, events, hosts, instances, scheduling, users
+from tashi.api.routes import (
+    agents,
+    catalog,
+    events,
+    hosts,
+    instances,
+    networks,
+    scheduling,
+    users,
+)
 from tashi.manager.core import ManagerCore
 from tashi.manager.hosts import liveness_loop
 from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
@@ -38,13 +48,15 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
             await asyncio.gather(*tasks, return_exceptions=True)
 
     app = FastAPI(title="Tashi cluster manager", version=__version__, lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url=OPENAPI, docs_url=None, redoc_url=None)
     app.state.core = core
     app.state.host_memo = HostOutMemo()
     app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
+    install_home(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
-                   users.router, agents.router, scheduling.router, events.router):
+                   networks.router, users.router, agents.router, scheduling.router,
+                   events.router):
         app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])

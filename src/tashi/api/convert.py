@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from tashi.api.schemas import (
@@ -11,6 +12,7 @@ from tashi.api.schemas import (
     DesiredDiskOut,
     DesiredInstanceOut,
     DesiredNicOut,
+    DesiredSeedOut,
     DiskOut,
     EventOut,
     HostOut,
@@ -19,13 +21,14 @@ from tashi.api.schemas import (
     NetworkOut,
     NicOut,
     ObservationIn,
+    SeedOut,
     StartFailureOut,
     UserOut,
 )
 from tashi.domain.desired import DesiredInstance, Observation
 from tashi.domain.errors import NotFound
 from tashi.domain.events import Event
-from tashi.domain.models import Image, Instance, Network, User
+from tashi.domain.models import Image, Instance, Network, Seed, User
 from tashi.manager.hosts import HostView
 from tashi.store.binding import BindResult
 
@@ -35,9 +38,12 @@ def instance_out(i: Instance) -> InstanceOut:
     return InstanceOut(
         id=i.id, name=i.name, owner=i.owner, state=i.state, host=spec.host,
         cores=spec.cores, memory_mib=spec.memory_mib,
-        disks=[DiskOut(image=d.image, persistent=d.persistent) for d in spec.disks],
+        disks=[DiskOut(image=d.image, persistent=d.persistent, size_gib=d.size_gib,
+                       scratch=d.scratch, bus=d.bus, cache=d.cache) for d in spec.disks],
         nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in spec.nics],
         shutdown_timeout_s=spec.shutdown_timeout_s, disk_gib=spec.disk_gib,
+        seed=None if spec.seed is None else seed_out(spec.seed),
+        reboots=spec.reboots, reboots_done=status.reboots_done,
         target_host=spec.target_host, allow_elsewhere=spec.allow_elsewhere, group=spec.group,
         anti_affinity=spec.anti_affinity, power=spec.power, generation=i.generation,
         message=status.message, observed=status.observed, observed_at=status.observed_at,
@@ -73,7 +79,8 @@ def binding_out(r: BindResult, host: str) -> BindingOut:
 
 def image_out(i: Image) -> ImageOut:
     return ImageOut(name=i.name, owner=i.owner, format=i.format, size_bytes=i.size_bytes,
-                    virtual_size_bytes=i.virtual_size_bytes, created_at=i.created_at)
+                    virtual_size_bytes=i.virtual_size_bytes, created_at=i.created_at,
+                    visibility=i.visibility, min_memory_mib=i.min_memory_mib)
 
 
 def network_out(n: Network) -> NetworkOut:
@@ -94,16 +101,27 @@ def event_out(e: Event) -> EventOut:
         disk_gib=None if res is None else res.disk_gib)
 
 
+def seed_out(seed: Seed) -> SeedOut:
+    data = seed.user_data.encode()
+    return SeedOut(hostname=seed.hostname, ssh_keys=list(seed.ssh_keys),
+                   user_data_bytes=len(data), user_data_sha256=hashlib.sha256(data).hexdigest())
+
+
 def desired_out(d: DesiredInstance) -> DesiredInstanceOut:
     return DesiredInstanceOut(
         id=d.id, name=d.name, state=d.state, directive=d.directive, may_start=d.may_start,
         cores=d.cores, memory_mib=d.memory_mib,
-        disks=[DesiredDiskOut(image=k.image, format=k.format, persistent=k.persistent)
+        disks=[DesiredDiskOut(image=k.image, format=k.format, persistent=k.persistent,
+                              size_gib=k.size_gib, scratch=k.scratch, bus=k.bus, cache=k.cache)
                for k in d.disks],
         nics=[DesiredNicOut(network=n.network, network_kind=n.network_kind, mac=n.mac,
                             model=n.model) for n in d.nics],
-        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation)
+        shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation,
+        seed=None if d.seed is None else DesiredSeedOut(
+            hostname=d.seed.hostname, user_data=d.seed.user_data, ssh_keys=list(d.seed.ssh_keys)),
+        reboots=d.reboots, reboot_hard=d.reboot_hard)
 
 
 def observation_of(o: ObservationIn) -> Observation:
-    return Observation(id=o.id, observed=o.observed, detail=o.detail, console=o.console)
+    return Observation(id=o.id, observed=o.observed, detail=o.detail, console=o.console,
+                       reboots=o.reboots)

@@ -9,7 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from tashi.api.auth import check_first
+from tashi.common.hostpaths import without_host_paths
 from tashi.domain.errors import TashiError
+from tashi.domain.models import Principal
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +32,28 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _error(request: Request, exc: TashiError) -> JSONResponse:
+    """``exc`` as an answer; without host paths unless the caller is an admin."""
+    if exc.http_status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    caller: Principal | None = getattr(request.state, "principal", None)
+    admin = caller is not None and caller.is_admin
+    return _answer(exc.http_status, exc.code,
+                   exc.message if admin else without_host_paths(exc.message))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TashiError)
     async def tashi_error(request: Request, exc: TashiError) -> JSONResponse:
-        if exc.http_status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        return _answer(exc.http_status, exc.code, exc.message)
+        return _error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            try:  # refused before the route's caller checks ran: they come first
+                await check_first(request)
+            except TashiError as refused:
+                return _error(request, refused)
         return _answer(422, "invalid_input", _validation_message(exc))
 
     @app.exception_handler(HTTPException)

@@ -14,7 +14,8 @@ from tashi.cli.session import Session, pass_session
               help="Memory per instance, MiB.")
 @pass_session
 def slots(session: Session, cores: int, memory_mib: int) -> None:
-    """How many more instances of a size fit, per host and in total (admins)."""
+    """How many more of your instances of a size fit, per host and in total (users:
+    on the hosts that may take them)."""
     out = session.call(lambda c: c.slots(cores, memory_mib))
     if session.json:
         emit_json(out)

@@ -3,7 +3,8 @@
 In order: the ``--url``/``--token`` flags, the ``TASHI_URL``/``TASHI_TOKEN``
 environment variables, then the config file
 ``${XDG_CONFIG_HOME:-~/.config}/tashi/config.toml`` (keys ``url``, ``token`` and
-``ca``: the CA certificate to verify an https manager with, else ``TASHI_CA``).
+``ca``: the CA certificate to verify an https manager with, else ``TASHI_CA``; and
+``user``: whose token it is, as ``tashi login`` found).
 The URL defaults to :data:`DEFAULT_URL`; the token has no default.
 """
 
@@ -87,12 +88,28 @@ def _string(table: dict[str, Any], key: str, path: Path) -> str | None:
     return value or None
 
 
-def save_config(target: Target) -> Path:
-    """Write ``url`` and ``token`` to the config file, atomically, readable only by its owner."""
+def saved_login() -> tuple[Target, str | None] | None:
+    """The login the config file holds (its target, and the user it was made for if
+    it says: files written before it did not); None when it holds no token."""
+    path = config_path()
+    saved = read_config(path)
+    token = _string(saved, "token", path)
+    if token is None:
+        return None
+    url = _string(saved, "url", path) or DEFAULT_URL
+    target = Target(url=url, token=token, ca=_string(saved, "ca", path))
+    return target, _string(saved, "user", path)
+
+
+def save_config(target: Target, user: str | None = None) -> Path:
+    """Write ``url`` and ``token`` (and whose it is, ``user``) to the config file,
+    atomically, readable only by its owner."""
     path = config_path()
     lines = [f"url = {_toml_string(target.url)}"]
     if target.token:
         lines.append(f"token = {_toml_string(target.token)}")
+    if user:
+        lines.append(f"user = {_toml_string(user)}")
     if target.ca:
         lines.append(f"ca = {_toml_string(target.ca)}")
     try:

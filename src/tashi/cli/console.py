@@ -2,57 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import click
 
 from tashi.cli.refs import instance_ref
 from tashi.cli.session import Session, pass_session
+from tashi.cli.terminal import printable
 from tashi.client import TashiClient
-
-FOLLOW_POLL_S = 1.0
-_PROBE = 64
-
-
-def new_part(old: str, new: str) -> str:
-    """What ``new`` adds to ``old``. The manager keeps only the console's tail, so the
-    start of ``old`` may have scrolled away: the new part follows the longest suffix of
-    ``old`` that starts ``new``. With no overlap, the console was reset: all of ``new``."""
-    if new.startswith(old):
-        return new[len(old):]
-    probe = new[:_PROBE]
-    at = old.find(probe)
-    while at >= 0:  # overlaps at least as long as the probe, longest first
-        if new.startswith(old[at:]):
-            return new[len(old) - at:]
-        at = old.find(probe, at + 1)
-    for overlap in range(min(len(old), len(probe) - 1), 0, -1):
-        if old.endswith(new[:overlap]):
-            return new[overlap:]
-    return new
 
 
 @click.command("console")
 @click.argument("ref")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until Ctrl-C.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output as it is "
+              "written, until Ctrl-C or the instance is gone.")
+@click.option("--raw", is_flag=True, help="Print the guest's output as it came, terminal "
+              "escape sequences and all (default: they are dropped).")
 @pass_session
-def console(session: Session, ref: str, follow: bool) -> None:
+def console(session: Session, ref: str, follow: bool, raw: bool) -> None:
     """Print the console output of instance REF."""
     ref = instance_ref(ref)
+    shown = (lambda text: text) if raw or session.json else printable
     if not follow:
-        _emit(session, session.call(lambda c: c.console(ref)), newline=True)
+        _emit(session, shown(session.call(lambda c: c.console(ref))), newline=True, raw=raw)
         return
 
     async def run(client: TashiClient) -> None:
-        seen = ""
-        while True:
-            text = await client.console(ref)
-            part = new_part(seen, text)
-            if part:
-                _emit(session, part, newline=False)
-            seen = text
-            await asyncio.sleep(FOLLOW_POLL_S)
+        async for part in client.follow_console(ref):  # streamed: what is new, as it comes
+            if text := shown(part):
+                _emit(session, text, newline=False, raw=raw)
 
     try:
         session.call(run)
@@ -60,8 +38,9 @@ def console(session: Session, ref: str, follow: bool) -> None:
         click.echo("", err=True)
 
 
-def _emit(session: Session, text: str, *, newline: bool) -> None:
+def _emit(session: Session, text: str, *, newline: bool, raw: bool) -> None:
+    """``raw``: as it came (click would otherwise drop escape sequences off a terminal)."""
     if session.json:
         click.echo(json.dumps({"console": text}))
     else:
-        click.echo(text, nl=newline and not text.endswith("\n"))
+        click.echo(text, nl=newline and not text.endswith("\n"), color=True if raw else None)

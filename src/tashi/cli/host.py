@@ -42,12 +42,19 @@ def _row(h: HostOut) -> list[str]:
 @click.argument("name")
 @pass_session
 def show(session: Session, name: str) -> None:
-    """Show host NAME: its state, capacity and use, and what its drivers can do."""
+    """Show host NAME: its state, capacity and use, what its drivers can do, and the
+    claims on it (which instance holds what, since when)."""
     out = session.call(lambda c: c.get_host(name))
     if session.json:
         emit_json(out)
         return
     click.echo(fields(_details(out)))
+    if out.claims:
+        click.echo("\nclaims:")
+        click.echo(table(["INSTANCE", "OWNER", "ROLE", "CORES", "MEMORY", "DISK", "SINCE"],
+                         [[f"{c.instance} ({c.instance_id})", c.owner, c.role, str(c.cores),
+                           mib(c.memory_mib), f"{c.disk_gib} GiB", f"{age(c.since)} ago"]
+                          for c in out.claims]))
 
 
 #: The optional abilities, in the order shown.

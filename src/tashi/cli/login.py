@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from tashi.cli.config import Target, check_url, save_config
+from tashi.cli.config import Target, check_url, save_config, saved_login
 from tashi.cli.render import emit_json
 from tashi.cli.session import Session, pass_session
-from tashi.domain.errors import InvalidInput
+from tashi.domain.errors import InvalidInput, TashiError
 
 
 @click.command()
@@ -40,11 +40,34 @@ def login(session: Session, url: str | None, user_name: str | None, token: str |
     token = token or session.token or click.prompt("API token", hide_input=True, err=True)
     target = Target(url=url, token=token)
     me = session.call(lambda c: c.whoami(), target=target)
-    path = save_config(target)
+    try:
+        saved = saved_login()
+    except InvalidInput:  # a config file that cannot be read is replaced, not an error
+        saved = None
+    replaced = _replaced(session, saved, url)
+    path = save_config(target, me.name)
     if session.json:
-        emit_json({"url": url, "whoami": me, "config": str(path)})
+        emit_json({"url": url, "whoami": me, "config": str(path), "replaced": replaced})
         return
-    click.echo(f"logged in to {url} as {me.name} ({me.role or me.kind})")
+    tail = f", replacing the saved login {replaced}" if replaced else ""
+    click.echo(f"logged in to {url} as {me.name} ({me.role or me.kind}){tail}")
+
+
+def _replaced(session: Session, saved: tuple[Target, str | None] | None,
+              url: str) -> str | None:
+    """Whose saved login a new one replaces, in words: ``of admin on URL``; None when
+    none was saved. A file that does not name the user is asked about, when it is of
+    the same manager (just reached: no waiting on one that may be gone)."""
+    if saved is None:
+        return None
+    old, user = saved
+    where = f" on {old.url}" if old.url != url else ""
+    if user is None and old.url == url:
+        try:
+            user = session.call(lambda c: c.whoami(), target=old).name
+        except TashiError:
+            return f"whose token no longer works{where}"
+    return f"of {user}{where}" if user else f"to {old.url}"
 
 
 def read_token_file(path: str) -> str:

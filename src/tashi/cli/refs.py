@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tashi.domain.imagerefs import check_key
 from tashi.domain.names import check_image_name, check_name
 
 
@@ -13,3 +14,8 @@ def instance_ref(ref: str) -> str:
 def image_name(name: str) -> str:
     """An image's name: never a path."""
     return check_image_name(name)
+
+
+def image_ref(ref: str) -> str:
+    """An image as users name it: NAME (yours, else a public one) or OWNER/NAME."""
+    return check_key(ref)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tashi.cli.config import Target, resolve
-from tashi.client import TashiClient
+
+if TYPE_CHECKING:
+    from tashi.client import TashiClient
 
 T = TypeVar("T")
 
@@ -30,6 +32,8 @@ class Session:
     def call(self, fn: Callable[[TashiClient], Coroutine[Any, Any, T]], *,
              target: Target | None = None) -> T:
         """Run ``fn`` with a client of ``target`` (default: the resolved one) to completion."""
+        from tashi.client import TashiClient  # the wire schemas: not for --help
+
         to = target or self.target()
 
         async def run() -> T:

@@ -41,7 +41,8 @@ def token() -> None:
 
 @token.command()
 @click.argument("name")
-@click.option("--expires", type=Duration(), help="Lifetime, e.g. 30d (default: never).")
+@click.option("--expires", type=Duration(), help="Lifetime, e.g. 30d (default: never, or "
+              "when the token you use expires: a token never outlives the one that made it).")
 @pass_session
 def create(session: Session, name: str, expires: int | None) -> None:
     """Create API token NAME and print it (shown once)."""
@@ -99,3 +100,22 @@ def _expiry(t: TokenOut) -> str:
         return "never"
     now = datetime.now(UTC)
     return "expired" if t.expires_at <= now else f"in {age(now, t.expires_at)}"
+
+
+@token.command("settings")
+@click.option("--password-login-only/--any-token", "password_only", default=None,
+              help="Admins: make tokens by password logins only (tashi login), or let "
+              "any token make tokens too.")
+@pass_session
+def settings(session: Session, password_only: bool | None) -> None:
+    """Show (admins: change) how tokens may be made on this cluster."""
+    if password_only is None:
+        out = session.call(lambda c: c.token_settings())
+    else:
+        out = session.call(lambda c: c.set_token_settings(password_login_only=password_only))
+    if session.json:
+        emit_json(out)
+        return
+    click.echo("tokens are made by: " + ("password logins only (tashi login)"
+                                        if out.password_login_only
+                                        else "password logins and other tokens"))

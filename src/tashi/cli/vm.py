@@ -1,18 +1,20 @@
-"""``tashi vm``: create, list, show, shut down and destroy instances."""
+"""``tashi vm``: create, list, show, pause, reboot, shut down and destroy instances."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
 from pydantic import ValidationError
 
-from tashi.api.schemas import DestroyOut, EventOut, InstanceCreate, InstanceOut
+from tashi.api.schemas import DestroyOut, DiskOut, EventOut, InstanceCreate, InstanceOut
 from tashi.cli.console import console
+from tashi.cli.diskspec import HELP, parse_disk
 from tashi.cli.refs import instance_ref
 from tashi.cli.render import age, emit_json, fields, mib, table, truncate
 from tashi.cli.session import Session, pass_session
-from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone
+from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone, wait_rebooted
 from tashi.client import TashiClient
 from tashi.domain.errors import InvalidInput
 from tashi.domain.states import InstanceState
@@ -45,8 +47,12 @@ vm.add_command(console)
               help="The model of its NICs (those the hosts offer: tashi host show).")
 @click.option("--shutdown-timeout", "shutdown_timeout_s", type=int, default=60,
               show_default=True, help="Seconds a guest gets to power off before it is killed.")
-@click.option("--disk", "disk_gib", type=int, default=0, show_default=True,
-              help="Scratch disk on the host, GiB (a request field for now).")
+@click.option("--disk", "disks", multiple=True, metavar="SPEC", help=HELP)
+@click.option("--user-data", type=click.File("r", encoding="utf-8"),
+              help="cloud-init user-data (a #! script or #cloud-config), on a NoCloud seed.")
+@click.option("--ssh-key", "ssh_keys", multiple=True, type=click.File("r", encoding="utf-8"),
+              help="A public key file for the seed to install (repeatable).")
+@click.option("--hostname", help="The seed's hostname (default: NAME).")
 @click.option("--host", help="Run on this host (stays Pending while it has no room).")
 @click.option("--allow-elsewhere", is_flag=True,
               help="With --host: take another host when that one has no room.")
@@ -58,10 +64,15 @@ vm.add_command(console)
 @wait_option
 @timeout_option
 @pass_session
-def create(session: Session, /, name: str, networks: tuple[str, ...], wait: bool,
+def create(session: Session, /, name: str, networks: tuple[str, ...], disks: tuple[str, ...],
+           user_data: TextIO | None, ssh_keys: tuple[TextIO, ...], wait: bool,
            timeout_s: float, **options: object) -> None:
-    """Create instance NAME (or --count of them); --wait until Running."""
-    body = _create_body(name=name, **options,
+    """Create instance NAME (or --count of them); --wait until Running. With --user-data,
+    --ssh-key or --hostname, a cloud-init NoCloud seed disk is attached."""
+    body = _create_body(name=name, **options, disks=[parse_disk(d) for d in disks],
+                        user_data=user_data.read() if user_data else "",
+                        ssh_keys=[line for f in ssh_keys for line in f.read().splitlines()
+                                  if line.strip() and not line.startswith("#")],
                         **({"networks": list(networks)} if networks else {}))
 
     async def run(client: TashiClient) -> list[InstanceOut]:
@@ -130,7 +141,7 @@ def show(session: Session, ref: str) -> None:
 
 
 def _details(i: InstanceOut) -> list[tuple[str, str]]:
-    disks = ", ".join(f"{d.image}{' (persistent)' if d.persistent else ''}" for d in i.disks)
+    disks = ", ".join(_disk_words(d) for d in i.disks)
     nics = ", ".join(f"{n.network} {n.mac} {n.model}" for n in i.nics)
     observed = f"{i.observed} ({age(i.observed_at)} ago)" if i.observed_at else i.observed
     return [
@@ -138,12 +149,32 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
         ("wanted", str(i.power)), ("message", i.message), ("host", i.host or "-"),
         ("cores", str(i.cores)),
         ("memory", mib(i.memory_mib)), ("disks", disks or "-"), ("nics", nics or "-"),
-        ("scratch disk", f"{i.disk_gib} GiB" if i.disk_gib else "-"),
+        ("host disk", f"{i.disk_gib} GiB claimed" if i.disk_gib else "-"),
+        ("seed", _seed_words(i)),
         ("placement", _placement(i)), *_attempts(i),
         ("observed", observed or "-"), ("shutdown timeout", f"{i.shutdown_timeout_s}s"),
         ("generation", str(i.generation)), ("created", f"{age(i.created_at)} ago"),
         ("updated", f"{age(i.updated_at)} ago"),
     ]
+
+
+def _disk_words(d: DiskOut) -> str:
+    """``debian (persistent)``, ``100 GiB scratch``, ``5 GiB blank (scsi, cache none)``."""
+    what = f"{d.size_gib} GiB {'scratch' if d.scratch else 'blank'}" if not d.image else (
+        f"{d.image}{' (persistent)' if d.persistent else ''}")
+    how = [str(d.bus)] if d.bus != "virtio" else []
+    how += [f"cache {d.cache}"] if d.cache != "writeback" else []
+    return f"{what} ({', '.join(how)})" if how else what
+
+
+def _seed_words(i: InstanceOut) -> str:
+    """``hostname web, 2 SSH keys, user-data 120 bytes (sha256 4f2a...)``, or ``-``."""
+    if i.seed is None:
+        return "-"
+    s = i.seed
+    data = (f"user-data {s.user_data_bytes} bytes (sha256 {s.user_data_sha256[:12]})"
+            if s.user_data_bytes else "no user-data")
+    return f"hostname {s.hostname}, {len(s.ssh_keys)} SSH keys, {data}"
 
 
 def _placement(i: InstanceOut) -> str:
@@ -189,17 +220,66 @@ def shutdown(session: Session, ref: str, wait: bool, timeout_s: float) -> None:
     _emit_brief(session, session.call(run))
 
 
+def _power_command(operation: str, reached: InstanceState, doc: str) -> click.Command:
+    """``tashi vm pause|unpause REF [--wait]``: ask for it, --wait until ``reached``."""
+
+    @wait_option
+    @timeout_option
+    @pass_session
+    def command(session: Session, ref: str, wait: bool, timeout_s: float) -> None:
+        ref = instance_ref(ref)
+
+        async def run(client: TashiClient) -> InstanceOut:
+            inst = await client.operate_instance(ref, operation)
+            if not wait:
+                return inst
+            return await wait_for_state(client, inst.id, reached, timeout_s=timeout_s)
+
+        _emit_brief(session, session.call(run))
+
+    command.__doc__ = doc
+    return vm.command(operation)(click.argument("ref")(command))
+
+
+_power_command("pause", InstanceState.PAUSED,
+               "Freeze instance REF in memory (its CPUs stop); --wait until it is Paused.")
+_power_command("unpause", InstanceState.RUNNING,
+               "Let paused instance REF run on; --wait until it is Running again.")
+
+
 @vm.command()
 @click.argument("ref")
+@click.option("--hard", is_flag=True, help="Reset at once (default: the guest's own reboot, "
+              "a reset after its shutdown timeout).")
 @wait_option
 @timeout_option
 @pass_session
-def destroy(session: Session, ref: str, wait: bool, timeout_s: float) -> None:
+def reboot(session: Session, ref: str, hard: bool, wait: bool, timeout_s: float) -> None:
+    """Reboot instance REF (it stays Running); --wait until its host has done it."""
+    ref = instance_ref(ref)
+
+    async def run(client: TashiClient) -> InstanceOut:
+        inst = await client.reboot_instance(ref, hard=hard)
+        if not wait:
+            return inst
+        return await wait_rebooted(client, inst.id, inst.reboots, timeout_s=timeout_s)
+
+    _emit_brief(session, session.call(run))
+
+
+@vm.command()
+@click.argument("ref")
+@click.option("--force", is_flag=True, help="Admins: remove the record now, in any state, "
+              "when its host is silent or gone (no agent will report the VM killed).")
+@wait_option
+@timeout_option
+@pass_session
+def destroy(session: Session, ref: str, force: bool, wait: bool, timeout_s: float) -> None:
     """Destroy instance REF; --wait until it is gone."""
     ref = instance_ref(ref)
 
     async def run(client: TashiClient) -> DestroyOut:
-        out = await client.destroy_instance(ref)
+        out = await client.destroy_instance(ref, force=force)
         if out.deleted or not wait:
             return out
         await wait_gone(client, out.id, timeout_s=timeout_s)

@@ -37,6 +37,23 @@ async def wait_for_state(client: TashiClient, ref: str | int, want: InstanceStat
         await asyncio.sleep(POLL_S)
 
 
+async def wait_rebooted(client: TashiClient, ref: str | int, number: int, *,
+                        timeout_s: float) -> InstanceOut:
+    """The instance once its host has carried out reboot ``number``; an error if it
+    leaves Running first, or if ``timeout_s`` passes."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        inst = await client.get_instance(ref)
+        if inst.reboots_done >= number:
+            return inst
+        if inst.state is not InstanceState.RUNNING:
+            raise TashiError(f"instance {inst.name} is {inst.state}: {inst.message}")
+        if asyncio.get_running_loop().time() >= deadline:
+            raise TashiError(f"instance {inst.name}: reboot {number} not done after "
+                             f"{timeout_s:g} s")
+        await asyncio.sleep(POLL_S)
+
+
 async def wait_gone(client: TashiClient, ref: str | int, *, timeout_s: float) -> None:
     """Return once the manager no longer knows the instance."""
     deadline = asyncio.get_running_loop().time() + timeout_s

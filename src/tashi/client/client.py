@@ -10,39 +10,46 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from tashi.api.schemas import (
-    BindIn,
-    BindingIn,
-    BindingOut,
-    DesiredOut,
-    DestroyOut,
-    EventOut,
-    HeartbeatIn,
-    HostCredentialOut,
-    HostLayoutOut,
-    HostOut,
-    ImageOut,
-    InstanceCreate,
-    InstanceOut,
-    JoinTokenOut,
-    NetworkOut,
-    ReportIn,
-    SlotsOut,
-    SnapshotOut,
-    TokenCreatedOut,
-    TokenOut,
-    UnplacedIn,
-    UserCredentialOut,
-    UserOut,
-    WhoAmIOut,
-)
+from tashi.api import schemas as wire  # its submodules load when first used
 from tashi.domain.errors import ERRORS_BY_CODE, InvalidInput, TashiError, Unavailable
+
+if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
+    from tashi.api.schemas import (
+        BindIn,
+        BindingIn,
+        BindingOut,
+        DesiredOut,
+        DestroyOut,
+        EventOut,
+        HeartbeatIn,
+        HostCredentialOut,
+        HostDetailOut,
+        HostLayoutOut,
+        HostOut,
+        ImageOut,
+        InstanceCreate,
+        InstanceOut,
+        JoinTokenOut,
+        NetworkOut,
+        NetworkShowOut,
+        ReportIn,
+        SlotsOut,
+        SnapshotOut,
+        TokenCreatedOut,
+        TokenOut,
+        TokenSettings,
+        UnplacedIn,
+        UserCredentialOut,
+        UserOut,
+        WhoAmIOut,
+    )
 
 M = TypeVar("M", bound=BaseModel)
 API = "/api/v1"
@@ -58,7 +65,10 @@ class TashiClient:
         manager, a token no HTTP header can carry, or a CA file that cannot be used."""
         self._base = _checked_url(base_url.rstrip("/"))
         headers = {"Authorization": f"Bearer {_checked_token(token)}"} if token else {}
-        context = _ssl_context(verify) if isinstance(verify, str) else verify
+        context: bool | ssl.SSLContext = (
+            _ssl_context(verify) if isinstance(verify, str) else verify)
+        if context is True and self._base.startswith("http://"):
+            context = _trusting_nothing()  # no TLS here: the system's CAs are not loaded
         self._http = httpx.AsyncClient(base_url=self._base, headers=headers,
                                        transport=transport, timeout=timeout_s, verify=context)
 
@@ -101,112 +111,151 @@ class TashiClient:
                                 headers={"Content-Type": "application/json"})
         return model.model_validate_json(resp.content)
 
+    async def manager_version(self) -> str:
+        """The manager's version (``GET /healthz``: no token needed)."""
+        try:
+            resp = await self._http.get("/healthz")
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach the manager at {self._base}: "
+                              f"{exc.__class__.__name__} {exc}".rstrip()) from exc
+        if resp.status_code >= 400:
+            raise _error_of(resp)
+        try:
+            return str(resp.json()["version"])
+        except (ValueError, KeyError, TypeError):
+            raise TashiError(f"{self._base} answered /healthz without a version: "
+                             "is it a Tashi manager?") from None
+
     # --- users' calls -------------------------------------------------------------------
 
     async def whoami(self) -> WhoAmIOut:
-        return await self._get(WhoAmIOut, "/whoami")
+        return await self._get(wire.WhoAmIOut, "/whoami")
 
     async def create_instance(self, body: InstanceCreate) -> InstanceOut:
-        return await self._send(InstanceOut, "POST", "/instances", body)
+        return await self._send(wire.InstanceOut, "POST", "/instances", body)
 
     async def create_instances(self, body: InstanceCreate) -> list[InstanceOut]:
         """``body.count`` instances, NAME-1 ... NAME-N (NAME for one), all or none."""
         resp = await self._call("POST", "/instances/bulk",
                                 content=body.model_dump_json().encode(),
                                 headers={"Content-Type": "application/json"})
-        return _INSTANCES.validate_json(resp.content)
+        return _adapter(wire.InstanceOut).validate_json(resp.content)
 
     async def list_instances(self) -> list[InstanceOut]:
-        return await self._list(InstanceOut, "/instances")
+        return await self._list(wire.InstanceOut, "/instances")
 
     async def get_instance(self, ref: str | int) -> InstanceOut:
-        return await self._get(InstanceOut, f"/instances/{_seg(ref)}")
+        return await self._get(wire.InstanceOut, f"/instances/{_seg(ref)}")
 
     async def shutdown_instance(self, ref: str | int) -> InstanceOut:
-        return await self._send(InstanceOut, "POST", f"/instances/{_seg(ref)}/shutdown")
+        return await self._send(wire.InstanceOut, "POST", f"/instances/{_seg(ref)}/shutdown")
 
-    async def destroy_instance(self, ref: str | int) -> DestroyOut:
-        return await self._send(DestroyOut, "DELETE", f"/instances/{_seg(ref)}")
+    async def operate_instance(self, ref: str | int, operation: str) -> InstanceOut:
+        """``operation``: "pause" or "unpause"."""
+        return await self._send(wire.InstanceOut, "POST",
+                                f"/instances/{_seg(ref)}/{_seg(operation)}")
+
+    async def reboot_instance(self, ref: str | int, *, hard: bool = False) -> InstanceOut:
+        query = "?hard=true" if hard else ""
+        return await self._send(wire.InstanceOut, "POST",
+                                f"/instances/{_seg(ref)}/reboot{query}")
+
+    async def destroy_instance(self, ref: str | int, *, force: bool = False) -> DestroyOut:
+        """``force`` (admins): remove the record at once when its host is silent or gone."""
+        query = "?force=true" if force else ""
+        return await self._send(wire.DestroyOut, "DELETE", f"/instances/{_seg(ref)}{query}")
 
     async def console(self, ref: str | int) -> str:
         return (await self._call("GET", f"/instances/{_seg(ref)}/console")).text
 
     async def events(self, ref: str | int) -> list[EventOut]:
-        return await self._list(EventOut, f"/instances/{_seg(ref)}/events")
+        return await self._list(wire.EventOut, f"/instances/{_seg(ref)}/events")
 
     async def list_events(self, **filters: str | int | None) -> list[EventOut]:
         """Events meeting ``filters`` (instance, host, user, kind, since, after, limit;
         None: not asked), oldest first."""
         params = {k: str(v) for k, v in filters.items() if v is not None}
         resp = await self._call("GET", "/events", params=params)
-        return TypeAdapter(list[EventOut]).validate_json(resp.content)
+        return TypeAdapter(list[wire.EventOut]).validate_json(resp.content)
 
     async def list_images(self) -> list[ImageOut]:
-        return await self._list(ImageOut, "/images")
+        return await self._list(wire.ImageOut, "/images")
 
     async def get_image(self, name: str) -> ImageOut:
-        return await self._get(ImageOut, f"/images/{_seg(name)}")
+        """Image ``name`` (``NAME``: yours, else a public one; or ``OWNER/NAME``)."""
+        return await self._get(wire.ImageOut, f"/images/{_image_path(name)}")
 
-    async def upload_image(self, name: str, chunks: AsyncIterator[bytes]) -> ImageOut:
+    async def upload_image(self, name: str, chunks: AsyncIterator[bytes], *,
+                           public: bool = False, min_memory_mib: int = 0) -> ImageOut:
+        """Import image ``name`` of yours; ``public`` (admins): every user's to boot."""
+        params = {k: v for k, v in (("visibility", "public" if public else None),
+                                    ("min_memory_mib", min_memory_mib or None)) if v}
         resp = await self._call("PUT", f"/images/{_seg(name)}", content=chunks, timeout_s=None,
+                                params=params or None,
                                 headers={"Content-Type": "application/octet-stream"})
-        return ImageOut.model_validate_json(resp.content)
+        return wire.ImageOut.model_validate_json(resp.content)
 
     async def list_networks(self) -> list[NetworkOut]:
-        return await self._list(NetworkOut, "/networks")
+        return await self._list(wire.NetworkOut, "/networks")
+
+    async def get_network(self, name: str) -> NetworkShowOut:
+        return await self._get(wire.NetworkShowOut, f"/networks/{_seg(name)}")
+
+    async def remove_network(self, name: str) -> None:
+        await self._call("DELETE", f"/networks/{_seg(name)}")
 
     async def add_network(self, name: str, kind: str = "user") -> NetworkOut:
         resp = await self._call("POST", "/networks", json={"name": name, "kind": kind})
-        return NetworkOut.model_validate_json(resp.content)
+        return wire.NetworkOut.model_validate_json(resp.content)
 
     # --- admins' calls --------------------------------------------------------------------
 
     async def list_hosts(self) -> list[HostOut]:
-        return await self._list(HostOut, "/hosts")
+        return await self._list(wire.HostOut, "/hosts")
 
-    async def get_host(self, name: str) -> HostOut:
-        return await self._get(HostOut, f"/hosts/{_seg(name)}")
+    async def get_host(self, name: str) -> HostDetailOut:
+        return await self._get(wire.HostDetailOut, f"/hosts/{_seg(name)}")
 
     async def add_host(self, name: str) -> HostCredentialOut:
         resp = await self._call("POST", "/hosts", json={"name": name})
-        return HostCredentialOut.model_validate_json(resp.content)
+        return wire.HostCredentialOut.model_validate_json(resp.content)
 
     async def reissue_host_credential(self, name: str) -> HostCredentialOut:
         resp = await self._call("POST", f"/hosts/{_seg(name)}/credential")
-        return HostCredentialOut.model_validate_json(resp.content)
+        return wire.HostCredentialOut.model_validate_json(resp.content)
 
     async def set_host_state(self, name: str, state: str) -> HostOut:
         resp = await self._call("PATCH", f"/hosts/{_seg(name)}", json={"state": state})
-        return HostOut.model_validate_json(resp.content)
+        return wire.HostOut.model_validate_json(resp.content)
 
     async def reserve_host(self, name: str, users: list[str]) -> HostOut:
         """Reserve host ``name`` for ``users``' instances; [] for anyone's again."""
         resp = await self._call("PATCH", f"/hosts/{_seg(name)}", json={"reserved_for": users})
-        return HostOut.model_validate_json(resp.content)
+        return wire.HostOut.model_validate_json(resp.content)
 
     async def slots(self, cores: int, memory_mib: int) -> SlotsOut:
-        return await self._get(SlotsOut, "/slots",
+        return await self._get(wire.SlotsOut, "/slots",
                                params={"cores": cores, "memory_mib": memory_mib})
 
     async def layout(self) -> list[HostLayoutOut]:
-        return await self._list(HostLayoutOut, "/layout")
+        return await self._list(wire.HostLayoutOut, "/layout")
 
     async def join_token(self, action: str) -> JoinTokenOut:
         """``action``: "show", "rotate" or "revoke"."""
         method = {"show": "GET", "rotate": "POST", "revoke": "DELETE"}[action]
         resp = await self._call(method, "/join-token")
         if resp.status_code == 204:
-            return JoinTokenOut(enabled=False)
-        return JoinTokenOut.model_validate_json(resp.content)
+            return wire.JoinTokenOut(enabled=False)
+        return wire.JoinTokenOut.model_validate_json(resp.content)
 
     async def list_users(self) -> list[UserOut]:
-        return await self._list(UserOut, "/users")
+        return await self._list(wire.UserOut, "/users")
 
     async def add_user(self, name: str, role: str, password: str | None = None,
                        source: str = "local") -> UserCredentialOut:
         body = {"name": name, "role": role, "password": password, "source": source}
         resp = await self._call("POST", "/users", json=body)
-        return UserCredentialOut.model_validate_json(resp.content)
+        return wire.UserCredentialOut.model_validate_json(resp.content)
 
     async def delete_user(self, name: str) -> None:
         await self._call("DELETE", f"/users/{_seg(name)}")
@@ -224,20 +273,29 @@ class TashiClient:
         body = {"user": user, "password": password, "token_name": token_name,
                 "expires_in_s": expires_in_s}
         resp = await self._call("POST", "/login", json=body)
-        return TokenCreatedOut.model_validate_json(resp.content)
+        return wire.TokenCreatedOut.model_validate_json(resp.content)
 
     async def list_tokens(self, user: str | None = None) -> list[TokenOut]:
         """Your tokens; an admin may name another ``user``."""
         resp = await self._call("GET", "/tokens", params={"user": user} if user else None)
-        return TypeAdapter(list[TokenOut]).validate_json(resp.content)
+        return TypeAdapter(list[wire.TokenOut]).validate_json(resp.content)
 
     async def create_token(self, name: str, expires_in_s: int | None = None) -> TokenCreatedOut:
         resp = await self._call("POST", "/tokens",
                                 json={"name": name, "expires_in_s": expires_in_s})
-        return TokenCreatedOut.model_validate_json(resp.content)
+        return wire.TokenCreatedOut.model_validate_json(resp.content)
 
     async def revoke_token(self, token_id: int) -> TokenOut:
-        return await self._send(TokenOut, "DELETE", f"/tokens/{_seg(token_id)}")
+        return await self._send(wire.TokenOut, "DELETE", f"/tokens/{_seg(token_id)}")
+
+    async def token_settings(self) -> TokenSettings:
+        return await self._get(wire.TokenSettings, "/settings/tokens")
+
+    async def set_token_settings(self, *, password_login_only: bool) -> TokenSettings:
+        """Admins: tokens made by password logins only (True), or by any token too."""
+        resp = await self._call("PUT", "/settings/tokens",
+                                json={"password_login_only": password_login_only})
+        return wire.TokenSettings.model_validate_json(resp.content)
 
     # --- agents' and scheduler's calls ----------------------------------------------------
 
@@ -255,33 +313,60 @@ class TashiClient:
         params: dict[str, Any] = {"wait": wait_s}
         if since:
             params["since"] = since
-        return await self._get(DesiredOut, f"/agent/hosts/{_seg(host)}/instances", params=params,
-                               timeout_s=wait_s + 30)
+        return await self._get(wire.DesiredOut, f"/agent/hosts/{_seg(host)}/instances",
+                               params=params, timeout_s=wait_s + 30)
 
     async def report(self, host: str, body: ReportIn) -> None:
         await self._call("POST", f"/agent/hosts/{_seg(host)}/report",
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 
+    async def put_consoles(self, host: str, consoles: dict[int, str]) -> None:
+        """The console tails that changed on ``host`` (the agent's console stream)."""
+        body = wire.ConsolesIn(consoles=[wire.ConsoleIn(id=i, text=t)
+                                         for i, t in consoles.items()])
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/consoles",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def follow_console(self, ref: str | int) -> AsyncIterator[str]:
+        """The console text, then what is added to it as it is written, until the
+        instance is gone (the stream ends) or the caller stops."""
+        try:
+            async with self._http.stream("GET", f"{API}/instances/{_seg(ref)}/console",
+                                         params={"follow": "true"},
+                                         timeout=httpx.Timeout(10.0, read=None)) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise _error_of(resp)
+                async for chunk in resp.aiter_text():
+                    if chunk:
+                        yield chunk
+        except httpx.TransportError as exc:
+            raise Unavailable(f"lost the manager at {self._base}: "
+                              f"{exc.__class__.__name__} {exc}".rstrip()) from exc
+
     async def snapshot(self, since: str | None, wait_s: float) -> SnapshotOut:
         params: dict[str, Any] = {"wait": wait_s}
         if since:
             params["since"] = since
-        return await self._get(SnapshotOut, "/scheduler/snapshot", params=params,
+        return await self._get(wire.SnapshotOut, "/scheduler/snapshot", params=params,
                                timeout_s=wait_s + 30)
 
     async def bind(self, instance_id: int, body: BindIn) -> InstanceOut:
-        return await self._send(InstanceOut, "POST", f"/instances/{_seg(instance_id)}/bind", body)
+        return await self._send(wire.InstanceOut, "POST", f"/instances/{_seg(instance_id)}/bind",
+                                body)
 
     async def bind_many(self, bindings: list[BindingIn]) -> list[BindingOut]:
         """Bindings applied atomically one by one: each ``bound``, or refused."""
-        content = _BINDINGS_IN.dump_json(bindings)
+        content = _adapter(wire.BindingIn).dump_json(bindings)
         resp = await self._call("POST", "/scheduler/bindings", content=content,
                                 headers={"Content-Type": "application/json"})
-        return _BINDINGS_OUT.validate_json(resp.content)
+        return _adapter(wire.BindingOut).validate_json(resp.content)
 
     async def note_unplaced_many(self, notes: list[UnplacedIn]) -> None:
-        await self._call("POST", "/scheduler/unplaced", content=_UNPLACED.dump_json(notes),
+        await self._call("POST", "/scheduler/unplaced",
+                         content=_adapter(wire.UnplacedIn).dump_json(notes),
                          headers={"Content-Type": "application/json"})
 
     async def note_unplaced(self, instance_id: int, reason: str) -> None:
@@ -289,10 +374,10 @@ class TashiClient:
                          params={"reason": reason[:1000]})
 
 
-_INSTANCES = TypeAdapter(list[InstanceOut])
-_BINDINGS_IN = TypeAdapter(list[BindingIn])
-_BINDINGS_OUT = TypeAdapter(list[BindingOut])
-_UNPLACED = TypeAdapter(list[UnplacedIn])
+@cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    """A list of ``model``, built once (when first needed, not at import)."""
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def _checked_url(url: str) -> str:
@@ -316,6 +401,14 @@ def _checked_token(token: str) -> str:
     return token
 
 
+def _trusting_nothing() -> ssl.SSLContext:
+    """A verifying TLS context that trusts no CA, for a client of an ``http://`` manager:
+    its requests never use TLS (they all go to the base URL; redirects are not followed),
+    and loading the system's CAs would cost ~50 ms of every CLI call. Were it ever used,
+    it would refuse the peer, never accept one unverified."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _ssl_context(ca_file: str) -> ssl.SSLContext:
     """A context that trusts the CA certificate(s) in ``ca_file``."""
     try:
@@ -331,6 +424,11 @@ def _ssl_context(ca_file: str) -> ssl.SSLContext:
 def _seg(value: str | int) -> str:
     """One path segment, quoted: a name can never add or remove path segments."""
     return quote(str(value), safe="")
+
+
+def _image_path(ref: str) -> str:
+    """``NAME`` or ``OWNER/NAME`` as one or two quoted path segments."""
+    return "/".join(_seg(part) for part in ref.split("/", 1))
 
 
 def _error_of(resp: httpx.Response) -> TashiError:

@@ -29,6 +29,9 @@ class DiskKind(StrEnum):
 
     OVERLAY = "overlay"  # a private copy-on-write overlay over the image
     IMAGE = "image"  # the image itself, written to (a persistent disk)
+    BLANK = "blank"  # an empty qcow2 disk of a given size
+    SCRATCH = "scratch"  # a sparse file of a given size in the host's scratch space
+    SEED = "seed"  # a cloud-init NoCloud seed: a read-only ISO 9660 disk labelled cidata
 
 
 class Ability(StrEnum):
@@ -36,6 +39,7 @@ class Ability(StrEnum):
 
     CONSOLE = "console"
     PAUSE = "pause"
+    REBOOT = "reboot"
     SUSPEND = "suspend"
     LIVE_MIGRATION = "live-migration"
     VNC = "vnc"

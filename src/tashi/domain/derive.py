@@ -27,7 +27,8 @@ S = InstanceState
 class Directive(StrEnum):
     """What the agent of the bound host must converge the instance to."""
 
-    RUN = "run"  # a VM process must exist; start it only while Activating
+    RUN = "run"  # a VM process must exist and run; start it only while Activating
+    PAUSE = "pause"  # the VM process must exist with its CPUs stopped (memory kept)
     STOP = "stop"  # graceful power-off (destroy after the timeout); keep its files
     ABSENT = "absent"  # kill the VM and remove every file of it
 
@@ -75,7 +76,7 @@ def _live(power: Power, seen: str, ran: bool) -> InstanceState:
         return S.PAUSED if seen == Observed.PAUSED else S.PAUSING
     if power is Power.SUSPENDED:
         return S.SUSPENDING
-    return S.RUNNING  # (paused by someone else: the agent does not unpause it yet)
+    return S.UNPAUSING if seen == Observed.PAUSED else S.RUNNING  # the agent thaws it
 
 
 def shown_state(spec: InstanceSpec, status: InstanceStatus, *,
@@ -93,7 +94,7 @@ def directive_for(spec: InstanceSpec, status: InstanceStatus) -> Directive:
         return Directive.ABSENT
     if spec.power is Power.STOPPED or base_state(spec, status) is S.EXITED:
         return Directive.STOP
-    return Directive.RUN
+    return Directive.PAUSE if spec.power is Power.PAUSED else Directive.RUN
 
 
 def may_start(spec: InstanceSpec, status: InstanceStatus) -> bool:

@@ -12,17 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tashi.domain.derive import Directive, Observed
-from tashi.domain.models import ImageFormat, NetworkKind
+from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind, Seed
 from tashi.domain.states import InstanceState
 
 
 @dataclass(frozen=True, slots=True)
 class DesiredDisk:
-    """One disk of a desired instance: the image it is made from, and how."""
+    """One disk of a desired instance: the image it is made from (or none: a blank or
+    scratch disk of ``size_gib``), and how the guest sees it."""
 
-    image: str
-    format: ImageFormat
+    image: str  # "" for blank and scratch disks
+    format: ImageFormat  # the image's; for an empty disk, the format it is made in
     persistent: bool  # True: writes go to the image; False: to a private overlay
+    size_gib: int = 0
+    scratch: bool = False
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,9 @@ class DesiredInstance:
     nics: tuple[DesiredNic, ...]
     shutdown_timeout_s: int
     generation: int
+    seed: Seed | None = None  # a cloud-init seed to attach as a last, read-only disk
+    reboots: int = 0  # the reboots asked so far: the agent carries out those it has not
+    reboot_hard: bool = False  # how the last one is done (a reset, or the guest's own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +69,4 @@ class Observation:
     observed: Observed
     detail: str = ""
     console: str | None = None  # the console tail, when it changed since the last report
+    reboots: int = 0  # the reboots carried out on this VM (counted as the manager asked)

@@ -21,6 +21,8 @@ class EventKind(StrEnum):
     INSTANCE_PLACED = "instance.placed"  # bound to a host by the scheduler
     INSTANCE_STATE = "instance.state"  # its derived state changed
     INSTANCE_DELETED = "instance.deleted"  # its record removed
+    INSTANCE_ASKED = "instance.asked"  # an operation asked that keeps its state (reboot)
+    INSTANCE_REBOOTED = "instance.rebooted"  # its host's agent rebooted its VM
     HOST_REGISTERED = "host.registered"
     HOST_JOINED = "host.joined"
     HOST_CREDENTIAL = "host.credential"

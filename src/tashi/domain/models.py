@@ -3,7 +3,7 @@ and in the store)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -31,6 +31,8 @@ class Principal:
 
     user: User | None = None
     host: str | None = None
+    # when the token it called with expires (None: never); not part of who it is
+    token_expires_at: datetime | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -70,6 +72,11 @@ class ImageFormat(StrEnum):
     RAW = "raw"
 
 
+class Visibility(StrEnum):
+    PRIVATE = "private"  # its owner (and admins, by its full name) only
+    PUBLIC = "public"  # every user; only admins make images public
+
+
 @dataclass(frozen=True, slots=True)
 class Image:
     id: int
@@ -79,6 +86,8 @@ class Image:
     size_bytes: int  # bytes on disk
     virtual_size_bytes: int  # size the guest sees
     created_at: datetime
+    visibility: Visibility = Visibility.PRIVATE
+    min_memory_mib: int = 0  # the least memory its guest boots with (0: not known)
 
 
 class NetworkKind(StrEnum):
@@ -93,10 +102,52 @@ class Network:
     created_at: datetime
 
 
+class DiskBus(StrEnum):
+    """How the guest sees a disk."""
+
+    VIRTIO = "virtio"  # virtio-blk (the default: the fastest)
+    SCSI = "scsi"  # a disk on a virtio-scsi controller
+    IDE = "ide"  # for guests without virtio drivers
+
+
+class DiskCache(StrEnum):
+    """The host's cache mode for a disk (QEMU's ``cache=``)."""
+
+    WRITEBACK = "writeback"  # QEMU's default
+    NONE = "none"  # O_DIRECT: no host page cache
+    WRITETHROUGH = "writethrough"
+    DIRECTSYNC = "directsync"
+    UNSAFE = "unsafe"  # flushes ignored: for throwaway disks only
+
+
 @dataclass(frozen=True, slots=True)
 class DiskSpec:
-    image: str
+    """One disk: from an image (a copy-on-write overlay over it, or the image itself when
+    ``persistent``), or empty: ``blank`` (a qcow2 file of ``size_gib``) or ``scratch`` (a
+    sparse file of ``size_gib`` in the host's scratch space). Blank and scratch disks go
+    with the instance; their size counts against the host's disk claim."""
+
+    image: str = ""  # "" for blank and scratch disks
     persistent: bool = False  # True: writes go to the image itself
+    size_gib: int = 0  # blank and scratch disks: their size
+    scratch: bool = False
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
+
+    @property
+    def empty(self) -> bool:
+        """Made empty on the host (blank or scratch), not from an image."""
+        return not self.image
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A cloud-init NoCloud seed for the guest: attached as a read-only ISO 9660 disk
+    labelled ``cidata`` (meta-data: instance-id, local-hostname, public-keys; user-data)."""
+
+    hostname: str  # local-hostname
+    user_data: str = ""  # a script (#!...) or #cloud-config; "" for none
+    ssh_keys: tuple[str, ...] = ()  # public keys, for the guest's default user
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +169,20 @@ class InstanceSpec:
     host: str | None = None  # the host it is bound to, once placed
     shutdown_timeout_s: int = 60
     # What the placement asks (the defaults ask nothing: old records read the same).
-    disk_gib: int = 0  # scratch disk on the host; a request field for now
     target_host: str | None = None  # the host asked for
     allow_elsewhere: bool = False  # another host when the target does not fit
     group: str | None = None  # the owner's instance group it belongs to
     anti_affinity: bool = False  # no two members of its group on one host
     power: Power = Power.RUNNING  # the power state wanted
+    seed: Seed | None = None  # a cloud-init seed to attach, when one was asked for
+    reboots: int = 0  # reboots asked of its VM since it was created (each bumps it)
+    reboot_hard: bool = False  # the last one asked: a reset (else the guest's own reboot)
+
+    @property
+    def disk_gib(self) -> int:
+        """The host disk its blank and scratch disks take (overlays are not counted:
+        they start empty and grow with the guest's writes)."""
+        return sum(d.size_gib for d in self.disks if d.empty)
 
     @property
     def resources(self) -> Resources:
@@ -164,6 +223,7 @@ class InstanceStatus:
     ran: bool = False  # seen running on its host since it was bound there
     ended: bool = False  # seen ended (stopped, or gone after running) since it was bound
     held: bool = False  # off any host after failed starts, until retried (see manager.retry)
+    reboots_done: int = 0  # the reboots its host's agent has carried out (see spec.reboots)
 
     @property
     def attempts(self) -> int:

@@ -14,6 +14,8 @@ from tashi.domain.errors import InvalidInput
 MAX_CORES = 256
 MIN_MEMORY_MIB = 16
 MAX_MEMORY_MIB = 4 * 1024 * 1024  # 4 TiB
+MAX_DISKS = 16  # per instance, the boot disk included
+MAX_DISK_GIB = 64 * 1024  # 64 TiB, one blank or scratch disk
 
 
 #: The resource classes, in the order explanations name them.

@@ -55,10 +55,13 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     S.PENDING: frozenset({S.ACTIVATING, S.HELD, S.DESTROYING}),
     S.ACTIVATING: frozenset({S.RUNNING, S.HELD, S.EXITED, S.SHUTTING_DOWN, S.DESTROYING,
                              S.ORPHANED}),
-    S.RUNNING: frozenset({S.PAUSING, S.SUSPENDING, S.MIGRATE_PREP, S.SHUTTING_DOWN,
-                          S.DESTROYING, S.ORPHANED, S.EXITED}),
+    # Running -> Unpausing: its VM was paused outside Tashi (the agent thaws it)
+    S.RUNNING: frozenset({S.PAUSING, S.UNPAUSING, S.SUSPENDING, S.MIGRATE_PREP,
+                          S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.PAUSING: frozenset({S.PAUSED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
-    S.PAUSED: frozenset({S.UNPAUSING, S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    # Paused -> Pausing: its VM was thawed outside Tashi (the agent pauses it again)
+    S.PAUSED: frozenset({S.UNPAUSING, S.PAUSING, S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED,
+                         S.EXITED}),
     S.UNPAUSING: frozenset({S.RUNNING, S.PAUSED, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.SUSPENDED: frozenset({S.RESUMING, S.DESTROYING}),

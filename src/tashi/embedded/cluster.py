@@ -10,6 +10,7 @@ Layout of the data directory::
     images/          the image directory
     agent/           the agent's runtime state (one directory per VM) and credential
     admin.token      the first admin's token (mode 0600)
+    tashi-up.log     the log of ``tashi up`` (mode 0600)
     lock             held while a cluster runs on this directory
 """
 
@@ -36,7 +37,7 @@ from tashi.agent.settings import AgentSettings, default_host_name
 from tashi.api.server import make_server
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
-from tashi.common.files import write_private
+from tashi.common.files import private_dir, write_private
 from tashi.common.pki import ensure_private_ca
 from tashi.common.secrets import hash_token
 from tashi.domain.errors import Conflict, TashiError
@@ -85,13 +86,18 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-@contextlib.contextmanager
-def directory_lock(data_dir: Path) -> Iterator[IO[str]]:
+def make_data_dir(data_dir: Path) -> None:
+    """Make ``data_dir`` (and its parents) unless it is there; TashiError saying why not."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)  # 0700: the store, tokens, logs and VMs' files are inside
     except OSError as exc:
         raise TashiError(f"cannot create data directory {data_dir}: "
                          f"{_reason(exc)}") from exc
+
+
+@contextlib.contextmanager
+def directory_lock(data_dir: Path) -> Iterator[IO[str]]:
+    make_data_dir(data_dir)
     with contextlib.ExitStack() as stack:
         try:
             lock = stack.enter_context(open(data_dir / "lock", "a+"))

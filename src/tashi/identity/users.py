@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
 from tashi.common.clock import Clock
 from tashi.common.passwords import hash_password, verify_password
@@ -31,8 +31,10 @@ from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import Principal, User
 from tashi.domain.names import check_name
 from tashi.domain.states import Role
+from tashi.identity.access import require_user
 from tashi.identity.loginlimit import LoginLimiter
 from tashi.identity.sources.directory import LOCAL, UserDirectory, Vouched
+from tashi.identity.tokenpolicy import TokenPolicy, expiry
 from tashi.store.base import Store, TokenRecord
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class UserService:
         self._clock = clock
         self.limiter = limiter or LoginLimiter(clock)
         self.directory = directory or UserDirectory()
+        self.policy = TokenPolicy(store)
 
     # --- users ---------------------------------------------------------------------------
     def create(self, name: str, role: Role, password: str | None, by: str,
@@ -192,18 +195,31 @@ class UserService:
                     f"({role.value})", EventKind.USER_ADDED, f"user source {source}")
 
     # --- tokens ------------------------------------------------------------------------------
-    def create_token(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
-        """A new token of ``user`` named ``name`` (unique among its tokens)."""
+    def create_token(self, user: str, name: str, expires_in_s: int | None, *,
+                     ceiling: datetime | None = None) -> NewToken:
+        """A new token of ``user`` named ``name`` (unique among its tokens), expiring at
+        ``ceiling`` at the latest (see :mod:`tashi.identity.tokenpolicy`)."""
         check_name("token", name)
         if any(t.name == name for t in self._store.list_tokens(user=user)):
             raise Conflict(f"user {user} already has a token named {name}; "
                            "revoke it or pick another name")
-        minted = self._mint(user, name, expires_in_s)
+        minted = self._mint(user, name, expires_in_s, ceiling)
         log.info("user %s: token %d %s created", user, minted.record.id, name)
-        expiry = "" if expires_in_s is None else f", expiring in {expires_in_s} s"
+        until = minted.record.expires_at
+        clamped = " (the expiry of the token that made it)" if until == ceiling else ""
+        expiry = "" if until is None else f", expiring at {until:%Y-%m-%d %H:%M:%S}Z{clamped}"
         self._event(user, f"user {user}: token {minted.record.id} {name} created{expiry}",
                     EventKind.TOKEN_CREATED, f"user {user}")
         return minted
+
+    def create_token_with_token(self, principal: Principal, name: str,
+                                expires_in_s: int | None) -> NewToken:
+        """A new token of the caller's, made with the token it called with: refused
+        when tokens come from password logins only, and never outliving that token."""
+        user = require_user(principal)
+        self.policy.check_token_made_token(user)
+        return self.create_token(user.name, name, expires_in_s,
+                                 ceiling=principal.token_expires_at)
 
     def list_tokens(self, caller: User, user: str | None) -> list[TokenRecord]:
         """The caller's own tokens; an admin may name another ``user``."""
@@ -229,9 +245,9 @@ class UserService:
         """An event about ``user`` (never a secret in it: names and ids only)."""
         self._store.add_event(message, facts=EventFacts(kind, actor, user))
 
-    def _mint(self, user: str, name: str, expires_in_s: int | None) -> NewToken:
-        expires_at = (None if expires_in_s is None
-                      else self._clock.now() + timedelta(seconds=expires_in_s))
+    def _mint(self, user: str, name: str, expires_in_s: int | None,
+              ceiling: datetime | None = None) -> NewToken:
+        expires_at = expiry(self._clock.now(), expires_in_s, ceiling)
         token = new_token()
         record = self._store.add_token(hash_token(token), name, user=user, expires_at=expires_at)
         return NewToken(record, token)

@@ -13,6 +13,7 @@ from tashi.domain.models import NetworkKind
 from tashi.domain.states import Role
 from tashi.identity.sources.config import directory_of
 from tashi.manager.core import ManagerCore
+from tashi.manager.networks import DEFAULT_NETWORK
 from tashi.manager.pgnotify import notifier_for
 from tashi.manager.settings import ManagerSettings
 from tashi.store import open_store
@@ -20,7 +21,6 @@ from tashi.store.base import Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NETWORK = "default"
 
 
 def ensure_admin(store: Store, name: str = "admin") -> str | None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from tashi.common.clock import Clock
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.claims import Claim
 from tashi.domain.errors import Conflict, Forbidden, NotFound
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import Host, Instance
@@ -173,6 +174,14 @@ class HostService:
         since = max(host.last_heartbeat, self._started)  # a restarted manager waits a beat
         return self._clock.now() - since <= self._timeout
 
+    def detail(self, name: str) -> tuple[HostView, list[Claim]]:
+        """Host ``name`` with what is used of it, and the claims on it; NotFound if no
+        such host is registered."""
+        for v in self.views():
+            if v.host.name == name:
+                return v, self._store.list_claims(host=name)
+        raise NotFound(f"host {name} not found")
+
     def views(self) -> list[HostView]:
         """Every host with what is used of it."""
         usage = self._store.usage_by_host()
@@ -222,10 +231,11 @@ class HostService:
     def layout(self) -> list[HostLayout]:
         """Every host with its usage and the instances holding resources on it."""
         views = self.views()
+        holding = {i.id: i for i in self._store.list_instances(states=HOLDS_RESOURCES)}
         on: dict[str, list[Instance]] = {}
-        for i in self._store.list_instances(states=HOLDS_RESOURCES):
-            if i.spec.host is not None:
-                on.setdefault(i.spec.host, []).append(i)
+        for c in self._store.list_claims():  # by host, then instance
+            if c.instance_id in holding:
+                on.setdefault(c.host, []).append(holding[c.instance_id])
         return [HostLayout(v, tuple(on.get(v.host.name, ()))) for v in views]
 
     def down_hosts(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""The instance lifecycle, applied to the store: create, shutdown, destroy, bind.
+"""The instance lifecycle, applied to the store: create, shutdown, pause and unpause,
+destroy, bind.
 
 Every state change goes through :func:`tashi.domain.states.check_transition`
 and leaves an event naming the instance, the old and new state and why.
@@ -14,10 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from tashi.common.clock import Clock
-from tashi.domain.errors import Conflict, InvalidInput, NotFound
+from tashi.domain import imagerefs
+from tashi.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
     DiskSpec,
+    Image,
     Instance,
     InstanceSpec,
     InstanceStatus,
@@ -25,11 +28,14 @@ from tashi.domain.models import (
     NicSpec,
     Principal,
 )
-from tashi.domain.names import check_image_name, check_name
+from tashi.domain.names import check_name
 from tashi.domain.needs import Needs, never_met
-from tashi.domain.resources import check_request
+from tashi.domain.operations import Operation, ability_for, check_operation
+from tashi.domain.resources import MAX_MEMORY_MIB, check_request
+from tashi.domain.seeds import check_seed
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState, Power, check_transition
-from tashi.identity.access import check_visible, require_user
+from tashi.identity.access import check_visible, require_admin, require_user
+from tashi.manager.disks import DiskRequest, disk_specs
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
 from tashi.store.binding import Binding, BindResult
@@ -58,12 +64,16 @@ class InstanceRequest:
     networks: tuple[str, ...] = ("default",)
     nic_model: str = "virtio"
     shutdown_timeout_s: int = 60
-    disk_gib: int = 0
+    disk_gib: int = 0  # one scratch disk of that size (the API's older shorthand)
+    disks: tuple[DiskRequest, ...] = ()  # beyond the boot disk (see manager.disks)
     host: str | None = None
     allow_elsewhere: bool = False
     group: str | None = None  # with anti_affinity and no group: the name is the group
     anti_affinity: bool = False
     count: int = 1
+    hostname: str | None = None  # a cloud-init seed (see domain.seeds): its local-hostname,
+    user_data: str = ""  # its user-data,
+    ssh_keys: tuple[str, ...] = ()  # the public keys it installs
 
     def names(self) -> list[str]:
         if self.count == 1:
@@ -87,17 +97,20 @@ class InstanceService:
         if req.persistent and req.count > 1:
             raise InvalidInput("a persistent image is written by one instance only: "
                                "drop the count or the persistence")
-        self._check_image(check_image_name(req.image), req.persistent, user.name,
-                          principal.is_admin)
+        image = self._image_for(principal, req)
         networks = [self._check_network(n) for n in req.networks]
         self._check_runnable(req.nic_model, networks)
+        boot = DiskSpec(image=image.name, persistent=req.persistent)
+        disks = disk_specs(boot, req.disks, req.disk_gib,
+                           lambda ref, persistent: self._disk_image(principal, req, ref,
+                                                                    persistent))
         spec = self._placement(req, InstanceSpec(
-            cores=req.cores, memory_mib=req.memory_mib,
-            disks=(DiskSpec(image=req.image, persistent=req.persistent),), nics=(),
+            cores=req.cores, memory_mib=req.memory_mib, disks=disks, nics=(),
             shutdown_timeout_s=req.shutdown_timeout_s))
         news = [NewInstance(name=n, owner=user.name, spec=replace(
             spec, nics=tuple(NicSpec(network=net, mac=new_mac(), model=req.nic_model)
-                             for net in networks)))
+                             for net in networks),
+            seed=check_seed(req.hostname, req.user_data, req.ssh_keys, n)))
             for n in names]
         created = self._store.create_instances(news, event=_created(user.name, spec))
         log.info("instances %s: created by %s (%d)", _span(names), user.name, len(created))
@@ -118,21 +131,37 @@ class InstanceService:
             check_name("group", group)
         elif req.anti_affinity:
             group = req.name
-        return replace(spec, disk_gib=req.disk_gib, target_host=req.host,
+        return replace(spec, target_host=req.host,
                        allow_elsewhere=req.allow_elsewhere, group=group,
                        anti_affinity=req.anti_affinity)
 
-    def _check_image(self, image: str, persistent: bool, user: str, admin: bool) -> None:
+    def _image_for(self, principal: Principal, req: InstanceRequest) -> Image:
+        """The image ``req.image`` names for the caller (see :mod:`tashi.domain.imagerefs`),
+        if ``req`` may boot it: enough memory, and a persistent disk only on one's own."""
         try:
-            record = self._store.get_image(image)
+            record = imagerefs.resolve(principal, req.image, self._store.list_images())
         except NotFound:
-            raise InvalidInput(f"unknown image {image!r} (see: tashi image list)") from None
-        if not persistent:
-            return
-        if record.owner != user and not admin:
-            raise InvalidInput(f"image {image!r} belongs to {record.owner}: only its owner "
-                               "may write to it (drop --persistent)")
+            raise InvalidInput(f"unknown image {req.image!r} (see: tashi image list)") from None
+        needs = record.min_memory_mib
+        if req.memory_mib < needs:
+            raise InvalidInput(f"image {req.image!r} needs at least {needs} MiB of memory to "
+                               f"boot (its min_memory_mib), not {req.memory_mib}: ask for "
+                               f"--memory {needs} or more")
+        user = require_user(principal)
+        if req.persistent and record.owner != user.name and not user.is_admin:
+            raise InvalidInput(f"image {req.image!r} belongs to {record.owner}: only its "
+                               "owner may write to it (drop --persistent)")
         # who else uses the image is checked by the store, in the creating transaction
+        return record
+
+    def _disk_image(self, principal: Principal, req: InstanceRequest, ref: str,
+                    persistent: bool) -> str:
+        """The key of the image an extra disk is made from, checked as the boot disk's."""
+        if persistent and req.count > 1:
+            raise InvalidInput(f"image {ref!r}: a persistent image is written by one "
+                               "instance only: drop the count or the persistence")
+        return self._image_for(principal, replace(req, image=ref, persistent=persistent,
+                                                  memory_mib=MAX_MEMORY_MIB)).name
 
     def _check_network(self, network: str) -> str:
         try:
@@ -181,6 +210,41 @@ class InstanceService:
                                 f"graceful shutdown asked by {principal.label}",
                                 actor=principal.label)
 
+    def operate(self, principal: Principal, ref: str, op: Operation) -> Instance:
+        """Ask for ``op`` (pause, unpause): the wanted power state changes now, the
+        bound host's agent converges to it. InvalidTransition in a state ``op`` does not
+        start from, or on a host whose driver cannot do it."""
+        instance = self.get(principal, ref)
+        power = check_operation(op, instance.name, instance.state)
+        self._check_host_can(instance, op)
+        return self.change_spec(instance, replace(instance.spec, power=power),
+                                f"{op} asked by {principal.label}", actor=principal.label)
+
+    def reboot(self, principal: Principal, ref: str, *, hard: bool) -> Instance:
+        """Ask the bound host's agent to reboot the VM (it stays Running): the request is
+        counted in the spec (``reboots``), the agent carries out those it has not."""
+        instance = self.get(principal, ref)
+        check_operation(Operation.REBOOT, instance.name, instance.state)
+        self._check_host_can(instance, Operation.REBOOT)
+        number = instance.spec.reboots + 1
+        how = "hard: a reset" if hard else "soft: the guest's own reboot"
+        why = f"reboot {number} ({how}) asked by {principal.label}"
+        updated = self.change_spec(instance, replace(instance.spec, reboots=number,
+                                                     reboot_hard=hard), why,
+                                   actor=principal.label)
+        self._event(updated, why, EventKind.INSTANCE_ASKED, principal.label, old=updated.state)
+        log.info("instance %d (%s): %s", instance.id, instance.name, why)
+        return updated
+
+    def _check_host_can(self, instance: Instance, op: Operation) -> None:
+        host = str(instance.spec.host)
+        caps = self._store.get_host(host).capabilities
+        if caps is None or ability_for(op) not in caps.abilities:
+            driver = "its agent never said what it can do" if caps is None else (
+                f"its {caps.facts.hypervisor} driver cannot {op}")
+            raise InvalidTransition(f"cannot {op} {instance.name}: host {host} cannot "
+                                    f"({driver})")
+
     def destroy(self, principal: Principal, ref: str) -> Instance | None:
         """Destroy: at once if no host holds it, else through Destroying."""
         instance = self.get(principal, ref)
@@ -194,6 +258,36 @@ class InstanceService:
         check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
         return self.change_spec(instance, replace(instance.spec, power=Power.DELETED),
                                 f"destroy asked by {principal.label}", actor=principal.label)
+
+    def force_destroy(self, principal: Principal, ref: str) -> Instance:
+        """Remove the instance's record at once, in any state (admins), when no agent
+        will ever report its VM killed: its host is silent or gone (Conflict while the
+        host heartbeats: a plain destroy does it then). The record it was."""
+        require_admin(principal)
+        instance = self.get(principal, ref)
+        host = instance.spec.host
+        why = "it had no host" if host is None else self._host_gone(host, instance)
+        self._store.delete_instance(instance.id, generation=instance.generation)
+        self._event(instance, f"{instance.state} -> deleted: forced by {principal.label} "
+                    f"({why})", EventKind.INSTANCE_DELETED, principal.label,
+                    old=instance.state)
+        log.warning("instance %d (%s): record removed by force by %s (%s)",
+                    instance.id, instance.name, principal.label, why)
+        self._notifier.bump(PENDING, *([host_key(host)] if host is not None else []))
+        return instance
+
+    def _host_gone(self, host: str, instance: Instance) -> str:
+        """Why ``host`` can no longer report ``instance``'s VM killed; Conflict while
+        it heartbeats (then its agent destroys the VM: no force is needed)."""
+        try:
+            record = self._store.get_host(host)
+        except NotFound:
+            return f"host {host} is gone"
+        if not record.silent:
+            raise Conflict(f"instance {instance.name}: host {host} is up; its agent "
+                           "destroys the VM (tashi vm destroy without --force). --force is "
+                           "for an instance whose host is silent or gone")
+        return f"host {host} is silent; if it returns, its agent destroys the VM"
 
     # --- the scheduler's action ---------------------------------------------------------
 
@@ -282,8 +376,9 @@ def _created(user: str, spec: InstanceSpec) -> str:
     disk = spec.disks[0]
     words = [f"created by {user}: {spec.cores} cores, {spec.memory_mib} MiB, "
              f"image {disk.image}{' (persistent)' if disk.persistent else ''}"]
-    if spec.disk_gib:
-        words.append(f"{spec.disk_gib} GiB scratch disk")
+    for d in spec.disks[1:]:
+        words.append(f"{d.size_gib} GiB {'scratch' if d.scratch else 'blank'} disk" if d.empty
+                     else f"disk of image {d.image}{' (persistent)' if d.persistent else ''}")
     if spec.target_host:
         elsewhere = " or elsewhere" if spec.allow_elsewhere else ""
         words.append(f"on host {spec.target_host}{elsewhere}")

@@ -29,6 +29,10 @@ def host_key(host: str) -> str:
     return f"host:{host}"
 
 
+def console_key(instance_id: int) -> str:
+    return f"console:{instance_id}"
+
+
 class Notifier:
     def __init__(self) -> None:
         self._boot = secrets.token_hex(4)
@@ -46,6 +50,11 @@ class Notifier:
         self._closed = True
         for key in list(self._waiters):
             self._wake((key,))
+
+    @property
+    def closed(self) -> bool:
+        """The manager is stopping: waits answer at once, and streams should end."""
+        return self._closed
 
     def revision(self, key: str) -> str:
         with self._lock:

@@ -11,10 +11,11 @@ bound to the reporting host is ignored (and logged).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from tashi.common.clock import Clock
+from tashi.common.hostpaths import without_host_paths
 from tashi.domain.derive import (
     Observed,
     directive_for,
@@ -25,13 +26,21 @@ from tashi.domain.derive import (
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.events import EventFacts, EventKind
-from tashi.domain.models import Instance, InstanceStatus, StartFailure
+from tashi.domain.models import (
+    DiskSpec,
+    Image,
+    ImageFormat,
+    Instance,
+    InstanceStatus,
+    StartFailure,
+)
 from tashi.domain.states import Power
 from tashi.manager.instances import InstanceService
-from tashi.manager.notifier import PENDING, Notifier, host_key
+from tashi.manager.notifier import PENDING, Notifier, console_key, host_key
 from tashi.store.base import Store
 
 log = logging.getLogger(__name__)
+_LIVE = frozenset({Observed.RUNNING, Observed.PAUSED})  # what a reboot leaves
 
 
 class ReportService:
@@ -47,9 +56,8 @@ class ReportService:
         networks = {n.name: n for n in self._store.list_networks()}
         out = []
         for inst in self._store.list_instances(host=host):
-            disks = tuple(DesiredDisk(image=d.image, format=images[d.image].format,
-                                      persistent=d.persistent)
-                          for d in inst.spec.disks if d.image in images)
+            disks = tuple(desired_disk(d, images) for d in inst.spec.disks
+                          if d.empty or d.image in images)
             nics = tuple(DesiredNic(network=n.network, network_kind=networks[n.network].kind,
                                     mac=n.mac, model=n.model)
                          for n in inst.spec.nics if n.network in networks)
@@ -59,7 +67,8 @@ class ReportService:
                 may_start=may_start(inst.spec, inst.status),
                 cores=inst.spec.cores, memory_mib=inst.spec.memory_mib, disks=disks,
                 nics=nics, shutdown_timeout_s=inst.spec.shutdown_timeout_s,
-                generation=inst.generation))
+                generation=inst.generation, seed=inst.spec.seed, reboots=inst.spec.reboots,
+                reboot_hard=inst.spec.reboot_hard))
         return out
 
     def apply(self, host: str, observations: Sequence[Observation]) -> int:
@@ -78,20 +87,46 @@ class ReportService:
                 continue
             if obs.console is not None:
                 self._store.put_console(instance.id, obs.console)
+                self._notifier.bump(console_key(instance.id))
             try:
                 self._apply_one(instance, obs)
             except Conflict as exc:  # changed meanwhile; the next report re-applies
                 log.info("instance %d: report from %s not applied: %s", obs.id, host, exc)
         return ignored
 
+    def consoles(self, host: str, tails: Sequence[tuple[int, str]]) -> int:
+        """Keep the console tails a host's agent sent (those of instances bound there)
+        and wake who follows them; how many were kept."""
+        kept = []
+        for instance_id, text in tails:
+            try:
+                instance = self._store.get_instance(instance_id)
+            except NotFound:
+                continue
+            if instance.spec.host != host:
+                log.warning("host %s sent the console of instance %d, bound to %s: ignored",
+                            host, instance_id, instance.spec.host)
+                continue
+            self._store.put_console(instance_id, text)
+            kept.append(instance_id)
+        self._notifier.bump(*(console_key(i) for i in kept))
+        return len(kept)
+
     def _apply_one(self, instance: Instance, obs: Observation) -> None:
         host = str(instance.spec.host)
         deleting = instance.spec.power is Power.DELETED
-        message = observation_message(obs.observed, obs.detail, host, deleting=deleting)
+        detail = without_host_paths(obs.detail)  # users see it; the host's layout stays here
+        if detail != obs.detail:
+            log.info("instance %d: host %s reports it %s: %s", instance.id, host,
+                     obs.observed, obs.detail)
+        message = observation_message(obs.observed, detail, host, deleting=deleting)
         now = self._clock.now()
         status = replace(observed_status(instance.status, obs.observed),
                          message=message or instance.status.message, observed_at=now,
                          observed_generation=instance.generation)
+        if obs.reboots > instance.status.reboots_done and obs.observed in _LIVE:
+            status = replace(status, reboots_done=obs.reboots)
+            self._rebooted(instance, obs.reboots, host)
         if deleting and obs.observed is Observed.ABSENT:
             self._remove(instance)
         elif obs.observed is Observed.FAILED and may_start(instance.spec, instance.status):
@@ -100,6 +135,17 @@ class ReportService:
             updated = self._store.set_instance_status(instance.id, status)
             self._instances.changed(instance, updated, message or f"host {host} reports "
                                     f"it {obs.observed}", actor=f"agent of host {host}")
+
+    def _rebooted(self, instance: Instance, number: int, host: str) -> None:
+        how = "reset" if instance.spec.reboot_hard else "rebooted by its guest (or reset " \
+              "after the shutdown timeout)"
+        self._store.add_event(
+            f"reboot {number} done: {how}", instance_id=instance.id, host=host,
+            facts=EventFacts(EventKind.INSTANCE_REBOOTED, f"agent of host {host}",
+                             instance.owner, instance.state, instance.state,
+                             instance.spec.resources))
+        log.info("instance %d (%s): reboot %d done on host %s", instance.id, instance.name,
+                 number, host)
 
     def _remove(self, instance: Instance) -> None:
         """The VM of an instance being deleted is gone from its host: the record goes."""
@@ -121,3 +167,14 @@ class ReportService:
                        held=True, observed="", ran=False, ended=False)
         self._instances.change_spec(instance, replace(instance.spec, host=None), why,
                                     status=held, actor=f"agent of host {instance.spec.host}")
+
+
+def desired_disk(d: DiskSpec, images: Mapping[str, Image]) -> DesiredDisk:
+    """What the agent is told of disk ``d``: a blank disk is made as qcow2, a scratch one
+    as a sparse raw file, an image disk in its image's format."""
+    if d.empty:
+        fmt = ImageFormat.RAW if d.scratch else ImageFormat.QCOW2
+    else:
+        fmt = images[d.image].format
+    return DesiredDisk(image=d.image, format=fmt, persistent=d.persistent, size_gib=d.size_gib,
+                       scratch=d.scratch, bus=d.bus, cache=d.cache)

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tashi.common.clock import Clock
-from tashi.domain.models import Instance, Network
+from tashi.domain.models import Instance, Network, Principal
+from tashi.domain.resources import Resources
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState
+from tashi.identity.access import require_user
 from tashi.manager.hosts import HostService, HostView
 from tashi.store.base import Store
 
@@ -41,6 +43,18 @@ class SchedulingService:
         hosts = tuple(self._hosts.views())
         return SchedulingSnapshot(hosts, pending, self._persistent_in_use(pending),
                                   tuple(self._store.list_networks()), at)
+
+    def slots(self, principal: Principal, size: Resources) -> list[tuple[str, int, str]]:
+        """How many more of the caller's instances of ``size`` fit, per host, and what
+        limits each (:meth:`HostService.slots`). A user's view leaves out the hosts
+        reserved for others (and so whom they are reserved for); an admin's has all."""
+        user = require_user(principal)
+        per_host = self._hosts.slots(size, user.name)
+        if user.is_admin:
+            return per_host
+        theirs = {h.name for h in self._store.list_hosts()
+                  if not h.reserved_for or user.name in h.reserved_for}
+        return [row for row in per_host if row[0] in theirs]
 
     def _persistent_in_use(self, pending: Sequence[Instance]) -> tuple[str, ...]:
         """The persistent images of running instances that Pending ones want too (none

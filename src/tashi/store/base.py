@@ -19,6 +19,8 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
 - Ids are never reused: a deleted instance's id (which its events still name) stays
   taken, also across :meth:`Store.snapshot` / :meth:`Store.restore`.
 - Datetimes go in and come out timezone-aware; they come out in UTC.
+- An instance claims room on a host (:mod:`tashi.domain.claims`) exactly while
+  :func:`~tashi.domain.claims.wanted_claims` says so; hosts' usage is their claims.
 - Batches (:meth:`Store.create_instances`, :meth:`Store.bind_instances`) run in one
   transaction: a batch of creations is all or nothing; each binding of a batch is
   applied, or refused with nothing changed, after checks made inside the transaction.
@@ -32,6 +34,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.claims import Claim
 from tashi.domain.errors import InvalidInput
 from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
@@ -46,6 +49,7 @@ from tashi.domain.models import (
     NewInstance,
     Principal,
     User,
+    Visibility,
 )
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.store.binding import Binding, BindResult, HostUsage
@@ -58,6 +62,8 @@ class NewImage:
     format: ImageFormat
     size_bytes: int
     virtual_size_bytes: int
+    visibility: Visibility = Visibility.PRIVATE
+    min_memory_mib: int = 0  # the least memory its guest boots with (0: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +159,14 @@ class Store(Protocol):
         """Reserve the host for ``users`` (sorted, without duplicates); empty: for anyone."""
         ...
     def usage_by_host(self) -> dict[str, HostUsage]:
-        """What instances holding resources use, by host name (hosts using nothing are
+        """The sum of the claims on each host, by host name (hosts with no claim are
         left out); computed by the store, without reading every instance out."""
+        ...
+    def list_claims(self, *, host: str | None = None,
+                    instance_id: int | None = None) -> list[Claim]:
+        """The claims (:mod:`tashi.domain.claims`) on ``host`` and/or of ``instance_id``
+        (default: all), by host, instance and role. An instance's claims change in the
+        same transaction as whatever changes them (its binding, state or size)."""
         ...
     def host_capabilities(self) -> list[HostCapabilities | None]:
         """The capabilities of the registered hosts, each distinct one once (None: some
@@ -172,6 +184,10 @@ class Store(Protocol):
     def create_network(self, name: str, kind: NetworkKind) -> Network: ...
     def get_network(self, name: str) -> Network: ...
     def list_networks(self) -> list[Network]: ...
+    def delete_network(self, name: str) -> None:
+        """Remove network ``name``: NotFound if there is none; Conflict, changing nothing,
+        while an instance (any state) has a NIC on it."""
+        ...
 
     # --- instances -----------------------------------------------------------------------
     def create_instance(self, new: NewInstance) -> Instance:

@@ -16,17 +16,24 @@ from typing import Any
 
 from tashi.domain.models import (
     AvoidedHost,
+    DiskBus,
+    DiskCache,
     DiskSpec,
     InstanceSpec,
     InstanceStatus,
     NicSpec,
+    Seed,
     StartFailure,
 )
 from tashi.domain.states import Power
 
 #: The placement fields of a spec and their defaults (left out when at them).
-_PLACEMENT: dict[str, Any] = {"disk_gib": 0, "target_host": None, "allow_elsewhere": False,
-                              "group": None, "anti_affinity": False, "power": Power.RUNNING}
+_PLACEMENT: dict[str, Any] = {"target_host": None, "allow_elsewhere": False,
+                              "group": None, "anti_affinity": False, "power": Power.RUNNING,
+                              "reboots": 0, "reboot_hard": False}
+#: A disk's fields beyond image and persistent, and their defaults (left out when at them).
+_DISK: dict[str, Any] = {"size_gib": 0, "scratch": False, "bus": DiskBus.VIRTIO,
+                         "cache": DiskCache.WRITEBACK}
 #: The status's facts of the current binding, left out when false.
 _FACTS = ("ran", "ended", "held")
 
@@ -36,7 +43,7 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "cores": spec.cores,
         "memory_mib": spec.memory_mib,
-        "disks": [{"image": d.image, "persistent": d.persistent} for d in spec.disks],
+        "disks": [_disk_doc(d) for d in spec.disks],
         "nics": [{"network": n.network, "mac": n.mac, "model": n.model} for n in spec.nics],
         "shutdown_timeout_s": spec.shutdown_timeout_s,
     }
@@ -44,33 +51,61 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
         value = getattr(spec, key)
         if value != default:
             doc[key] = str(value) if key == "power" else value
+    if spec.seed is not None:
+        doc["seed"] = {"hostname": spec.seed.hostname, "user_data": spec.seed.user_data,
+                       "ssh_keys": list(spec.seed.ssh_keys)}
     if with_host:
         doc["host"] = spec.host
     return doc
 
 
+def _disk_doc(disk: DiskSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {"image": disk.image, "persistent": disk.persistent}
+    for key, default in _DISK.items():
+        value = getattr(disk, key)
+        if value != default:
+            doc[key] = value
+    return doc
+
+
+def _disk_from_doc(d: dict[str, Any]) -> DiskSpec:
+    return DiskSpec(image=str(d["image"]), persistent=bool(d["persistent"]),
+                    size_gib=int(d.get("size_gib", 0)), scratch=bool(d.get("scratch", False)),
+                    bus=DiskBus(d.get("bus", DiskBus.VIRTIO)),
+                    cache=DiskCache(d.get("cache", DiskCache.WRITEBACK)))
+
+
 def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
     target, group = doc.get("target_host"), doc.get("group")
+    disks = [_disk_from_doc(d) for d in doc["disks"]]
+    if doc.get("disk_gib"):  # written before disks had sizes: one scratch disk of it
+        disks.append(DiskSpec(size_gib=int(doc["disk_gib"]), scratch=True))
     return InstanceSpec(
         cores=int(doc["cores"]),
         memory_mib=int(doc["memory_mib"]),
-        disks=tuple(
-            DiskSpec(image=str(d["image"]), persistent=bool(d["persistent"]))
-            for d in doc["disks"]
-        ),
+        disks=tuple(disks),
         nics=tuple(
             NicSpec(network=str(n["network"]), mac=str(n["mac"]), model=str(n["model"]))
             for n in doc["nics"]
         ),
         host=host,
         shutdown_timeout_s=int(doc["shutdown_timeout_s"]),
-        disk_gib=int(doc.get("disk_gib", 0)),
         target_host=None if target is None else str(target),
         allow_elsewhere=bool(doc.get("allow_elsewhere", False)),
         group=None if group is None else str(group),
         anti_affinity=bool(doc.get("anti_affinity", False)),
         power=Power(doc.get("power", Power.RUNNING)),
+        seed=_seed_from_doc(doc.get("seed")),
+        reboots=int(doc.get("reboots", 0)),
+        reboot_hard=bool(doc.get("reboot_hard", False)),
     )
+
+
+def _seed_from_doc(doc: dict[str, Any] | None) -> Seed | None:
+    if doc is None:
+        return None
+    return Seed(hostname=str(doc["hostname"]), user_data=str(doc.get("user_data", "")),
+                ssh_keys=tuple(str(k) for k in doc.get("ssh_keys", ())))
 
 
 def status_doc(status: InstanceStatus) -> dict[str, Any]:
@@ -88,6 +123,8 @@ def status_doc(status: InstanceStatus) -> dict[str, Any]:
     if status.retry_at is not None:
         doc["retry_at"] = _time_out(status.retry_at)
     doc.update({fact: True for fact in _FACTS if getattr(status, fact)})
+    if status.reboots_done:
+        doc["reboots_done"] = status.reboots_done
     return doc
 
 
@@ -106,6 +143,7 @@ def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
         ran=bool(doc.get("ran", False)),
         ended=bool(doc.get("ended", False)),
         held=bool(doc.get("held", False)),
+        reboots_done=int(doc.get("reboots_done", 0)),
     )
 
 

@@ -30,11 +30,11 @@ class ImageUse:
 def uses_of(instances: Iterable[Instance]) -> list[ImageUse]:
     """The disks of the instances that are not Exited."""
     return [ImageUse(i.id, d.image, d.persistent) for i in instances
-            if i.state is not InstanceState.EXITED for d in i.spec.disks]
+            if i.state is not InstanceState.EXITED for d in i.spec.disks if not d.empty]
 
 
 def images_of(news: Sequence[NewInstance]) -> set[str]:
-    return {d.image for n in news for d in n.spec.disks}
+    return {d.image for n in news for d in n.spec.disks if not d.empty}
 
 
 def check_images_exist(wanted: Iterable[str], known: Iterable[str]) -> None:
@@ -59,7 +59,7 @@ def check_image_use(news: Sequence[NewInstance], uses: Iterable[ImageUse]) -> No
     next to ``uses``, the live uses of those images."""
     live = list(uses)
     for new in news:
-        for disk in new.spec.disks:
+        for disk in (d for d in new.spec.disks if not d.empty):
             for use in live:
                 if use.image != disk.image:
                     continue

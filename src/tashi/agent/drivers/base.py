@@ -23,7 +23,8 @@ from typing import Protocol, runtime_checkable
 
 from tashi.domain.capabilities import Ability, DiskKind, HostCapabilities, HypervisorFacts
 from tashi.domain.derive import Observed
-from tashi.domain.models import ImageFormat
+from tashi.domain.errors import DriverError
+from tashi.domain.models import DiskBus, DiskCache, ImageFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +36,42 @@ class HostInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SeedFiles:
+    """The two files of a NoCloud seed (see :mod:`tashi.domain.seeds`)."""
+
+    meta_data: str
+    user_data: str
+
+
+@dataclass(frozen=True, slots=True)
 class DiskPlan:
-    image_path: Path  # resolved by the agent inside its image directory
-    format: ImageFormat
+    image_path: Path | None  # resolved by the agent inside its image directory; None: empty
+    format: ImageFormat  # the image's, or the format an empty disk is made in
     persistent: bool  # True: write to the image; False: a private copy-on-write overlay
+    size_gib: int = 0  # an empty disk's size
+    scratch: bool = False  # an empty disk in the host's scratch space (else a blank qcow2)
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
+    seed: SeedFiles | None = None  # a cloud-init seed disk (read-only ISO 9660) of these
+
+    @property
+    def read_only(self) -> bool:
+        return self.seed is not None
 
     @property
     def kind(self) -> DiskKind:
         """How the host provides it (see :mod:`tashi.agent.drivers.storage`)."""
+        if self.seed is not None:
+            return DiskKind.SEED
+        if self.image_path is None:
+            return DiskKind.SCRATCH if self.scratch else DiskKind.BLANK
         return DiskKind.IMAGE if self.persistent else DiskKind.OVERLAY
+
+    def image(self) -> Path:
+        """The image it is made from; DriverError for an empty disk (a provider bug)."""
+        if self.image_path is None:
+            raise DriverError(f"a {self.kind} disk has no image")
+        return self.image_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +89,7 @@ class VmRequest:
     memory_mib: int
     disks: tuple[DiskPlan, ...]
     nics: tuple[NicPlan, ...]
+    reboots: int = 0  # the reboots asked before it started: a new VM has done them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +97,7 @@ class VmStatus:
     instance_id: int
     observed: Observed  # RUNNING, PAUSED or STOPPED (a driver never lists an absent VM)
     detail: str = ""  # e.g. "exited with code 0", "QMP status: running"
+    reboots: int = 0  # the reboots carried out (see Rebootable)
 
 
 
@@ -156,6 +186,17 @@ class Pausable(Protocol):
 
 
 @runtime_checkable
+class Rebootable(Protocol):
+    """Restart a running VM's guest, keeping its process, disks and memory size."""
+
+    async def reboot(self, instance_id: int, number: int, hard: bool, timeout_s: float) -> None:
+        """Reboot the VM; afterwards it is listed with ``reboots == number``. Soft: the
+        guest is asked (ctrl-alt-delete), and reset after ``timeout_s`` if it did not
+        reboot by then; hard: reset at once. DriverError if it is not running here."""
+        ...
+
+
+@runtime_checkable
 class Suspendable(Protocol):
     """Save a VM's whole state to a file and end its process; start it again from there."""
 
@@ -227,7 +268,8 @@ class Vnc(Protocol):
 
 #: Each optional protocol and the ability it gives.
 ABILITIES: tuple[tuple[type, Ability], ...] = (
-    (Console, Ability.CONSOLE), (Pausable, Ability.PAUSE), (Suspendable, Ability.SUSPEND),
+    (Console, Ability.CONSOLE), (Pausable, Ability.PAUSE), (Rebootable, Ability.REBOOT),
+    (Suspendable, Ability.SUSPEND),
     (LiveMigratable, Ability.LIVE_MIGRATION), (Vnc, Ability.VNC),
 )
 

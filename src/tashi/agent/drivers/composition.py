@@ -18,7 +18,15 @@ from typing import TypeVar
 
 from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.network import NicBackend, NicProvider, UserNic
-from tashi.agent.drivers.storage import DiskProvider, DiskTarget, ImageDisk, OverlayDisk
+from tashi.agent.drivers.storage import (
+    BlankDisk,
+    DiskProvider,
+    DiskTarget,
+    ImageDisk,
+    OverlayDisk,
+    ScratchDisk,
+    SeedDisk,
+)
 from tashi.common.qemu_img import QEMU_IMG
 from tashi.domain.capabilities import DiskKind
 from tashi.domain.errors import DriverError
@@ -35,6 +43,9 @@ NIC_PROVIDERS: dict[str, Callable[[], NicProvider]] = {
 DISK_PROVIDERS: dict[DiskKind, Callable[[str], DiskProvider]] = {
     DiskKind.OVERLAY: OverlayDisk,
     DiskKind.IMAGE: ImageDisk,
+    DiskKind.BLANK: BlankDisk,
+    DiskKind.SCRATCH: ScratchDisk,
+    DiskKind.SEED: SeedDisk,
 }
 
 
@@ -83,7 +94,7 @@ class Composition:
 
     def _disk(self, instance_id: int, disk: DiskPlan) -> DiskProvider:
         return _provider(self.disks, disk.kind, "disk",
-                         f"instance {instance_id}, disk {disk.image_path}")
+                         f"instance {instance_id}, disk {disk.image_path or disk.kind}")
 
 
 def _provider(registry: Mapping[K, P], kind: K, what: str, where: str) -> P:

@@ -4,7 +4,8 @@ simulations and demos. It runs nothing. Everything it shows says "simulation".
 Its capacity, its delays, its failures and the NIC models it offers are configurable;
 it keeps its VMs across agent restarts only as long as the same driver object lives
 (as a hypervisor would keep them across an agent restart). Of the optional protocols
-it implements ``Console``; its facts say "simulation" (hypervisor "fake").
+it implements ``Console``, ``Pausable`` and ``Rebootable``; its facts say "simulation"
+(hypervisor "fake").
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class _FakeVm:
     request: VmRequest
     observed: Observed
     console: str
+    reboots: int = 0
 
 
 class FakeDriver:
@@ -63,7 +65,8 @@ class FakeDriver:
                         hypervisor="fake (simulation)", disk_gib=self._disk_gib)
 
     async def list_instances(self) -> list[VmStatus]:
-        return [VmStatus(i, vm.observed, "simulated") for i, vm in sorted(self._vms.items())]
+        return [VmStatus(i, vm.observed, "simulated", vm.reboots)
+                for i, vm in sorted(self._vms.items())]
 
     async def start(self, request: VmRequest) -> None:
         vm = self._vms.get(request.instance_id)
@@ -75,7 +78,8 @@ class FakeDriver:
             raise DriverError(f"instance {request.instance_id} ({request.name}): {reason}")
         self.starts += 1
         self._vms[request.instance_id] = _FakeVm(
-            request, Observed.RUNNING, f"simulated VM {request.name}\n{MARKER}\n")
+            request, Observed.RUNNING, f"simulated VM {request.name}\n{MARKER}\n",
+            request.reboots)
 
     async def stop(self, instance_id: int, timeout_s: float) -> None:
         vm = self._vms.get(instance_id)
@@ -88,6 +92,23 @@ class FakeDriver:
     async def destroy(self, instance_id: int) -> None:
         self._vms.pop(instance_id, None)
 
+    async def pause(self, instance_id: int) -> None:
+        self._live(instance_id, "pause").observed = Observed.PAUSED
+
+    async def unpause(self, instance_id: int) -> None:
+        self._live(instance_id, "unpause").observed = Observed.RUNNING
+
+    async def reboot(self, instance_id: int, number: int, hard: bool, timeout_s: float) -> None:
+        vm = self._live(instance_id, "reboot")
+        vm.reboots = number
+        vm.console += f"simulated {'reset' if hard else 'reboot'}\n{MARKER}\n"
+
+    def _live(self, instance_id: int, what: str) -> _FakeVm:
+        vm = self._vms.get(instance_id)
+        if vm is None or vm.observed is Observed.STOPPED:
+            raise DriverError(f"instance {instance_id}: cannot {what}: not running here")
+        return vm
+
     async def console(self, instance_id: int, max_bytes: int) -> str:
         vm = self._vms.get(instance_id)
         return vm.console[-max_bytes:] if vm else ""
@@ -96,6 +117,10 @@ class FakeDriver:
         """Why this simulated host cannot run ``request`` (None: it can)."""
         models = {n.model for n in request.nics} - self._facts.nic_models
         return f"NIC model {', '.join(sorted(models))} is not offered here" if models else None
+
+    def write_console(self, instance_id: int, text: str) -> None:
+        """Simulate the guest writing ``text`` to its console."""
+        self._vms[instance_id].console += text
 
     def crash(self, instance_id: int) -> None:
         """Simulate a VM whose process died on its own."""

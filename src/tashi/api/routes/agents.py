@@ -7,10 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, Core
+from tashi.api.auth import AS_HOST_AGENT, Caller, Core
 from tashi.api.convert import desired_out, observation_of
 from tashi.api.routes.users import address_of
-from tashi.api.schemas import ERROR_RESPONSES, DesiredOut, HeartbeatIn, JoinIn, ReportIn
+from tashi.api.schemas import (
+    ERROR_RESPONSES,
+    ConsolesIn,
+    DesiredOut,
+    HeartbeatIn,
+    JoinIn,
+    ReportIn,
+)
 from tashi.identity.access import require_host_agent
 from tashi.manager.notifier import host_key
 
@@ -27,7 +34,7 @@ async def join(body: JoinIn, core: Core, request: Request) -> dict[str, str]:
     return {"host": body.host, "token": token}
 
 
-@router.post("/hosts/{host}/heartbeat", status_code=204)
+@router.post("/hosts/{host}/heartbeat", status_code=204, dependencies=[AS_HOST_AGENT])
 async def heartbeat(host: str, body: HeartbeatIn, caller: Caller, core: Core) -> None:
     require_host_agent(caller, host)
     await run_in_threadpool(lambda: core.hosts.heartbeat(
@@ -51,7 +58,16 @@ async def desired_instances(
     return DesiredOut(revision=revision, instances=[desired_out(d) for d in desired])
 
 
-@router.post("/hosts/{host}/report")
+@router.post("/hosts/{host}/consoles", dependencies=[AS_HOST_AGENT])
+async def consoles(host: str, body: ConsolesIn, caller: Caller, core: Core) -> dict[str, int]:
+    """The console tails that changed on ``host``: kept, and streamed to who follows."""
+    require_host_agent(caller, host)
+    tails = [(c.id, c.text) for c in body.consoles]
+    kept = await run_in_threadpool(core.reports.consoles, host, tails)
+    return {"kept": kept, "ignored": len(tails) - kept}
+
+
+@router.post("/hosts/{host}/report", dependencies=[AS_HOST_AGENT])
 async def report(host: str, body: ReportIn, caller: Caller, core: Core) -> dict[str, int]:
     require_host_agent(caller, host)
     observations = [observation_of(o) for o in body.instances]

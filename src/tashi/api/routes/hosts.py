@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, Core
+from tashi.api.auth import AS_ADMIN, Caller, Core
 from tashi.api.convert import host_out
 from tashi.api.schemas import (
     ERROR_RESPONSES,
+    ClaimOut,
     HostCreate,
     HostCredentialOut,
+    HostDetailOut,
     HostLayoutOut,
     HostOut,
     HostSlotsOut,
@@ -21,7 +23,6 @@ from tashi.api.schemas import (
     LayoutInstanceOut,
     SlotsOut,
 )
-from tashi.domain.errors import NotFound
 from tashi.domain.resources import (
     MAX_CORES,
     MAX_MEMORY_MIB,
@@ -43,15 +44,15 @@ async def list_hosts(caller: Caller, core: Core) -> list[HostOut]:
 
 
 @router.get("/{name}")
-async def show_host(name: str, caller: Caller, core: Core) -> HostOut:
+async def show_host(name: str, caller: Caller, core: Core) -> HostDetailOut:
+    """The host, with the claims on it: which instance holds what, as what, since when."""
     require_admin(caller)
-    for view in await run_in_threadpool(core.hosts.views):
-        if view.host.name == name:
-            return host_out(view)
-    raise NotFound(f"host {name} not found")
+    view, claims = await run_in_threadpool(core.hosts.detail, name)
+    return HostDetailOut(**host_out(view).model_dump(),
+                         claims=[ClaimOut.of(c) for c in claims])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[AS_ADMIN])
 async def add_host(body: HostCreate, caller: Caller, core: Core) -> HostCredentialOut:
     """Pre-register a host; the answer holds its agent's credential (shown once)."""
     admin = require_admin(caller)
@@ -68,7 +69,7 @@ async def reissue_credential(name: str, caller: Caller, core: Core) -> HostCrede
     return HostCredentialOut(host=await show_host(name, caller, core), token=token)
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", dependencies=[AS_ADMIN])
 async def set_host_state(name: str, body: HostStateIn, caller: Caller, core: Core) -> HostOut:
     """Drain a host (it takes no new instances; those it runs stay) or return it to
     Normal; reserve it for some users' instances (``reserved_for``; [] for anyone's)."""
@@ -89,11 +90,10 @@ async def slots(caller: Caller, core: Core,
                 cores: Annotated[int, Query(ge=1, le=MAX_CORES)] = 1,
                 memory_mib: Annotated[int, Query(ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB)] = 128,
                 ) -> SlotsOut:
-    """How many more instances of a size fit, per host and in total (the caller's:
-    hosts reserved for others take none)."""
-    admin = require_admin(caller)
-    per_host = await run_in_threadpool(core.hosts.slots, Resources(cores, memory_mib),
-                                       admin.name)
+    """How many more of the caller's instances of a size fit, per host and in total.
+    Any user may ask: a user's answer leaves out the hosts reserved for others."""
+    per_host = await run_in_threadpool(core.scheduling.slots, caller,
+                                       Resources(cores, memory_mib))
     return SlotsOut(cores=cores, memory_mib=memory_mib, total=sum(n for _, n, _ in per_host),
                     hosts=[HostSlotsOut(name=h, slots=n, why=w) for h, n, w in per_host])
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, Core
+from tashi.api.auth import AS_ADMIN, AS_USER, Caller, Core
 from tashi.api.convert import event_out, instance_out
 from tashi.api.schemas import (
     ERROR_RESPONSES,
@@ -21,19 +22,26 @@ from tashi.api.schemas import (
     InstanceCreate,
     InstanceOut,
 )
-from tashi.domain.errors import InvalidInput
+from tashi.common.consoletail import new_part
+from tashi.domain.errors import InvalidInput, NotFound
+from tashi.domain.models import Principal
+from tashi.domain.operations import Operation
 from tashi.identity.access import require_admin
+from tashi.manager.core import ManagerCore
+from tashi.manager.disks import DiskRequest
 from tashi.manager.events import EventFilter
 from tashi.manager.instances import InstanceRequest
+from tashi.manager.notifier import console_key
 
 InstanceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 INSTANCES_OUT = TypeAdapter(list[InstanceOut])
+FOLLOW_WAIT_S = 15.0  # a followed console is read again at least this often
 
 router = APIRouter(prefix="/instances", tags=["instances"],
                    responses=ERROR_RESPONSES)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[AS_USER])
 async def create_instance(body: InstanceCreate, caller: Caller, core: Core) -> InstanceOut:
     """Create one instance (``count`` must be 1: see ``POST /instances/bulk``)."""
     if body.count != 1:
@@ -42,7 +50,8 @@ async def create_instance(body: InstanceCreate, caller: Caller, core: Core) -> I
     return instance_out(inst)
 
 
-@router.post("/bulk", status_code=201, response_model=list[InstanceOut])
+@router.post("/bulk", status_code=201, response_model=list[InstanceOut],
+             dependencies=[AS_USER])
 async def create_instances(body: InstanceCreate, caller: Caller, core: Core) -> Response:
     """Create ``count`` instances named NAME-1 ... NAME-N (just NAME for one), all or
     none: if one name is taken, none is created."""
@@ -55,9 +64,13 @@ def request_of(body: InstanceCreate) -> InstanceRequest:
     return InstanceRequest(
         name=body.name, image=body.image, cores=body.cores, memory_mib=body.memory_mib,
         persistent=body.persistent, networks=tuple(body.networks), nic_model=body.nic_model,
-        shutdown_timeout_s=body.shutdown_timeout_s, disk_gib=body.disk_gib, host=body.host,
+        shutdown_timeout_s=body.shutdown_timeout_s, disk_gib=body.disk_gib,
+        disks=tuple(DiskRequest(image=d.image, persistent=d.persistent, size_gib=d.size_gib,
+                                scratch_gib=d.scratch_gib, bus=d.bus, cache=d.cache)
+                    for d in body.disks), host=body.host,
         allow_elsewhere=body.allow_elsewhere, group=body.group,
-        anti_affinity=body.anti_affinity, count=body.count)
+        anti_affinity=body.anti_affinity, count=body.count, hostname=body.hostname,
+        user_data=body.user_data, ssh_keys=tuple(body.ssh_keys))
 
 
 @router.get("")
@@ -75,10 +88,39 @@ async def shutdown_instance(ref: str, caller: Caller, core: Core) -> InstanceOut
     return instance_out(await run_in_threadpool(core.instances.shutdown, caller, ref))
 
 
+@router.post("/{ref}/pause", status_code=202)
+async def pause_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    """Freeze a Running instance in memory (Pausing, then Paused)."""
+    return instance_out(await run_in_threadpool(core.instances.operate, caller, ref,
+                                                Operation.PAUSE))
+
+
+@router.post("/{ref}/unpause", status_code=202)
+async def unpause_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    """Thaw a Paused instance (Unpausing, then Running)."""
+    return instance_out(await run_in_threadpool(core.instances.operate, caller, ref,
+                                                Operation.UNPAUSE))
+
+
+@router.post("/{ref}/reboot", status_code=202)
+async def reboot_instance(ref: str, caller: Caller, core: Core,
+                          hard: Annotated[bool, Query()] = False) -> InstanceOut:
+    """Reboot a Running instance: soft (the guest's own reboot, a reset after its
+    shutdown timeout) or ``hard`` (a reset at once). It stays Running; ``reboots_done``
+    reaches ``reboots`` once its host has done it."""
+    return instance_out(await run_in_threadpool(
+        lambda: core.instances.reboot(caller, ref, hard=hard)))
+
+
 @router.delete("/{ref}", status_code=202)
-async def destroy_instance(ref: str, caller: Caller, core: Core) -> DestroyOut:
+async def destroy_instance(ref: str, caller: Caller, core: Core,
+                           force: Annotated[bool, Query()] = False) -> DestroyOut:
     """Destroy: removed at once when no host holds it, else Destroying until its agent
-    has killed the VM and removed its files."""
+    has killed the VM and removed its files. ``force`` (admins): remove the record at
+    once, in any state, when its host is silent or gone (409 while the host is up)."""
+    if force:
+        gone = await run_in_threadpool(core.instances.force_destroy, caller, ref)
+        return DestroyOut(id=gone.id, name=gone.name, deleted=True, instance=None)
     before = await run_in_threadpool(core.instances.get, caller, ref)
     inst = await run_in_threadpool(core.instances.destroy, caller, str(before.id))
     return DestroyOut(id=before.id, name=before.name, deleted=inst is None,
@@ -91,8 +133,32 @@ _JSON_ERROR = {"content": {"application/json": {"schema": ErrorOut.model_json_sc
 @router.get("/{ref}/console", response_class=PlainTextResponse,
             responses={status: {"description": "error", **_JSON_ERROR}
                        for status in ERROR_RESPONSES})
-async def instance_console(ref: str, caller: Caller, core: Core) -> str:
-    return await run_in_threadpool(core.instances.console, caller, ref)
+async def instance_console(ref: str, caller: Caller, core: Core,
+                           follow: Annotated[bool, Query()] = False) -> Response:
+    """The console's tail its host's agent last sent. With ``follow``: that, then what
+    is written to it as it arrives (a stream that ends when the instance is gone)."""
+    if not follow:
+        return PlainTextResponse(await run_in_threadpool(core.instances.console, caller, ref))
+    inst = await run_in_threadpool(core.instances.get, caller, ref)
+    since = core.notifier.revision(console_key(inst.id))  # before the first read
+    text = await run_in_threadpool(core.instances.console, caller, str(inst.id))
+    return StreamingResponse(_follow(core, caller, inst.id, text, since),
+                             media_type="text/plain; charset=utf-8")
+
+
+async def _follow(core: ManagerCore, caller: Principal, instance_id: int, text: str,
+                  since: str) -> AsyncIterator[str]:
+    yield text
+    key = console_key(instance_id)
+    while not core.notifier.closed:  # the manager stopping ends every stream
+        since = await core.notifier.wait(key, since, FOLLOW_WAIT_S)
+        try:
+            new = await run_in_threadpool(core.instances.console, caller, str(instance_id))
+        except NotFound:
+            return  # destroyed: the stream ends
+        part, text = new_part(text, new), new
+        if part:
+            yield part
 
 
 @router.get("/{ref}/events")
@@ -102,7 +168,7 @@ async def instance_events(ref: str, caller: Caller, core: Core) -> list[EventOut
     return [event_out(e) for e in events]
 
 
-@router.post("/{instance_id}/bind")
+@router.post("/{instance_id}/bind", dependencies=[AS_ADMIN])
 async def bind_instance(instance_id: InstanceId, body: BindIn, caller: Caller,
                         core: Core) -> InstanceOut:
     """The scheduler's call: place a Pending instance on a host."""

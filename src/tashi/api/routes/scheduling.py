@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, Core
+from tashi.api.auth import AS_ADMIN, Caller, Core
 from tashi.api.convert import binding_out
 from tashi.api.hostmemo import HostOutMemo
 from tashi.api.schemas import (
@@ -76,7 +76,7 @@ def pending_out(i: Instance, now: datetime, kinds: Mapping[str, str]) -> Pending
         avoid_hosts=sorted(i.status.avoided(now)), message=i.status.message)
 
 
-@router.post("/bindings", response_model=list[BindingOut])
+@router.post("/bindings", response_model=list[BindingOut], dependencies=[AS_ADMIN])
 async def bind(
     bindings: Annotated[list[BindingIn], Body(max_length=MAX_BINDINGS)],
     caller: Caller, core: Core,
@@ -92,7 +92,7 @@ async def bind(
     return Response(BINDINGS_OUT.dump_json(out), media_type="application/json")
 
 
-@router.post("/unplaced", status_code=204)
+@router.post("/unplaced", status_code=204, dependencies=[AS_ADMIN])
 async def unplaced_many(
     notes: Annotated[list[UnplacedIn], Body(max_length=MAX_BINDINGS)],
     caller: Caller, core: Core,
@@ -103,7 +103,7 @@ async def unplaced_many(
                             [(n.id, n.reason) for n in notes])
 
 
-@router.post("/unplaced/{instance_id}", status_code=204)
+@router.post("/unplaced/{instance_id}", status_code=204, dependencies=[AS_ADMIN])
 async def unplaced(
     instance_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     reason: Annotated[str, Query(max_length=1000)], caller: Caller, core: Core,

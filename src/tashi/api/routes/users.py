@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from tashi.api.auth import Caller, core_of
+from tashi.api.auth import AS_ADMIN, AS_USER, AdminCaller, Caller, UserCaller, core_of
 from tashi.api.convert import user_out
 from tashi.api.schemas import (
     ERROR_RESPONSES,
@@ -23,6 +23,7 @@ from tashi.api.schemas import (
     TokenCreate,
     TokenCreatedOut,
     TokenOut,
+    TokenSettings,
     UserCreate,
     UserCredentialOut,
     UserOut,
@@ -62,7 +63,7 @@ async def list_users(caller: Caller, users: Users) -> list[UserOut]:
     return [user_out(u) for u in await run_in_threadpool(users.list_users, admin)]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, dependencies=[AS_ADMIN])
 async def add_user(body: UserCreate, caller: Caller, users: Users) -> UserCredentialOut:
     """Create a user (with a password if given) and a first API token (shown once)."""
     admin = require_admin(caller)
@@ -79,7 +80,7 @@ async def delete_user(name: str, caller: Caller, users: Users) -> None:
     await run_in_threadpool(users.delete, name, admin.name)
 
 
-@router.put("/users/{name}/password", status_code=204)
+@router.put("/users/{name}/password", status_code=204, dependencies=[AS_USER])
 async def set_password(name: str, body: PasswordIn, caller: Caller, users: Users,
                        request: Request) -> None:
     """An admin sets anyone's password; a user changes its own with the current one."""
@@ -107,12 +108,31 @@ async def list_tokens(caller: Caller, users: Users, user: str | None = None) -> 
     return [token_out(t) for t in await run_in_threadpool(users.list_tokens, me, user)]
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, dependencies=[AS_USER])
 async def create_token(body: TokenCreate, caller: Caller, users: Users) -> TokenCreatedOut:
-    """A new API token of yours (shown once)."""
-    me = require_user(caller)
-    minted = await run_in_threadpool(users.create_token, me.name, body.name, body.expires_in_s)
+    """A new API token of yours (shown once), made with the token you call with: it
+    expires when that one does at the latest (a later or no expiry is clamped to it;
+    see ``expires_at``), and is refused (403) while tokens come from password logins
+    only (``PUT /settings/tokens``)."""
+    minted = await run_in_threadpool(users.create_token_with_token, caller, body.name,
+                                     body.expires_in_s)
     return created_out(minted)
+
+
+@router.get("/settings/tokens")
+async def token_settings(caller: UserCaller, users: Users) -> TokenSettings:
+    """How tokens may be made on this cluster."""
+    on = await run_in_threadpool(lambda: users.policy.password_login_only)
+    return TokenSettings(password_login_only=on)
+
+
+@router.put("/settings/tokens", dependencies=[AS_ADMIN])
+async def set_token_settings(body: TokenSettings, caller: AdminCaller,
+                             users: Users) -> TokenSettings:
+    """Admins: restrict token creation to password logins (``POST /login``), or not."""
+    await run_in_threadpool(users.policy.set_password_login_only, caller,
+                            body.password_login_only)
+    return body
 
 
 @router.delete("/tokens/{token_id}")

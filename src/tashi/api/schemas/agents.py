@@ -9,11 +9,12 @@ from pydantic import (
 from tashi.api.schemas.base import (
     MAX_ID,
     HostName,
+    Int,
     Wire,
 )
 from tashi.api.schemas.hosts import CapabilitiesWire
 from tashi.domain.derive import Directive, Observed
-from tashi.domain.models import ImageFormat, NetworkKind
+from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind
 from tashi.domain.states import InstanceState
 
 
@@ -23,9 +24,9 @@ class JoinIn(Wire):
 
 
 class HeartbeatIn(Wire):
-    cores: int = Field(ge=0, le=100_000)
-    memory_mib: int = Field(ge=0)
-    disk_gib: int = Field(default=0, ge=0, description="room for instance disks")
+    cores: Int = Field(ge=0, le=100_000)
+    memory_mib: Int = Field(ge=0)
+    disk_gib: Int = Field(default=0, ge=0, description="room for instance disks")
     agent_version: str = Field(max_length=64)
     hypervisor: str = Field(max_length=64)
     capabilities: CapabilitiesWire | None = Field(
@@ -33,9 +34,13 @@ class HeartbeatIn(Wire):
 
 
 class DesiredDiskOut(Wire):
-    image: str
+    image: str = Field(description='"" for blank and scratch disks')
     format: ImageFormat
     persistent: bool
+    size_gib: int = 0
+    scratch: bool = False
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
 
 
 class DesiredNicOut(Wire):
@@ -43,6 +48,12 @@ class DesiredNicOut(Wire):
     network_kind: NetworkKind
     mac: str
     model: str
+
+
+class DesiredSeedOut(Wire):
+    hostname: str
+    user_data: str
+    ssh_keys: list[str]
 
 
 class DesiredInstanceOut(Wire):
@@ -57,6 +68,9 @@ class DesiredInstanceOut(Wire):
     nics: list[DesiredNicOut]
     shutdown_timeout_s: int
     generation: int
+    seed: DesiredSeedOut | None = None
+    reboots: int = 0
+    reboot_hard: bool = False
 
 
 class DesiredOut(Wire):
@@ -65,11 +79,21 @@ class DesiredOut(Wire):
 
 
 class ObservationIn(Wire):
-    id: int = Field(ge=1, le=MAX_ID)
+    id: Int = Field(ge=1, le=MAX_ID)
     observed: Observed
     detail: str = Field(default="", max_length=2000)
     console: str | None = Field(default=None, max_length=65536,
                                 description="the console tail, when it changed")
+    reboots: Int = Field(default=0, ge=0, le=MAX_ID, description="reboots carried out")
+
+
+class ConsoleIn(Wire):
+    id: Int = Field(ge=1, le=MAX_ID)
+    text: str = Field(max_length=65536, description="the console's tail, as it is now")
+
+
+class ConsolesIn(Wire):
+    consoles: list[ConsoleIn] = Field(max_length=10_000)
 
 
 class ReportIn(Wire):

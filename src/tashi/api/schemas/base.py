@@ -11,9 +11,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
 )
 
+from tashi.domain import imagerefs
 from tashi.domain.errors import InvalidInput
 from tashi.domain.names import (
     IMAGE_MAX_LENGTH,
@@ -50,6 +52,14 @@ MAX_COUNT = 1000  # instances per create
 ImageName = Annotated[str, AfterValidator(checked(check_image_name)),
                       WithJsonSchema({"type": "string", "pattern": IMAGE_PATTERN,
                                       "maxLength": IMAGE_MAX_LENGTH})]
+#: An image as users name it: ``NAME`` (theirs, else a public one) or ``OWNER/NAME``.
+ImageRef = Annotated[str, AfterValidator(checked(imagerefs.check_key)),
+                     WithJsonSchema({"type": "string", "maxLength": 2 * IMAGE_MAX_LENGTH,
+                                     "description": "NAME or OWNER/NAME"})]
+#: Integers and booleans of request bodies: JSON ``true``, ``"2"`` or ``1e3`` is no
+#: integer, ``1`` or ``"yes"`` no boolean (pydantic would otherwise coerce them).
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 class Wire(BaseModel):

@@ -16,6 +16,7 @@ from tashi.api.schemas.base import (
     Wire,
 )
 from tashi.domain.capabilities import Ability, HostCapabilities, HypervisorFacts
+from tashi.domain.claims import Claim, ClaimRole
 from tashi.domain.states import HostState, InstanceState
 
 Fact = Annotated[str, StringConstraints(max_length=128)]
@@ -90,6 +91,34 @@ class HostOut(Wire):
     groups: list[str] = Field(default_factory=list, description="owner/group of its instances")
     capabilities: CapabilitiesWire | None = Field(
         default=None, description="what its drivers can do (null: its agent never said)")
+
+
+class ClaimOut(Wire):
+    """What an instance holds on a host (see :mod:`tashi.domain.claims`)."""
+
+    instance_id: int
+    instance: str
+    owner: str
+    host: str
+    role: ClaimRole = Field(description="primary: its bound host; incoming: its migration "
+                            "target")
+    cores: int
+    memory_mib: int
+    disk_gib: int
+    since: datetime
+
+    @classmethod
+    def of(cls, c: Claim) -> ClaimOut:
+        r = c.resources
+        return cls(instance_id=c.instance_id, instance=c.instance, owner=c.owner, host=c.host,
+                   role=c.role, cores=r.cores, memory_mib=r.memory_mib, disk_gib=r.disk_gib,
+                   since=c.since)
+
+
+class HostDetailOut(HostOut):
+    """One host, with the claims on it."""
+
+    claims: list[ClaimOut] = Field(default_factory=list)
 
 
 class HostStateIn(Wire):

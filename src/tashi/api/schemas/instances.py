@@ -11,45 +11,92 @@ from pydantic import (
 from tashi.api.schemas.base import (
     MAX_COUNT,
     MAX_ID,
+    Bool,
     GroupName,
     HostName,
-    ImageName,
+    ImageRef,
     InstanceName,
+    Int,
     NetworkName,
     Wire,
 )
 from tashi.domain.events import EventKind
-from tashi.domain.resources import MAX_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB
+from tashi.domain.models import DiskBus, DiskCache
+from tashi.domain.resources import (
+    MAX_CORES,
+    MAX_DISK_GIB,
+    MAX_DISKS,
+    MAX_MEMORY_MIB,
+    MIN_MEMORY_MIB,
+)
+from tashi.domain.seeds import MAX_SSH_KEYS, MAX_USER_DATA_BYTES
 from tashi.domain.states import InstanceState, Power
+
+
+class DiskCreate(Wire):
+    """A disk beyond the boot disk: exactly one of image, size_gib or scratch_gib."""
+
+    image: ImageRef | None = Field(default=None, description="a disk from this image")
+    persistent: Bool = Field(default=False, description="with image: write to the image")
+    size_gib: Int | None = Field(default=None, ge=1, le=MAX_DISK_GIB,
+                                 description="a blank qcow2 disk of this size")
+    scratch_gib: Int | None = Field(default=None, ge=1, le=MAX_DISK_GIB,
+                                    description="a sparse scratch file of this size")
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
 
 
 class InstanceCreate(Wire):
     name: InstanceName = Field(examples=["web-1"])
-    image: ImageName = Field(examples=["tashi-guest"])
-    cores: int = Field(default=1, ge=1, le=MAX_CORES, description="virtual CPUs")
-    memory_mib: int = Field(default=128, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB,
+    image: ImageRef = Field(examples=["tashi-guest"], description=(
+        "NAME: your image, else the public one; or OWNER/NAME"))
+    cores: Int = Field(default=1, ge=1, le=MAX_CORES, description="virtual CPUs")
+    memory_mib: Int = Field(default=128, ge=MIN_MEMORY_MIB, le=MAX_MEMORY_MIB,
                             description="memory in MiB")
-    persistent: bool = Field(default=False, description="write to the image itself")
+    persistent: Bool = Field(default=False, description="write to the image itself")
     networks: list[NetworkName] = Field(default=["default"], min_length=1, max_length=8)
     nic_model: str = Field(default="virtio", pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$",
                            description="the model of its NICs (virtio, e1000): one some "
                            "host offers (see tashi host show), else 400")
-    shutdown_timeout_s: int = Field(default=60, ge=1, le=3600)
-    disk_gib: int = Field(default=0, ge=0, le=1_000_000,
-                          description="scratch disk on the host, GiB (a request field for now)")
+    shutdown_timeout_s: Int = Field(default=60, ge=1, le=3600)
+    disk_gib: Int = Field(default=0, ge=0, le=MAX_DISK_GIB,
+                          description="a scratch disk of this size, GiB (as a disk with "
+                          "scratch_gib)")
+    disks: list[DiskCreate] = Field(default_factory=list, max_length=MAX_DISKS - 1,
+                                    description="disks beyond the boot disk, in order")
+    hostname: str | None = Field(default=None, max_length=253, description="a cloud-init "
+                                 "seed's local-hostname (default: the instance's name)")
+    user_data: str = Field(default="", max_length=MAX_USER_DATA_BYTES, description=(
+        "cloud-init user-data (a #! script or #cloud-config); with hostname or ssh_keys, "
+        "a NoCloud seed disk is attached"))
+    ssh_keys: list[str] = Field(default_factory=list, max_length=MAX_SSH_KEYS,
+                                description="public SSH keys the seed installs")
     host: HostName | None = Field(default=None, description="the host to run on")
-    allow_elsewhere: bool = Field(default=False,
+    allow_elsewhere: Bool = Field(default=False,
                                   description="another host when the asked one does not fit")
     group: GroupName | None = Field(default=None, description="an instance group of yours")
-    anti_affinity: bool = Field(default=False, description="no two members of the group on "
+    anti_affinity: Bool = Field(default=False, description="no two members of the group on "
                                 "one host (without a group: the name is the group)")
-    count: int = Field(default=1, ge=1, le=MAX_COUNT, description="how many: more than one "
+    count: Int = Field(default=1, ge=1, le=MAX_COUNT, description="how many: more than one "
                        "are named NAME-1 ... NAME-N, created all or none (POST /instances/bulk)")
 
 
+class SeedOut(Wire):
+    """The cloud-init seed attached (its user-data is not shown: it may hold secrets)."""
+
+    hostname: str
+    ssh_keys: list[str]
+    user_data_bytes: int
+    user_data_sha256: str = Field(description="to check which user-data it has")
+
+
 class DiskOut(Wire):
-    image: str
+    image: str = Field(description='the image it is made from; "" for blank and scratch')
     persistent: bool
+    size_gib: int = Field(default=0, description="blank and scratch disks: their size")
+    scratch: bool = False
+    bus: DiskBus = DiskBus.VIRTIO
+    cache: DiskCache = DiskCache.WRITEBACK
 
 
 class NicOut(Wire):
@@ -81,6 +128,9 @@ class InstanceOut(Wire):
     nics: list[NicOut]
     shutdown_timeout_s: int
     disk_gib: int = 0
+    seed: SeedOut | None = None
+    reboots: int = Field(default=0, description="reboots asked since it was created")
+    reboots_done: int = Field(default=0, description="of those, carried out by its host")
     target_host: str | None = None
     allow_elsewhere: bool = False
     group: str | None = None
@@ -125,7 +175,7 @@ class EventOut(Wire):
 
 class BindIn(Wire):
     host: HostName
-    generation: int = Field(ge=0, le=MAX_ID)
+    generation: Int = Field(ge=0, le=MAX_ID)
 
 
 # --- hosts, images, networks, users ---------------------------------------------------

@@ -11,6 +11,7 @@ from pydantic import (
 from tashi.api.schemas.base import (
     MAX_ID,
     HostName,
+    Int,
     Wire,
 )
 from tashi.api.schemas.hosts import (
@@ -50,14 +51,14 @@ MAX_BINDINGS = 5000  # per request
 
 
 class BindingIn(Wire):
-    id: int = Field(ge=1, le=MAX_ID)
+    id: Int = Field(ge=1, le=MAX_ID)
     host: HostName
-    generation: int = Field(ge=0, le=MAX_ID)
+    generation: Int = Field(ge=0, le=MAX_ID)
     reason: str = Field(default="", max_length=1000, description="why this host")
 
 
 class UnplacedIn(Wire):
-    id: int = Field(ge=1, le=MAX_ID)
+    id: Int = Field(ge=1, le=MAX_ID)
     reason: str = Field(max_length=1000, description="why no host takes it now")
 
 

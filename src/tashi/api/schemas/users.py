@@ -11,11 +11,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     SecretStr,
+    StrictBool,
     WithJsonSchema,
 )
 
 from tashi.api.schemas.base import (
     NAME_SCHEMA,
+    Int,
     UserName,
     Wire,
     checked,
@@ -43,7 +45,7 @@ GivenPassword = Annotated[SecretStr, Field(max_length=PASSWORD_MAX), _REVEALED,
                           WithJsonSchema({**_PASSWORD_SCHEMA, "maxLength": PASSWORD_MAX})]
 TokenName = Annotated[str, AfterValidator(checked(partial(check_name, "token"))), NAME_SCHEMA]
 MAX_TOKEN_LIFETIME_S = 10 * 365 * 86400
-TokenLifetime = Annotated[int | None, Field(ge=1, le=MAX_TOKEN_LIFETIME_S,
+TokenLifetime = Annotated[Int | None, Field(ge=1, le=MAX_TOKEN_LIFETIME_S,
                                             description="seconds; none: never expires")]
 
 
@@ -99,6 +101,12 @@ class TokenOut(Wire):
 
 class TokenCreatedOut(TokenOut):
     token: str = Field(description="the API token; shown once")
+
+
+class TokenSettings(Wire):
+    password_login_only: StrictBool = Field(description=(
+        "true: tokens are made by password logins only (POST /login); POST /tokens is "
+        "refused (403), for admins too"))
 
 
 # --- agents ------------------------------------------------------------------------------

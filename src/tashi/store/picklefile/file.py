@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tashi.common.files import private_file
 from tashi.domain.errors import Conflict, InvalidInput
 
 PROTOCOL = 5
@@ -40,7 +41,8 @@ class StateFile:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._lock: io.BufferedRandom | None = open(self.lock_path, "a+b")  # noqa: SIM115
+        self._lock: io.BufferedRandom | None = open(  # noqa: SIM115
+            private_file(self.lock_path), "a+b")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -50,6 +52,8 @@ class StateFile:
 
     def load(self) -> Any:
         """The saved document (plain data), or None if there is no file yet."""
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(self.path, 0o600)  # saved by an older Tashi with a wider mode
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:

@@ -3,8 +3,9 @@
 Each runs inside the caller's write transaction (``BEGIN IMMEDIATE`` on sqlite,
 which serializes writers). On PostgreSQL, :func:`bind_instances` locks the rows of
 the hosts it binds to (``SELECT … FOR UPDATE``, in name order, then the instances in
-id order, so two batches never deadlock) before it reads their usage: a concurrent
-batch binding to one of those hosts waits, then sees this one's instances.
+id order, so two batches never deadlock) before it reads their usage (the sum of their
+claims, :mod:`tashi.store.sql.claims`): a concurrent batch binding to one of those
+hosts waits, then sees this one's claims.
 """
 
 from __future__ import annotations
@@ -13,33 +14,25 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import (
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tashi.domain.errors import Conflict
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import Instance, InstanceStatus, NewInstance
-from tashi.domain.resources import Resources
-from tashi.domain.states import HOLDS_RESOURCES, InstanceState
+from tashi.domain.states import InstanceState
 from tashi.store.binding import (
     IDLE,
     Binding,
     BindResult,
-    HostUsage,
     bound,
     event_message,
     refusal,
 )
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.imageuse import ImageUse, check_image_use, check_images_exist, images_of
-from tashi.store.sql import convert
+from tashi.store.sql import claims, convert
 from tashi.store.sql.derived import locking
 from tashi.store.sql.tables import (
     DiskRow,
@@ -124,8 +117,8 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
     ids = sorted({b.instance_id for b in bindings})
     instances = {r.id: convert.instance(r) for r in s.execute(locking(
         s, plain(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
-    usage = usage_by_host(s, list(hosts))
-    results, updates, events = [], [], []
+    usage = claims.usage_by_host(s, list(hosts))
+    results, updates, events, placed = [], [], [], []
     for b in bindings:
         instance = instances.get(b.instance_id)
         error = refusal(b, instance, hosts.get(b.host), usage.get(b.host, IDLE))
@@ -142,27 +135,9 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
                        new.state, new.spec.resources),
             instance_id=new.id, host=b.host, message=event_message(b), at=now))
         results.append(BindResult(b.instance_id, instance=new))
+        placed.append(new)
     if updates:  # executemany: one statement, however many were bound
         s.execute(update(InstanceRow), updates)
         s.execute(insert(EventRow), events)
+        claims.add_for(s, placed, now)
     return results
-
-
-def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, HostUsage]:
-    """Summed in the database: only a row per host (and per group) comes out.
-    ``hosts``: only these (default: all)."""
-    holds = (InstanceRow.state.in_([x.value for x in HOLDS_RESOURCES]),
-             InstanceRow.host.is_not(None) if hosts is None else InstanceRow.host.in_(hosts))
-    group = InstanceRow.spec["group"].as_string()
-    totals = s.execute(select(
-        InstanceRow.host, func.sum(InstanceRow.spec["cores"].as_integer()),
-        func.sum(InstanceRow.spec["memory_mib"].as_integer()),
-        func.coalesce(func.sum(InstanceRow.spec["disk_gib"].as_integer()), 0), func.count(),
-    ).where(*holds).group_by(InstanceRow.host))
-    groups: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
-    for host, owner, name in s.execute(select(InstanceRow.host, InstanceRow.owner, group)
-                                       .where(*holds, group.is_not(None)).distinct()):
-        groups[host].add((owner, name))
-    return {host: HostUsage(Resources(int(cores), int(memory), int(disk)), int(n),
-                            frozenset(groups.get(host, ())))
-            for host, cores, memory, disk, n in totals}

@@ -15,6 +15,7 @@ from tashi.domain.models import (
     Network,
     NetworkKind,
     User,
+    Visibility,
 )
 from tashi.domain.resources import CLASSES, Resources
 from tashi.domain.states import HostState, InstanceState, Role
@@ -59,7 +60,8 @@ def image(row: ImageRow) -> Image:
     return Image(
         id=row.id, name=row.name, owner=row.owner, format=ImageFormat(row.format),
         size_bytes=row.size_bytes, virtual_size_bytes=row.virtual_size_bytes,
-        created_at=utc(row.created_at),
+        created_at=utc(row.created_at), visibility=Visibility(row.visibility),
+        min_memory_mib=row.min_memory_mib,
     )
 
 

@@ -3,7 +3,8 @@ transaction.
 
 An instance's ``state`` column is :func:`tashi.domain.derive.shown_state` of its spec,
 its status and its bound host's ``silent`` flag. Every write of one of those inputs goes
-through here and recomputes it from the rows as they are in the same transaction, so a
+through here and recomputes it (and the instance's claims, :mod:`.claims`) from the
+rows as they are in the same transaction, so a
 report racing a user's action can never leave a state derived from a spec that is no
 longer there. Rows are locked (PostgreSQL ``FOR UPDATE``; sqlite's write transaction
 already excludes) before they are read.
@@ -22,7 +23,7 @@ from tashi.domain.derive import shown_state
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Instance, InstanceSpec, InstanceStatus
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.sql import convert
+from tashi.store.sql import claims, convert
 from tashi.store.sql.tables import HostRow, InstanceRow
 
 
@@ -59,7 +60,9 @@ def write_instance(s: Session, instance_id: int, *, generation: int | None,
                             host_silent=host_silent(s, new_spec.host)).value
     row.updated_at = now
     s.flush()
-    return convert.instance(row)
+    after = convert.instance(row)
+    claims.sync(s, current, after, now)
+    return after
 
 
 def set_host_silent(s: Session, name: str, silent: bool, why: str,
@@ -81,5 +84,7 @@ def set_host_silent(s: Session, name: str, silent: bool, why: str,
             row.state, row.updated_at = state.value, now
             row.status = status_doc(replace(before.status, message=why))
             s.flush()
-            changed.append((before, convert.instance(row)))
+            after = convert.instance(row)
+            claims.sync(s, before, after, now)
+            changed.append((before, after))
     return changed

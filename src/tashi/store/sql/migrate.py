@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, make_url, text
 
+from tashi.common.files import private_dir, private_file
 from tashi.domain.errors import Unavailable
 from tashi.store.sql.engine import WRITE, make_engine
 
@@ -84,10 +85,20 @@ def check_schema(engine: Engine) -> None:
 
 
 def _ensure_sqlite_directory(url: str) -> None:
+    """The database file of a sqlite ``url`` exists, readable by its owner only (0600,
+    whatever the umask; its directory, if made here, 0700); so are its ``-wal`` and
+    ``-shm`` if present (sqlite makes them later with the database's mode)."""
     parsed = make_url(url)
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return
     if database.startswith("file:"):
         return  # a URI filename: leave it to sqlite
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database).expanduser()
+    if not path.parent.is_dir():
+        private_dir(path.parent)
+    private_file(path)
+    for extra in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + extra)
+        if companion.exists():
+            private_file(companion)

@@ -18,9 +18,10 @@ from tashi.domain.errors import Conflict
 from tashi.store.base import Snapshot
 from tashi.store.capabilities import capabilities_doc
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.sql import convert
+from tashi.store.sql import claims, convert
 from tashi.store.sql.tables import (
     Base,
+    ClaimRow,
     ConsoleRow,
     DiskRow,
     EventRow,
@@ -38,7 +39,7 @@ from tashi.store.sql.tables import (
 ID_TABLES: tuple[type[Base], ...] = (
     UserRow, TokenRow, HostRow, ImageRow, NetworkRow, InstanceRow, EventRow
 )
-ALL_TABLES: tuple[type[Base], ...] = (*ID_TABLES, SettingRow, ConsoleRow, DiskRow)
+ALL_TABLES: tuple[type[Base], ...] = (*ID_TABLES, SettingRow, ConsoleRow, DiskRow, ClaimRow)
 NEVER_REUSED: tuple[type[Base], ...] = (InstanceRow, EventRow)  # AUTOINCREMENT on sqlite
 
 
@@ -155,7 +156,8 @@ def _rows(snap: Snapshot,
                    for h in snap.hosts]),
         (ImageRow, [{"id": i.id, "name": i.name, "owner": i.owner, "format": i.format.value,
                      "size_bytes": i.size_bytes, "virtual_size_bytes": i.virtual_size_bytes,
-                     "created_at": i.created_at} for i in snap.images]),
+                     "created_at": i.created_at, "visibility": i.visibility.value,
+                     "min_memory_mib": i.min_memory_mib} for i in snap.images]),
         (NetworkRow, [{"id": n.id, "name": n.name, "kind": n.kind.value,
                        "created_at": n.created_at} for n in snap.networks]),
         (InstanceRow, [{"id": i.id, "name": i.name, "owner": i.owner, "state": i.state.value,
@@ -164,6 +166,7 @@ def _rows(snap: Snapshot,
                         "created_at": i.created_at, "updated_at": i.updated_at}
                        for i in snap.instances]),
         (DiskRow, [d for i in snap.instances for d in disk_rows(i.id, i.spec.disks)]),
+        (ClaimRow, claims.rows_for(snap.instances, None)),  # derived, as the state is
         (ConsoleRow, [{"instance_id": i, "text": t} for i, t in snap.consoles]),
         (EventRow, [convert.event_row(e, id=e.id, instance_id=e.instance_id, host=e.host,
                                       message=e.message, at=e.at) for e in snap.events]),

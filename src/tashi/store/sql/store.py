@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.claims import Claim
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
@@ -42,12 +43,13 @@ from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, convert, derived
+from tashi.store.sql import batch, claims, convert, derived
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.tables import (
     Base,
+    ClaimRow,
     ConsoleRow,
     DiskRow,
     EventRow,
@@ -140,7 +142,12 @@ class SqlStore(SqlUsers):
 
     def usage_by_host(self) -> dict[str, HostUsage]:
         with self._read.begin() as s:
-            return batch.usage_by_host(s)
+            return claims.usage_by_host(s)
+
+    def list_claims(self, *, host: str | None = None,
+                    instance_id: int | None = None) -> list[Claim]:
+        with self._read.begin() as s:
+            return claims.list_claims(s, host=host, instance_id=instance_id)
 
     def host_capabilities(self) -> list[HostCapabilities | None]:
         with self._read.begin() as s:  # hosts alike store the same document
@@ -159,7 +166,8 @@ class SqlStore(SqlUsers):
         row = ImageRow(
             name=image.name, owner=image.owner, format=image.format.value,
             size_bytes=image.size_bytes, virtual_size_bytes=image.virtual_size_bytes,
-            created_at=self._clock(),
+            created_at=self._clock(), visibility=image.visibility.value,
+            min_memory_mib=image.min_memory_mib,
         )
         return convert.image(self._insert(row, f"image {image.name!r}"))
 
@@ -188,6 +196,20 @@ class SqlStore(SqlUsers):
 
     def list_networks(self) -> list[Network]:
         return [convert.network(r) for r in self._list(NetworkRow)]
+
+    def delete_network(self, name: str) -> None:
+        with self._write.begin() as s:
+            row = s.scalar(derived.locking(s, select(NetworkRow).where(NetworkRow.name == name)))
+            if row is None:
+                raise NotFound(f"network {name!r} not found")
+            users = [i for i, spec in s.execute(select(InstanceRow.id, InstanceRow.spec)
+                                                .order_by(InstanceRow.id))
+                     if any(n.get("network") == name for n in spec.get("nics", ()))]
+            if users:
+                more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+                raise Conflict(f"network {name!r} is used by instance {users[0]}{more}; "
+                               "destroy those first")
+            s.delete(row)
 
     # --- instances -----------------------------------------------------------------------
     def create_instance(self, new: NewInstance) -> Instance:
@@ -244,6 +266,7 @@ class SqlStore(SqlUsers):
             if gone is None:
                 raise _stale(s, instance_id, generation)
             s.execute(delete(ConsoleRow).where(ConsoleRow.instance_id == instance_id))
+            s.execute(delete(ClaimRow).where(ClaimRow.instance_id == instance_id))
             s.execute(delete(DiskRow).where(DiskRow.instance_id == instance_id))
 
     def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:

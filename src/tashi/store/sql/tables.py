@@ -136,6 +136,8 @@ class ImageRow(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     virtual_size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    min_memory_mib: Mapped[int] = mapped_column(default=0)
 
 
 class NetworkRow(Base):
@@ -184,9 +186,28 @@ class DiskRow(Base):
 
 
 def disk_rows(instance_id: int, disks: Sequence[DiskSpec]) -> list[dict[str, Any]]:
-    """The rows of ``instance_disks`` for an instance with these disks."""
+    """The rows of ``instance_disks`` for an instance with these disks (those made from
+    an image: blank and scratch disks use none)."""
     return [{"instance_id": instance_id, "position": n, "image": d.image,
-             "persistent": d.persistent} for n, d in enumerate(disks)]
+             "persistent": d.persistent} for n, d in enumerate(disks) if not d.empty]
+
+
+class ClaimRow(Base):
+    """What an instance holds on a host (:mod:`tashi.domain.claims`): kept beside the
+    instance by every write that changes it, summed per host for usage."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_host", "host"),)
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME))
+    cores: Mapped[int]
+    memory_mib: Mapped[int]
+    disk_gib: Mapped[int]
+    since: Mapped[datetime]
 
 
 class ConsoleRow(Base):

@@ -19,6 +19,7 @@ from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Principal, User
 from tashi.domain.states import Role
 from tashi.store.base import TokenRecord, check_token_holder
+from tashi.store.documents import maybe_utc
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import convert
 from tashi.store.sql.tables import InstanceRow, TokenRow, UserRow
@@ -120,7 +121,8 @@ class SqlUsers:
         elif tok.id is None:
             return None
         else:
-            found = Principal(user=convert.user(tok))
+            found = Principal(user=convert.user(tok),
+                              token_expires_at=maybe_utc(tok.expires_at))
         self._principals.put(token_hash, found, tok.expires_at, epoch)
         return found
 

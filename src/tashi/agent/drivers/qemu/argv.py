@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tashi.agent.drivers.base import NicPlan, VmRequest
+from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.composition import Composition, compose
 from tashi.agent.drivers.network.base import USER, NicBackend
 from tashi.agent.drivers.qemu.accel import Accelerator
@@ -18,6 +18,7 @@ from tashi.agent.drivers.qemu.runtime import RuntimeLayout, vm_name
 from tashi.agent.drivers.storage import DiskTarget
 from tashi.domain.capabilities import NicModel
 from tashi.domain.errors import DriverError
+from tashi.domain.models import DiskBus, DiskCache
 
 QEMU_BINARY = "qemu-system-x86_64"
 MACHINE_TYPE = "pc"
@@ -27,6 +28,13 @@ NIC_DEVICES: dict[str, str] = {
     NicModel.VIRTIO: "virtio-net-pci",
     NicModel.E1000: "e1000",
 }
+#: DiskPlan.bus -> QEMU device (SCSI disks sit on one virtio-scsi controller).
+DISK_DEVICES: dict[DiskBus, str] = {
+    DiskBus.VIRTIO: "virtio-blk-pci",
+    DiskBus.SCSI: "scsi-hd",
+    DiskBus.IDE: "ide-hd",
+}
+SCSI_CONTROLLER = "scsi0"
 #: The NIC backends QEMU attaches (see tashi.agent.drivers.network).
 NIC_BACKENDS = frozenset({USER})
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", re.IGNORECASE)
@@ -60,8 +68,11 @@ def build_argv(
     argv += ["-nodefaults", "-no-user-config", "-display", "none"]
     argv += runtime_args(layout)
     iid, composition = request.instance_id, composition or compose()
+    if any(d.bus is DiskBus.SCSI for d in request.disks):
+        argv += ["-device", f"virtio-scsi-pci,id={SCSI_CONTROLLER}"]
     for index, disk in enumerate(request.disks):
-        argv += disk_args(index, composition.disk_target(iid, disk, layout.overlay(index)))
+        argv += disk_args(index, disk,
+                          composition.disk_target(iid, disk, layout.overlay(index)))
     for index, nic in enumerate(request.nics):
         argv += nic_args(index, nic, composition.nic_backend(iid, index, nic), iid)
     return argv
@@ -88,10 +99,18 @@ def runtime_args(layout: RuntimeLayout) -> list[str]:
     ]
 
 
-def disk_args(index: int, target: DiskTarget) -> list[str]:
-    """Disk ``index``, where its provider put it (an overlay, or the image itself)."""
+def disk_args(index: int, disk: DiskPlan, target: DiskTarget) -> list[str]:
+    """Disk ``index`` on its bus, where its provider put it (an overlay, the image itself,
+    a blank or scratch file), with its cache mode (QEMU's default, writeback, is left
+    implicit)."""
     drive = f"if=none,id=disk{index},file={opt_value(target.path)},format={target.format}"
-    device = f"virtio-blk-pci,drive=disk{index}"
+    if disk.cache is not DiskCache.WRITEBACK:
+        drive += f",cache={disk.cache}"
+    if disk.read_only:
+        drive += ",readonly=on"
+    device = f"{DISK_DEVICES[disk.bus]},drive=disk{index}"
+    if disk.bus is DiskBus.SCSI:
+        device += f",bus={SCSI_CONTROLLER}.0"
     if index == 0:
         device += ",bootindex=0"
     return ["-drive", drive, "-device", device]

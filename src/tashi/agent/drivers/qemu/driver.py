@@ -24,6 +24,7 @@ from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rot
 from tashi.agent.drivers.qemu.ending import How, describe, read_ending, record_ending
 from tashi.agent.drivers.qemu.facts import measure_facts
 from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
+from tashi.agent.drivers.qemu.reboot import read_reboots, reboot_vm, write_reboots
 from tashi.agent.drivers.qemu.runtime import (
     UNIX_PATH_MAX,
     RuntimeLayout,
@@ -54,8 +55,9 @@ LOG_TAIL_BYTES = 2000
 
 class QemuDriver:
     """Runs VMs as QEMU processes on this host. See ``HypervisorDriver`` for the contract;
-    of the optional protocols it implements ``Console``. Its disks and NICs are made by
-    the host's ``composition`` (default: :func:`~tashi.agent.drivers.composition.compose`)."""
+    of the optional protocols it implements ``Console``, ``Pausable`` and ``Rebootable``.
+    Its disks and NICs are made by the host's ``composition`` (default:
+    :func:`~tashi.agent.drivers.composition.compose`)."""
 
     def __init__(
         self,
@@ -117,14 +119,17 @@ class QemuDriver:
             detail = await process.ended_detail(proc) if proc is not None else None
             return VmStatus(instance_id, Observed.STOPPED,
                             describe(detail, read_ending(layout.root)))
+        reboots = read_reboots(layout)
+        if self._lock(instance_id).locked():  # an operation holds QMP (a reboot waits)
+            return VmStatus(instance_id, Observed.RUNNING, "busy", reboots)
         try:
             state = await query_status(layout.qmp_socket, timeout_s=LIST_QMP_TIMEOUT_S,
                                        client_name=vm_name(instance_id))
         except DriverError as exc:
             log.debug("instance %d: QMP not answering: %s", instance_id, exc)
-            return VmStatus(instance_id, Observed.RUNNING, "QMP not answering")
+            return VmStatus(instance_id, Observed.RUNNING, "QMP not answering", reboots)
         observed = Observed.PAUSED if state == "paused" else Observed.RUNNING
-        return VmStatus(instance_id, observed, f"QMP status: {state}")
+        return VmStatus(instance_id, observed, f"QMP status: {state}", reboots)
 
     async def start(self, request: VmRequest) -> None:
         iid = request.instance_id
@@ -154,9 +159,10 @@ class QemuDriver:
             proc = self._procs.get(instance_id)
             root = self._layout(instance_id).root
             await asyncio.to_thread(record_ending, root, "power-button", timeout_s)
-            try:
-                await qmp_execute(self._layout(instance_id).qmp_socket, "system_powerdown",
-                                  timeout_s=POWERDOWN_QMP_TIMEOUT_S)
+            socket = self._layout(instance_id).qmp_socket
+            try:  # a paused guest cannot see the button: thaw it first
+                await qmp_execute(socket, "cont", timeout_s=POWERDOWN_QMP_TIMEOUT_S)
+                await qmp_execute(socket, "system_powerdown", timeout_s=POWERDOWN_QMP_TIMEOUT_S)
             except DriverError as exc:
                 log.warning("instance %d (%s): power button failed, killing: %s",
                             instance_id, label, exc)
@@ -171,6 +177,37 @@ class QemuDriver:
             await asyncio.to_thread(record_ending, root, how, timeout_s)
             await process.kill(pid, instance_id, proc)
             log.info("instance %d (%s): killed", instance_id, label)
+
+    async def reboot(self, instance_id: int, number: int, hard: bool, timeout_s: float) -> None:
+        async with self._lock(instance_id):
+            label = self._label(instance_id)
+            if self._pid(instance_id) is None:
+                raise DriverError(f"instance {instance_id} ({label}): cannot reboot: its VM "
+                                  "is not running on this host")
+            layout = self._layout(instance_id)
+            await reboot_vm(layout, instance_id, label, hard=hard, timeout_s=timeout_s)
+            await asyncio.to_thread(write_reboots, layout, number)
+
+    async def pause(self, instance_id: int) -> None:
+        await self._run_state(instance_id, "stop", "paused")
+
+    async def unpause(self, instance_id: int) -> None:
+        await self._run_state(instance_id, "cont", "running")
+
+    async def _run_state(self, instance_id: int, command: str, wanted: str) -> None:
+        """QMP ``stop`` or ``cont``, then check QEMU's run state is ``wanted``."""
+        async with self._lock(instance_id):
+            label = self._label(instance_id)
+            if self._pid(instance_id) is None:
+                raise DriverError(f"instance {instance_id} ({label}): cannot {command}: "
+                                  "its VM is not running on this host")
+            socket = self._layout(instance_id).qmp_socket
+            await qmp_execute(socket, command, client_name=vm_name(instance_id))
+            state = await query_status(socket, client_name=vm_name(instance_id))
+            if state != wanted:
+                raise DriverError(f"instance {instance_id} ({label}): QMP {command} left "
+                                  f"it {state}, not {wanted}")
+            log.info("instance %d (%s): %s", instance_id, label, wanted)
 
     async def destroy(self, instance_id: int) -> None:
         async with self._lock(instance_id):
@@ -254,6 +291,7 @@ class QemuDriver:
                             argv: list[str]) -> None:
         try:
             create_runtime_dir(layout, new_meta(request.instance_id, request.name, argv))
+            write_reboots(layout, request.reboots)  # a new VM owes none of those before
         except OSError as exc:
             raise DriverError(f"cannot create runtime directory {layout.root}: {exc}") from exc
         await self._composition.provide(request, layout.overlay)

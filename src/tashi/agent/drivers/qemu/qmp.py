@@ -49,6 +49,30 @@ async def qmp_execute(
         await _disconnect(client, socket)
 
 
+async def execute_and_wait(socket: Path, command: str, arguments: Mapping[str, object],
+                           event: str, wait_s: float, *, client_name: str | None = None) -> bool:
+    """Run ``command``, then wait up to ``wait_s`` for QMP event ``event``: whether it
+    came. (The socket is held meanwhile: other clients wait their turn.)"""
+    client = QMPClient(client_name)
+    try:
+        async with asyncio.timeout(DEFAULT_TIMEOUT_S):
+            await client.connect(str(socket))
+        with client.listener(event) as listener:
+            async with asyncio.timeout(DEFAULT_TIMEOUT_S):
+                await client.execute(command, arguments)
+            try:
+                async with asyncio.timeout(wait_s):
+                    await listener.get()
+            except TimeoutError:
+                return False
+            return True
+    except (QMPError, OSError, EOFError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc
+        raise DriverError(f"QMP {command} on {socket}: {reason}") from exc
+    finally:
+        await _disconnect(client, socket)
+
+
 async def _disconnect(client: QMPClient, socket: Path) -> None:
     """Close the connection; an end-of-file here (e.g. after ``quit``) is expected."""
     try:

@@ -26,7 +26,7 @@ class ImageDisk:
         return DiskKind.IMAGE
 
     def target(self, disk: DiskPlan, slot: Path) -> DiskTarget:
-        return DiskTarget(disk.image_path.absolute(), disk.format)
+        return DiskTarget(disk.image().absolute(), disk.format)
 
     async def check(self, disk: DiskPlan) -> None:
         await check_image(disk, self._qemu_img)

@@ -25,21 +25,20 @@ async def check_image(disk: DiskPlan, qemu_img: str = QEMU_IMG) -> None:
 
     The format is declared, never probed, when QEMU opens the image; this check
     refuses a mismatch (e.g. a "raw" image that is really qcow2 with a backing file)."""
-    if not disk.image_path.is_file():
-        raise DriverError(f"image {disk.image_path} does not exist")
+    path = disk.image()
+    if not path.is_file():
+        raise DriverError(f"image {path} does not exist")
     try:
-        info = await image_info(disk.image_path, qemu_img)
+        info = await image_info(path, qemu_img)
     except QemuImgError as exc:
-        raise DriverError(f"cannot inspect image {disk.image_path}: {exc.stderr}") from exc
+        raise DriverError(f"cannot inspect image {path}: {exc.stderr}") from exc
     if info.format != disk.format:
-        raise DriverError(
-            f"image {disk.image_path} is {info.format}, not {disk.format} as declared"
-        )
+        raise DriverError(f"image {path} is {info.format}, not {disk.format} as declared")
 
 
 async def create_overlay(disk: DiskPlan, overlay: Path, qemu_img: str = QEMU_IMG) -> None:
     """Create the qcow2 ``overlay`` backed by ``disk.image_path`` (as an absolute path)."""
-    base = disk.image_path.absolute()
+    base = disk.image().absolute()
     args = ["create", "-q", "-f", "qcow2", "-F", str(disk.format), "-b", str(base), str(overlay)]
     try:
         await run_qemu_img(args, qemu_img)
