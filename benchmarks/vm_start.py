@@ -372,7 +372,7 @@ async def measure(ctx: Context) -> int:
     qemu_state_dir = data_dir / "agent" / "qemu"
     async with running_cluster(data_dir, args.accel) as client:
         imported: ImageOut = await client.upload_image(IMAGE_NAME, file_chunks(image))
-        base = data_dir / "images" / IMAGE_NAME
+        base = data_dir / "images" / imported.name  # OWNER/NAME
         if not base.is_file():
             raise BenchError(f"the imported image is not at {base}")
         slots = asyncio.Semaphore(args.concurrency)

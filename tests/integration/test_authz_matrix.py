@@ -127,6 +127,7 @@ ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("POST", "/instances", {"name": "new", "image": "guest"}),
     ("POST", "/instances/bulk", {"name": "many", "image": "guest", "count": 2}),
     ("PUT", "/images/new-image", b""),  # the body: tiny_qcow2()
+    ("POST", "/images", {"source": "guest", "name": "copied"}),  # into one's own
     ("GET", "/tokens", None),
     ("POST", "/tokens", {"name": "new", "expires_in_s": 60}),
     ("GET", "/settings/tokens", None),

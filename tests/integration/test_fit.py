@@ -10,12 +10,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tashi.domain.models import DiskSpec, NewInstance, NicSpec
+from tashi.domain.models import DiskSpec, NetworkKind, NewInstance, NicSpec
 from tashi.store.base import Store
 from tashi.store.binding import Binding
 from tests.integration.conftest import Rig
 from tests.integration.test_cluster_lifecycle import vm
-from tests.integration.test_store_contract import STORES, given_images, opened, spec
+from tests.integration.test_store_contract import (
+    CAPABILITIES,
+    STORES,
+    given_images,
+    opened,
+    spec,
+)
 
 
 @pytest.fixture(params=sorted(STORES))
@@ -47,6 +53,25 @@ def test_binding_checks_the_hosts_networks_through_the_same_rule(store: Store) -
     inst = store.create_instance(NewInstance("n1", "alice", replace(spec(), nics=(nic,))))
     (bound,) = store.bind_instances([Binding(inst.id, "small", 1)])
     assert bound.instance is not None  # a host naming no networks reaches all
+
+
+def test_binding_checks_what_the_hosts_drivers_offer(store: Store) -> None:
+    """A NIC model the host's drivers do not offer is refused at binding too, in the
+    same words as the scheduler's filter."""
+    store.create_network("default", NetworkKind.USER)
+    store.record_heartbeat("small", cores=8, memory_mib=8192, disk_gib=20,
+                           agent_version="t", at=datetime.now(UTC),
+                           capabilities=replace(CAPABILITIES, facts=replace(
+                               CAPABILITIES.facts, nic_models=frozenset({"virtio"}))))
+    asking = [replace(spec(), nics=(NicSpec("default", f"52:54:00:00:00:0{n}", model),))
+              for n, model in ((1, "e1000"), (2, "virtio"))]
+    e1000, virtio = store.create_instances([NewInstance("e", "alice", asking[0]),
+                                            NewInstance("v", "alice", asking[1])])
+    refused, bound = store.bind_instances([Binding(e1000.id, "small", 1),
+                                           Binding(virtio.id, "small", 1)])
+    assert refused.error is not None
+    assert refused.error.message == ("host small refuses instance e: lack NIC model e1000")
+    assert bound.instance is not None
 
 
 async def test_slots_use_the_vector_and_reservations(scheduled: Rig) -> None:

@@ -66,3 +66,28 @@ def test_token_settings(manager: Manager, alice: str) -> None:
     assert "tashi login" in fails(tashi(manager, "token", "create", "laptop", token=alice), 3)
     ok(tashi(manager, "token", "settings", "--any-token"))
     assert "laptop" in ok(tashi(manager, "token", "create", "laptop", token=alice))
+
+
+def test_image_delete(manager: Manager, disk: Path, alice: str) -> None:
+    ok(tashi(manager, "image", "import", "mine", str(disk), token=alice))
+    ok(tashi(manager, "vm", "create", "uses", "--image", "mine", token=alice))
+    assert "is used by instance" in fails(tashi(manager, "image", "delete", "mine",
+                                                token=alice), 5)
+    ok(tashi(manager, "vm", "destroy", "uses", token=alice))
+    assert ok(tashi(manager, "image", "delete", "mine", token=alice)) == \
+        "image mine: deleted\n"
+    assert "not found" in fails(tashi(manager, "image", "delete", "mine", token=alice), 4)
+    assert json.loads(ok(tashi(manager, "--json", "image", "list", token=alice))) == []
+
+
+def test_image_copy_into_ones_own(manager: Manager, disk: Path, alice: str) -> None:
+    ok(tashi(manager, "image", "import", "base", str(disk), "--public", "--min-memory", "96"))
+    made = json.loads(ok(tashi(manager, "--json", "image", "copy", "base", "mine",
+                               token=alice)))
+    assert (made["name"], made["owner"], made["visibility"], made["min_memory_mib"]) == (
+        "alice/mine", "alice", "private", 96)
+    copied = manager.core.images.path_of("alice/mine")
+    assert copied.read_bytes() == disk.read_bytes()
+    assert "already" in fails(tashi(manager, "image", "copy", "base", "mine", token=alice), 5)
+    assert "not found" in fails(tashi(manager, "image", "copy", "admin/nope", "x",
+                                      token=alice), 4)

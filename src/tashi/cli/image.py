@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
 import click
 
+from tashi.api.schemas import ImageOut
+from tashi.cli.progress import Progress, counted
 from tashi.cli.refs import image_name, image_ref
 from tashi.cli.render import age, emit_json, fields, size, table
 from tashi.cli.session import Session, pass_session
@@ -55,6 +58,29 @@ def show(session: Session, name: str) -> None:
                        ("created", f"{out.created_at:%Y-%m-%d %H:%M:%S} UTC")]))
 
 
+@image.command("copy")
+@click.argument("source")
+@click.argument("name")
+@pass_session
+def copy(session: Session, source: str, name: str) -> None:
+    """Copy image SOURCE (yours, a public one, or OWNER/NAME) into your image NAME."""
+    source, name = image_ref(source), image_name(name)
+    _emit_made(session, session.call(lambda c: c.copy_image(source, name)))
+
+
+@image.command("delete")
+@click.argument("name")
+@pass_session
+def delete(session: Session, name: str) -> None:
+    """Delete image NAME (yours) or OWNER/NAME (admins): refused while a disk uses it."""
+    name = image_ref(name)
+    session.call(lambda c: c.delete_image(name))
+    if session.json:
+        emit_json({"deleted": name})
+        return
+    click.echo(f"image {name}: deleted")
+
+
 @image.command("import")
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path))
@@ -66,15 +92,22 @@ def show(session: Session, name: str) -> None:
 @pass_session
 def import_(session: Session, name: str, path: Path, public: bool,
             min_memory: int | None) -> None:
-    """Import the qcow2 or raw image at PATH as your image NAME."""
+    """Import the qcow2 or raw image at PATH as your image NAME (on a terminal: with
+    its progress, bytes and rate)."""
     name = image_name(name)
     try:
         f = path.open("rb")
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
     with f:
-        out = session.call(lambda c: c.upload_image(name, chunks_of(f), public=public,
-                                                    min_memory_mib=min_memory or 0))
+        shown = Progress(f"uploading {name}", os.fstat(f.fileno()).st_size)
+        out = session.call(lambda c: c.upload_image(
+            name, counted(chunks_of(f), shown), public=public,
+            min_memory_mib=min_memory or 0))
+    _emit_made(session, out)
+
+
+def _emit_made(session: Session, out: ImageOut) -> None:
     if session.json:
         emit_json(out)
         return

@@ -151,6 +151,7 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
         ("memory", mib(i.memory_mib)), ("disks", disks or "-"), ("nics", nics or "-"),
         ("host disk", f"{i.disk_gib} GiB claimed" if i.disk_gib else "-"),
         ("seed", _seed_words(i)),
+        ("reboots", f"{i.reboots_done} of {i.reboots} asked done" if i.reboots else "-"),
         ("placement", _placement(i)), *_attempts(i),
         ("observed", observed or "-"), ("shutdown timeout", f"{i.shutdown_timeout_s}s"),
         ("generation", str(i.generation)), ("created", f"{age(i.created_at)} ago"),

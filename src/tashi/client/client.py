@@ -185,6 +185,15 @@ class TashiClient:
         """Image ``name`` (``NAME``: yours, else a public one; or ``OWNER/NAME``)."""
         return await self._get(wire.ImageOut, f"/images/{_image_path(name)}")
 
+    async def copy_image(self, source: str, name: str) -> ImageOut:
+        """Copy image ``source`` into your own image ``name``."""
+        resp = await self._call("POST", "/images", json={"source": source, "name": name})
+        return wire.ImageOut.model_validate_json(resp.content)
+
+    async def delete_image(self, name: str) -> None:
+        """Delete image ``name`` (yours, or any as an admin); 409 while a disk uses it."""
+        await self._call("DELETE", f"/images/{_image_path(name)}")
+
     async def upload_image(self, name: str, chunks: AsyncIterator[bytes], *,
                            public: bool = False, min_memory_mib: int = 0) -> ImageOut:
         """Import image ``name`` of yours; ``public`` (admins): every user's to boot."""

@@ -109,6 +109,15 @@ class ImageService:
         finally:
             await asyncio.to_thread(_discard, fd, tmp)
 
+    async def copy(self, principal: Principal, source: str, name: str) -> Image:
+        """Copy the image ``source`` names for the caller into the caller's own image
+        ``name`` (private; its minimum memory kept): checked and committed as an upload
+        is, so a copy is never half there."""
+        src = await asyncio.to_thread(self.get, principal, source)
+        log.info("image %s: being copied to %s by %s", src.name, name, principal.label)
+        return await self.upload(principal, name, _read(self.path_of(src.name)),
+                                 min_memory_mib=src.min_memory_mib)
+
     def _own(self, user: User, name: str) -> Image | None:
         """``user``'s own image ``name`` (with or without its namespace), if any."""
         return next((i for i in self._store.list_images()
@@ -236,6 +245,13 @@ def _sync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+async def _read(path: Path, chunk_bytes: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    """The bytes of ``path``, a chunk at a time, read off the event loop."""
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, chunk_bytes):
+            yield chunk
 
 
 async def _receive(fd: int, name: str, chunks: AsyncIterator[bytes]) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from tashi.domain.resources import CLASSES, WORDS
 from tashi.scheduler.filters import (
     AntiAffinityFilter,
+    CapabilityFilter,
     CoreFilter,
     DiskFilter,
     Filter,
@@ -30,8 +31,8 @@ from tashi.scheduler.model import ClusterFacts, HostSnapshot, PlacementRequest
 #: depends on the host and on what is bound to it. Liveness, the target host and the
 #: cluster-wide facts are the scheduler's to judge, from its snapshot.
 BINDING_FILTERS: tuple[Filter, ...] = (
-    HostStateFilter(), ReservationFilter(), NetworkFilter(), CoreFilter(), MemoryFilter(),
-    DiskFilter(), AntiAffinityFilter(),
+    HostStateFilter(), ReservationFilter(), NetworkFilter(), CapabilityFilter(), CoreFilter(),
+    MemoryFilter(), DiskFilter(), AntiAffinityFilter(),
 )
 NO_FACTS = ClusterFacts()
 

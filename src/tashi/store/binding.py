@@ -8,7 +8,7 @@ never overcommit a host: the second to arrive sees the first one's instances.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -71,7 +71,7 @@ class BindResult:
 
 
 def refusal(binding: Binding, instance: Instance | None, host: Host | None,
-            usage: HostUsage) -> TashiError | None:
+            usage: HostUsage, network_kinds: Mapping[str, str]) -> TashiError | None:
     """Why ``binding`` may not be applied (None: it may), given the host's ``usage``
     right now."""
     iid = binding.instance_id
@@ -85,13 +85,14 @@ def refusal(binding: Binding, instance: Instance | None, host: Host | None,
                                  f"to {InstanceState.ACTIVATING}")
     if host is None:
         return NotFound(f"host {binding.host} not found")
-    return _host_refusal(instance, host, usage)
+    return _host_refusal(instance, host, usage, network_kinds)
 
 
-def _host_refusal(instance: Instance, host: Host, usage: HostUsage) -> TashiError | None:
+def _host_refusal(instance: Instance, host: Host, usage: HostUsage,
+                  network_kinds: Mapping[str, str]) -> TashiError | None:
     """The one fit rule (:func:`tashi.scheduler.fit.refusal`) on ``host`` as it is now."""
     snapshot = host_snapshot(host, usage.used, usage.instances, usage.groups)
-    why = refusal_of(snapshot, placement_request(instance))
+    why = refusal_of(snapshot, placement_request(instance, network_kinds))
     return None if why is None else Conflict(
         f"host {host.name} refuses instance {instance.name}: {why}")
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import AS_ADMIN, Caller, Core
 from tashi.api.convert import image_out, network_out
-from tashi.api.schemas import ERROR_RESPONSES, ImageOut, NetworkCreate, NetworkOut
+from tashi.api.schemas import ERROR_RESPONSES, ImageCopyIn, ImageOut, NetworkCreate, NetworkOut
 from tashi.domain.models import Visibility
 from tashi.domain.names import IMAGE_MAX_LENGTH, IMAGE_PATTERN, NAME_PATTERN
 from tashi.domain.resources import MAX_MEMORY_MIB
@@ -53,6 +53,12 @@ async def upload_image(name: ImageNameParam, request: Request, caller: Caller, c
     return image_out(await core.images.upload(caller, name, request.stream(),
                                               visibility=visibility,
                                               min_memory_mib=min_memory_mib))
+
+
+@router.post("/images", status_code=201)
+async def copy_image(body: ImageCopyIn, caller: Caller, core: Core) -> ImageOut:
+    """Copy an image you may see into an image of your own (private)."""
+    return image_out(await core.images.copy(caller, body.source, body.name))
 
 
 @router.delete("/images/{name}", status_code=204)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         UserName,
         Wire,
     )
-    from tashi.api.schemas.catalog import ImageOut, NetworkCreate, NetworkOut
+    from tashi.api.schemas.catalog import ImageCopyIn, ImageOut, NetworkCreate, NetworkOut
     from tashi.api.schemas.hosts import (
         CapabilitiesWire,
         ClaimOut,
@@ -105,7 +105,8 @@ __all__ = [
     "GivenPassword",
     "GroupName", "HeartbeatIn", "HostCreate", "HostCredentialOut", "HostDetailOut",
     "HostLayoutOut",
-    "HostName", "HostOut", "HostSlotsOut", "HostStateIn", "ImageName", "ImageOut", "ImageRef",
+    "HostName", "HostOut", "HostSlotsOut", "HostStateIn", "ImageCopyIn", "ImageName",
+    "ImageOut", "ImageRef",
     "InstanceCreate", "InstanceName", "InstanceOut", "JoinIn", "JoinTokenOut",
     "LayoutInstanceOut", "LoginIn", "NetworkCreate", "NetworkName", "NetworkOut",
     "NetworkShowOut",

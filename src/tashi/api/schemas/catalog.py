@@ -13,6 +13,11 @@ from tashi.api.schemas.base import (
 from tashi.domain.models import ImageFormat, NetworkKind, Visibility
 
 
+class ImageCopyIn(Wire):
+    name: str = Field(max_length=127, description="the copy's name (yours, private)")
+    source: str = Field(max_length=255, description="NAME (yours, else public) or OWNER/NAME")
+
+
 class ImageOut(Wire):
     name: str = Field(description="OWNER/NAME (images made before namespaces: NAME)")
     owner: str

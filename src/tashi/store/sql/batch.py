@@ -40,6 +40,7 @@ from tashi.store.sql.tables import (
     HostRow,
     ImageRow,
     InstanceRow,
+    NetworkRow,
     disk_rows,
     plain,
 )
@@ -118,10 +119,11 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
     instances = {r.id: convert.instance(r) for r in s.execute(locking(
         s, plain(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
     usage = claims.usage_by_host(s, list(hosts))
+    kinds = {name: kind for name, kind in s.execute(select(NetworkRow.name, NetworkRow.kind))}
     results, updates, events, placed = [], [], [], []
     for b in bindings:
         instance = instances.get(b.instance_id)
-        error = refusal(b, instance, hosts.get(b.host), usage.get(b.host, IDLE))
+        error = refusal(b, instance, hosts.get(b.host), usage.get(b.host, IDLE), kinds)
         if error is not None or instance is None:
             results.append(BindResult(b.instance_id, error=error))
             continue
