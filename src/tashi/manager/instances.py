@@ -307,9 +307,18 @@ class InstanceService:
         keys: set[str] = set()
         for b, r in zip(bindings, results, strict=True):
             if r.instance is not None:
-                log.info("instance %d (%s): %s -> %s: placed on host %s (%s)", r.instance_id,
-                         r.instance.name, S.PENDING, S.ACTIVATING, b.host, b.why)
+                log.debug("instance %d (%s): %s -> %s: placed on host %s (%s)",
+                          r.instance_id, r.instance.name, S.PENDING, r.instance.state,
+                          b.host, b.why)
                 keys.add(host_key(b.host))
+        only = results[0].instance if len(results) == 1 else None
+        if only is not None:
+            log.info("instance %d (%s): placed on host %s (%s)", only.id, only.name,
+                     bindings[0].host, bindings[0].why)
+        elif keys:  # a batch: one line (each binding is an event, and at DEBUG)
+            bound = sum(r.instance is not None for r in results)
+            log.info("%d of %d instances placed, on %d hosts (each is an instance.placed "
+                     "event)", bound, len(bindings), len(keys))
         self._notifier.bump(*keys)
         return results
 

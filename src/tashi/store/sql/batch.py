@@ -118,7 +118,8 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
     ids = sorted({b.instance_id for b in bindings})
     instances = {r.id: convert.instance(r) for r in s.execute(locking(
         s, plain(InstanceRow).where(InstanceRow.id.in_(ids)).order_by(InstanceRow.id)))}
-    usage = claims.usage_by_host(s, list(hosts))
+    anti_affinity = any(i.spec.anti_affinity for i in instances.values())
+    usage = claims.usage_by_host(s, list(hosts), groups_too=anti_affinity)
     kinds = {name: kind for name, kind in s.execute(select(NetworkRow.name, NetworkRow.kind))}
     results, updates, events, placed = [], [], [], []
     for b in bindings:

@@ -58,9 +58,11 @@ def _row(instance_id: int, role: ClaimRole, host: str, res: Resources,
             "since": since}
 
 
-def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, HostUsage]:
+def usage_by_host(s: Session, hosts: Sequence[str] | None = None, *,
+                  groups_too: bool = True) -> dict[str, HostUsage]:
     """The claims summed per host in the database (only a row per host, and per group,
-    comes out). ``hosts``: only these (default: all)."""
+    comes out). ``hosts``: only these (default: all). ``groups_too=False`` leaves out
+    the groups held (an extra join, needed only to judge anti-affinity)."""
     where = () if hosts is None else (ClaimRow.host.in_(hosts),)
     totals = s.execute(select(
         ClaimRow.host, func.sum(ClaimRow.cores), func.sum(ClaimRow.memory_mib),
@@ -68,7 +70,7 @@ def usage_by_host(s: Session, hosts: Sequence[str] | None = None) -> dict[str, H
     ).where(*where).group_by(ClaimRow.host))
     group = InstanceRow.spec["group"].as_string()
     groups: defaultdict[str, set[tuple[str, str]]] = defaultdict(set)
-    for host, owner, name in s.execute(
+    for host, owner, name in () if not groups_too else s.execute(
             select(ClaimRow.host, InstanceRow.owner, group)
             .join(InstanceRow, InstanceRow.id == ClaimRow.instance_id)
             .where(*where, group.is_not(None)).distinct()):
