@@ -148,6 +148,10 @@ class Stack:
     def agent_state(self) -> Path:
         return self.root / "agent"
 
+    @property
+    def suspend_dir(self) -> Path:
+        return self.root / "suspend"
+
     def manager(self) -> Proc:
         return Proc([str(BIN / "tashi-manager"), "--db-url", f"sqlite:///{self.root}/tashi.db",
                      "--port", str(self.port), "--image-dir", str(self.image_dir)],
@@ -157,6 +161,7 @@ class Stack:
     def agent(self) -> Proc:
         return Proc([str(BIN / "tashi-agent"), "--manager-url", self.url, "--host", "e2e-host",
                      "--state-dir", str(self.agent_state), "--image-dir", str(self.image_dir),
+                     "--suspend-dir", str(self.suspend_dir),
                      "--driver", "qemu", "--accel", "auto"],
                     self.root / "agent.log",
                     {"TASHI_AGENT_TOKEN": self.agent_token,

@@ -309,6 +309,7 @@ async def test_host_info_and_capabilities(driver: QemuDriver) -> None:
     assert info.memory_mib > 0
     assert info.hypervisor in ("qemu-tcg", "qemu-kvm")
     caps = await capabilities_of(driver)
-    assert caps.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
+    assert caps.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT, Ability.SUSPEND,
+                              Ability.VNC}
     assert caps.facts.hypervisor == "qemu"
     assert driver.name == "qemu"

@@ -83,14 +83,16 @@ class Rig:
             await asyncio.sleep(0.05)
 
     async def wait_pending(self, ref: str | int, *reasons: str, timeout_s: float = 10,
-                           client: TashiClient | None = None) -> InstanceOut:
-        """Wait until the scheduler has tried `ref` and said why it waits: every one
-        of `reasons` is in its message and it is still Pending (no sleep-and-hope)."""
+                           client: TashiClient | None = None,
+                           state: str = "Pending") -> InstanceOut:
+        """Wait until the scheduler (or whoever writes its message) has tried `ref` and
+        said why it waits: every one of `reasons` is in its message and it is still
+        `state` (no sleep-and-hope)."""
         c = client or self.admin
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             inst = await c.get_instance(ref)
-            assert inst.state == "Pending", inst
+            assert inst.state == state, inst
             if inst.message and all(r in inst.message for r in reasons):
                 return inst
             if asyncio.get_running_loop().time() > deadline:

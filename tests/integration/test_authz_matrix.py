@@ -85,7 +85,12 @@ USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("POST", "/instances/{i}/pause", None),
     ("POST", "/instances/{i}/unpause", None),
     ("POST", "/instances/{i}/reboot", None),
+    ("POST", "/instances/{i}/suspend", None),
+    ("POST", "/instances/{i}/resume", None),
     ("GET", "/instances/{i}/console?follow=true", None),  # a stream: 404 before it opens
+    ("POST", "/instances/{i}/vnc", None),  # 409: it is Pending (tests/integration/test_vnc.py)
+    ("DELETE", "/instances/{i}/vnc", None),
+    ("GET", "/instances/{i}/screenshot", None),
     ("DELETE", "/instances/{i}", None),
     ("DELETE", "/tokens/{t}", None),
     ("GET", "/images/owner/owned", None),  # private: others get 404, as for instances
@@ -157,6 +162,9 @@ AGENT_ENDPOINTS: list[tuple[str, str, object]] = [
      {"cores": 1, "memory_mib": 1, "agent_version": "t", "hypervisor": "t"}),
     ("POST", "/agent/hosts/h1/report", {"instances": []}),
     ("POST", "/agent/hosts/h1/consoles", {"consoles": []}),
+    ("POST", "/agent/hosts/h1/instances/{i}/vnc", {"request": 1}),  # 409: not bound to h1
+    ("POST", "/agent/hosts/h1/instances/{i}/screenshot", {"request": 1, "error": "x"}),
+    ("POST", "/agent/hosts/h1/usage", {"instances": []}),
 ]
 
 

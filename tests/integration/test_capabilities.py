@@ -26,7 +26,7 @@ async def test_the_heartbeat_carries_the_capabilities_and_the_manager_keeps_them
     assert (shown.hypervisor, shown.version, shown.nic_models) == ("fake", "simulation",
                                                                   ["virtio"])
     assert shown.network_kinds == ["user"]
-    assert shown.abilities == ["console", "pause", "reboot"]
+    assert shown.abilities == ["console", "pause", "reboot", "suspend", "vnc"]
     kept = rig.core.store.get_host("node1").capabilities
     assert kept == await capabilities_of(driver)
     assert kept is not None

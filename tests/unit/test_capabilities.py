@@ -51,9 +51,13 @@ def needs(*nic_models: str, kinds: tuple[str, ...] = ()) -> Needs:
 
 
 # --- the drivers' capability data ----------------------------------------------------------
+#: What both drivers implement today (live migration comes with its issue).
+ALL_ABILITIES = {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT, Ability.SUSPEND, Ability.VNC}
+
+
 async def test_fake_driver_capabilities() -> None:
     got = await capabilities_of(FakeDriver())
-    assert got.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
+    assert got.abilities == ALL_ABILITIES
     assert got.facts.hypervisor == "fake"
     assert got.facts.version == "simulation"
     assert got.facts.nic_models == {"virtio", "e1000"}
@@ -76,7 +80,7 @@ async def test_qemu_driver_capabilities_from_the_real_binary(tmp_path: Path) -> 
     driver = QemuDriver(tmp_path, Accelerator.TCG)
     got = await capabilities_of(driver)
     facts = got.facts
-    assert got.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
+    assert got.abilities == ALL_ABILITIES
     assert facts.hypervisor == "qemu"
     assert re.fullmatch(r"\d+(\.\d+)+", facts.version), facts.version
     assert (facts.accelerator, facts.cpu_model) == ("tcg", "max")
@@ -116,7 +120,7 @@ class _Pauser:
 def test_abilities_come_from_the_protocols_implemented() -> None:
     assert isinstance(_Pauser(), Pausable)
     assert not isinstance(_Pauser(), Rebootable)
-    assert abilities_of(FakeDriver()) == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT}
+    assert abilities_of(FakeDriver()) == ALL_ABILITIES
 
 
 # --- the network and storage families --------------------------------------------------------

@@ -58,7 +58,8 @@ def test_a_call_imports_the_schemas_it_reads_only(tmp_path: Path) -> None:
     assert "tashi.client.client" in modules  # it did call (and failed to reach) a manager
     assert under(modules, *SERVER_SIDE) == set()
     assert under(modules, "tashi.api.schemas") == {
-        "tashi.api.schemas", "tashi.api.schemas.base", "tashi.api.schemas.instances"}
+        "tashi.api.schemas", "tashi.api.schemas.base", "tashi.api.schemas.instances",
+        "tashi.api.schemas.usage"}  # an instance's usage figures
     assert under(modules, "rich", "pygments") == set()  # httpx's own CLI
 
 

@@ -109,6 +109,8 @@ def test_derived_changes_of_one_observation_are_allowed_transitions() -> None:
             before = observed_status(replace(before, observed=""), Observed(seen))
         if power is Power.PAUSED and not before.ran:
             continue  # unreachable: pause is asked only of a Running instance
+        if Observed.SUSPENDED in (seen, nxt):
+            continue  # said only when told to suspend (below, in the suspend tests)
         old = base_state(spec, before)
         new = base_state(spec, observed_status(before, Observed(nxt)))
         # a shutdown asked before the VM ever ran, whose start was still in flight: the
@@ -137,3 +139,53 @@ def test_a_change_of_power_is_an_allowed_transition() -> None:
         for power in (Power.RUNNING, Power.PAUSED, Power.STOPPED, Power.DELETED):
             new = base_state(replace(BOUND, power=power), st)
             assert new is state or new in TRANSITIONS[state], (observed, power, new)
+
+
+@pytest.mark.parametrize(("power", "host", "observed", "ran", "saved", "expected"), [
+    (Power.SUSPENDED, "h1", Observed.RUNNING, True, False, S.SUSPENDING),
+    (Power.SUSPENDED, "h1", Observed.PAUSED, True, False, S.SUSPENDING),
+    (Power.SUSPENDED, "h1", Observed.SUSPENDED, True, True, S.SUSPENDED),  # unbound next
+    (Power.SUSPENDED, None, "", False, True, S.SUSPENDED),
+    (Power.RUNNING, None, "", False, True, S.RESUMING),  # waits for the scheduler
+    (Power.RUNNING, "h2", "", False, True, S.RESUMING),  # its new host restores it
+    (Power.RUNNING, "h2", Observed.ABSENT, False, True, S.RESUMING),
+    (Power.RUNNING, "h2", Observed.FAILED, False, True, S.SUSPENDED),  # unbound next
+    (Power.RUNNING, "h2", Observed.RUNNING, True, False, S.RUNNING),
+    (Power.DELETED, None, "", False, True, S.DESTROYING),
+])
+def test_suspend_and_resume_states(power: Power, host: str | None, observed: str, ran: bool,
+                                   saved: bool, expected: S) -> None:
+    st = InstanceStatus(observed=observed, ran=ran, saved=saved)
+    assert base_state(replace(SPEC, power=power, host=host), st) is expected
+
+
+def test_suspend_directives_and_starts() -> None:
+    suspending = replace(BOUND, power=Power.SUSPENDED)
+    assert directive_for(suspending, status(Observed.RUNNING, ran=True)) is Directive.SUSPEND
+    resuming = InstanceStatus(saved=True)
+    assert may_start(BOUND, resuming)  # restored on its new host
+    assert not may_start(SPEC, resuming)  # not before it is placed
+    assert not may_start(suspending, InstanceStatus(observed=Observed.SUSPENDED, saved=True))
+
+
+def test_a_resumed_vm_seen_running_is_no_longer_saved() -> None:
+    saved = observed_status(InstanceStatus(), Observed.SUSPENDED)
+    assert saved.saved
+    assert observed_status(saved, Observed.ABSENT).saved  # not restored yet
+    assert not observed_status(saved, Observed.RUNNING).saved
+
+
+def test_suspend_observations_move_along_the_table() -> None:
+    """From Suspending, whatever the agent reports next is an allowed change; so is
+    every step of a resume on its new host."""
+    spec = replace(BOUND, power=Power.SUSPENDED)
+    for seen, nxt in itertools.product((Observed.RUNNING, Observed.PAUSED), SEEN[1:]):
+        before = status(seen, ran=True)
+        old = base_state(spec, before)
+        new = base_state(spec, observed_status(before, Observed(nxt)))
+        assert old is S.SUSPENDING
+        assert new is old or new in TRANSITIONS[old], (seen, nxt, new)
+    resuming = InstanceStatus(saved=True)
+    for nxt in SEEN[1:]:
+        new = base_state(BOUND, observed_status(resuming, Observed(nxt)))
+        assert new is S.RESUMING or new in TRANSITIONS[S.RESUMING], (nxt, new)

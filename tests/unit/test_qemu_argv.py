@@ -9,6 +9,7 @@ import pytest
 from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import build_argv, opt_value
+from tashi.agent.drivers.qemu.display import VGA_MEMORY_MIB
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout
 from tashi.domain.errors import DriverError
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat
@@ -22,6 +23,9 @@ def request(
     nics: tuple[NicPlan, ...] = (),
 ) -> VmRequest:
     return VmRequest(instance_id=7, name="web", cores=2, memory_mib=128, disks=disks, nics=nics)
+
+
+VGA = f"VGA,vgamem_mb={VGA_MEMORY_MIB}"  # every VM's display
 
 
 def after(argv: list[str], flag: str) -> list[str]:
@@ -39,6 +43,8 @@ def test_basics() -> None:
     for flag in ("-nodefaults", "-no-user-config"):
         assert flag in argv
     assert after(argv, "-display") == ["none"]
+    assert after(argv, "-vnc") == ["none,password=on"]  # listens only when asked
+    assert after(argv, "-device") == [VGA]
     assert after(argv, "-pidfile") == ["/var/lib/tashi/instances/7/qemu.pid"]
 
 
@@ -77,6 +83,7 @@ def test_overlay_and_persistent_disks() -> None:
         "if=none,id=disk2,file=/images/more.qcow2,format=qcow2",
     ]
     assert after(argv, "-device") == [
+        VGA,
         "virtio-blk-pci,drive=disk0,bootindex=0",
         "virtio-blk-pci,drive=disk1",
         "virtio-blk-pci,drive=disk2",
@@ -95,6 +102,7 @@ def test_nic_models(model: str, device: str) -> None:
     argv = build_argv(request(nics=nics), LAYOUT, Accelerator.TCG)
     assert after(argv, "-netdev") == ["user,id=net0,restrict=on", "user,id=net1,restrict=on"]
     assert after(argv, "-device") == [
+        VGA,
         f"{device},netdev=net0,mac={MAC}",
         "virtio-net-pci,netdev=net1,mac=52:54:00:00:01:07",
     ]
@@ -163,8 +171,8 @@ def test_empty_disks_buses_and_cache_modes() -> None:
         f"if=none,id=disk0,file={root}/disk0.qcow2,format=qcow2",
         f"if=none,id=disk1,file={root}/disk1.raw,format=raw,cache=none",
         f"if=none,id=disk2,file={root}/disk2.qcow2,format=qcow2"]
-    assert after(argv, "-device")[:4] == [
-        "virtio-scsi-pci,id=scsi0", "virtio-blk-pci,drive=disk0,bootindex=0",
+    assert after(argv, "-device")[:5] == [
+        VGA, "virtio-scsi-pci,id=scsi0", "virtio-blk-pci,drive=disk0,bootindex=0",
         "scsi-hd,drive=disk1,bus=scsi0.0", "ide-hd,drive=disk2"]
 
 

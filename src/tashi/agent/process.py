@@ -73,10 +73,12 @@ async def run_agent(settings: AgentSettings) -> None:
     driver = make_driver(settings)
     async with TashiClient(settings.manager_url, token, verify=_verify(settings)) as client:
         agent = Agent(client, settings.host, driver, settings.image_dir,
+                      suspend_dir=settings.suspend_dir,
                       heartbeat_interval_s=settings.heartbeat_interval_s,
                       poll_wait_s=settings.poll_wait_s, resync_s=settings.resync_s,
                       report_every_s=settings.report_every_s,
-                      manager_url=settings.manager_url)
+                      manager_url=settings.manager_url,
+                      usage_every_s=settings.usage_every_s)
         try:
             await agent.run()
         except Unauthenticated as exc:

@@ -7,7 +7,8 @@ Rules that keep VMs safe:
 - a VM the manager does not want on this host is destroyed, but only once the
   agent has heard the manager at least once (the caller's duty);
 - while an operation on an instance is in flight, nothing else is done to it and
-  nothing is reported for it (a half-started VM is neither running nor stopped).
+  nothing is reported for it (a half-started VM is neither running nor stopped) but
+  the progress of a suspend or resume.
 """
 
 from __future__ import annotations
@@ -25,27 +26,37 @@ from tashi.agent.drivers.base import (
     Pausable,
     Rebootable,
     SeedFiles,
+    Suspendable,
     VmRequest,
     VmStatus,
 )
 from tashi.domain.derive import Directive, Observed
-from tashi.domain.desired import DesiredInstance, Observation
-from tashi.domain.errors import TashiError
+from tashi.domain.desired import Busy, DesiredInstance, Observation
+from tashi.domain.errors import DriverError, TashiError
 from tashi.domain.imagerefs import check_key
 from tashi.domain.models import ImageFormat
 from tashi.domain.seeds import meta_data, user_data
 
 log = logging.getLogger(__name__)
+#: The operations whose progress is reported while they run.
+_LONG_OPERATIONS: dict[str, Busy] = {"suspend": "suspend", "resume": "resume"}
 
 
 class Reconciler:
-    def __init__(self, driver: HypervisorDriver, image_dir: Path) -> None:
+    def __init__(self, driver: HypervisorDriver, image_dir: Path,
+                 suspend_dir: Path | None = None) -> None:
+        """``suspend_dir``: where suspended VMs are saved (shared by the hosts; default:
+        ``suspend`` beside the image directory)."""
         self._driver = driver
         self._pausable = driver if isinstance(driver, Pausable) else None
         self._rebootable = driver if isinstance(driver, Rebootable) else None
+        self._suspendable = driver if isinstance(driver, Suspendable) else None
         self._image_dir = image_dir
+        self._suspend_dir = suspend_dir or image_dir.parent / "suspend"
         self._ops: dict[int, asyncio.Task[None]] = {}
-        self._failures: dict[int, str] = {}
+        self._op_names: dict[int, str] = {}
+        self._failures: dict[int, str] = {}  # failed starts (and resumes), by instance
+        self._suspend_failures: dict[int, str] = {}
         self._first_pass = True
         self.changed = asyncio.Event()  # set when an operation ends: look again soon
 
@@ -56,6 +67,8 @@ class Reconciler:
             self._first_pass = False
             _log_adopted(desired, actual)
         for d in desired:
+            if d.directive is not Directive.SUSPEND:
+                self._suspend_failures.pop(d.id, None)  # the manager took it in
             if d.id not in self._ops:
                 self._act(d, actual.get(d.id))
         for instance_id in actual.keys() - wanted.keys():
@@ -64,16 +77,39 @@ class Reconciler:
                          instance_id)
                 self._launch(instance_id, "destroy", self._driver.destroy(instance_id))
         self._forget(wanted.keys())
-        return [await self._observe(d, actual.get(d.id)) for d in desired
-                if d.id not in self._ops]
+        said = []
+        for d in desired:
+            if d.id not in self._ops:
+                said.append(await self._observe(d, actual.get(d.id)))
+            elif (busy := self._busy(d.id)) is not None:
+                said.append(busy)
+        return said
+
+    def _busy(self, instance_id: int) -> Observation | None:
+        """What is said of an instance with an operation in flight: the progress of a
+        suspend or resume (None for the others)."""
+        what = _LONG_OPERATIONS.get(self._op_names.get(instance_id, ""))
+        if what is None or self._suspendable is None:
+            return None
+        return Observation(id=instance_id, observed=Observed.ABSENT, busy=what,
+                           progress=self._suspendable.progress(instance_id))
+
+    def saved_path(self, instance_id: int) -> Path:
+        """Where the instance's state is saved while it is suspended."""
+        return self._suspend_dir / str(instance_id)
 
     def _act(self, d: DesiredInstance, seen: VmStatus | None) -> None:
         if d.directive in (Directive.RUN, Directive.PAUSE):
             if seen is None and d.may_start and d.id not in self._failures:
-                self._launch(d.id, "start", self._start(d))
+                if d.resume:
+                    self._launch(d.id, "resume", self._start(d, resume=True))
+                else:
+                    self._launch(d.id, "start", self._start(d))
             elif seen is not None:
                 self._freeze_or_thaw(d, seen.observed)
                 self._reboot_if_asked(d, seen)
+        elif d.directive is Directive.SUSPEND:
+            self._suspend_if_asked(d, seen)
         elif d.directive is Directive.STOP:
             if seen is not None and seen.observed in (Observed.RUNNING, Observed.PAUSED):
                 self._launch(d.id, "stop", self._driver.stop(d.id, d.shutdown_timeout_s))
@@ -101,8 +137,30 @@ class Reconciler:
         self._launch(d.id, "reboot", self._rebootable.reboot(d.id, d.reboots, d.reboot_hard,
                                                              d.shutdown_timeout_s))
 
-    async def _start(self, d: DesiredInstance) -> None:
+    def _suspend_if_asked(self, d: DesiredInstance, seen: VmStatus | None) -> None:
+        """Save a VM the manager wants suspended (or finish a save an earlier agent
+        began: its VM ended, its memory saved)."""
+        if self._suspendable is None or seen is None or d.id in self._suspend_failures:
+            return
+        if seen.observed in (Observed.RUNNING, Observed.PAUSED, Observed.STOPPED):
+            self._launch(d.id, "suspend", self._suspend(d))
+
+    async def _suspend(self, d: DesiredInstance) -> None:
+        assert self._suspendable is not None
         try:
+            await self._suspendable.suspend(d.id, self.saved_path(d.id))
+        except TashiError as exc:
+            self._suspend_failures[d.id] = exc.message
+            raise
+
+    async def _start(self, d: DesiredInstance, *, resume: bool = False) -> None:
+        try:
+            if resume:
+                if self._suspendable is None:
+                    raise DriverError(f"the {self._driver.name} driver cannot resume a "
+                                      "saved VM")
+                await self._suspendable.resume(self.request_for(d), self.saved_path(d.id))
+                return
             await self._driver.start(self.request_for(d))
         except TashiError as exc:
             self._failures[d.id] = exc.message
@@ -126,10 +184,12 @@ class Reconciler:
                 op: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(op, name=f"{what}-{instance_id}")
         self._ops[instance_id] = task
+        self._op_names[instance_id] = what
         task.add_done_callback(lambda t: self._done(instance_id, what, t))
 
     def _done(self, instance_id: int, what: str, task: asyncio.Task[None]) -> None:
         self._ops.pop(instance_id, None)
+        self._op_names.pop(instance_id, None)
         if task.cancelled():
             return
         exc = task.exception()
@@ -141,17 +201,25 @@ class Reconciler:
 
     async def _observe(self, d: DesiredInstance, seen: VmStatus | None) -> Observation:
         if d.id in self._failures and d.may_start:
+            what = "resume" if d.resume else "start"
             return Observation(id=d.id, observed=Observed.FAILED,
-                               detail=f"start failed: {self._failures[d.id]}"[:2000])
+                               detail=f"{what} failed: {self._failures[d.id]}"[:2000])
         if seen is None:
+            if (d.directive is Directive.SUSPEND and self._suspendable is not None
+                    and await asyncio.to_thread(self._suspendable.saved,
+                                                self.saved_path(d.id))):
+                return Observation(id=d.id, observed=Observed.SUSPENDED)
             return Observation(id=d.id, observed=Observed.ABSENT)
+        failure = self._suspend_failures.get(d.id, "")
         return Observation(id=d.id, observed=seen.observed, detail=seen.detail[:2000],
-                           reboots=seen.reboots)
+                           reboots=seen.reboots,
+                           failure=f"suspend failed: {failure}"[:2000] if failure else "")
 
     def _forget(self, wanted: Collection[int]) -> None:
-        for instance_id in list(self._failures):
-            if instance_id not in wanted:
-                del self._failures[instance_id]
+        for failures in (self._failures, self._suspend_failures):
+            for instance_id in list(failures):
+                if instance_id not in wanted:
+                    del failures[instance_id]
 
     async def close(self) -> None:
         """Wait briefly for in-flight operations; VMs themselves keep running."""

@@ -18,8 +18,10 @@ from typing import TypeVar
 
 from tashi import __version__
 from tashi.agent.consoles import ConsoleStreamer
-from tashi.agent.drivers.base import Console, HypervisorDriver, capabilities_of
+from tashi.agent.displays import DisplayKeeper
+from tashi.agent.drivers.base import Console, HypervisorDriver, Metered, Vnc, capabilities_of
 from tashi.agent.reconciler import Reconciler
+from tashi.agent.usage import USAGE_EVERY_S, UsageSampler
 from tashi.api.schemas import (
     CapabilitiesWire,
     DesiredInstanceOut,
@@ -30,6 +32,7 @@ from tashi.api.schemas import (
 from tashi.client import TashiClient
 from tashi.common.files import write_private
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
+from tashi.domain.displays import DesiredDisplay
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
 from tashi.domain.models import Seed
 
@@ -76,17 +79,24 @@ def refusal(exc: TashiError, host: str, what: str, manager: str) -> TashiError:
 
 class Agent:
     def __init__(self, client: TashiClient, host: str, driver: HypervisorDriver,
-                 image_dir: Path, *, heartbeat_interval_s: float = 10.0,
+                 image_dir: Path, *, suspend_dir: Path | None = None,
+                 heartbeat_interval_s: float = 10.0,
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
-                 report_every_s: float = 30.0, manager_url: str | None = None) -> None:
-        """``manager_url``: named in the logs and errors (else "the manager")."""
+                 report_every_s: float = 30.0, manager_url: str | None = None,
+                 usage_every_s: float = USAGE_EVERY_S) -> None:
+        """``manager_url``: named in the logs and errors (else "the manager");
+        ``usage_every_s``: how often a metered driver's VMs are measured."""
         self._client = client
         self._host = host
         self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
         self._driver = driver
-        self._reconciler = Reconciler(driver, image_dir)
+        self._reconciler = Reconciler(driver, image_dir, suspend_dir)
+        self._displays = DisplayKeeper(client, host, driver) if isinstance(driver, Vnc) else None
         self._consoles = None if not isinstance(driver, Console) else ConsoleStreamer(
             client, host, driver, lambda: [d.id for d in self._desired or ()])
+        self._usage = None if not isinstance(driver, Metered) else UsageSampler(
+            client, host, driver, lambda: [d.id for d in self._desired or ()],
+            every_s=usage_every_s)
         self._heartbeat_interval_s = heartbeat_interval_s
         self._poll_wait_s = poll_wait_s
         self._resync_s = resync_s
@@ -113,6 +123,8 @@ class Agent:
                  asyncio.create_task(self._converge_loop(), name="converge")]
         if self._consoles is not None:
             tasks.append(asyncio.create_task(self._consoles.run(), name="consoles"))
+        if self._usage is not None:
+            tasks.append(asyncio.create_task(self._usage.run(), name="usage"))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -120,6 +132,8 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._reconciler.close()
+            if self._displays is not None:
+                await self._displays.close()
 
     async def heartbeat(self) -> None:
         """One heartbeat, not retried: the host's resources, measured each time, and its
@@ -177,6 +191,8 @@ class Agent:
                 log.exception("host %s: converge pass failed; retrying", self._host)
 
     async def converge_once(self, desired: list[DesiredInstance]) -> None:
+        if self._displays is not None:  # VNC and screenshots: apart from the VM's operations
+            self._displays.take(desired)
         observations = await self._reconciler.converge(desired)
         if observations == self._last_report and not self._report_due():
             return
@@ -207,13 +223,17 @@ def desired_of(d: DesiredInstanceOut) -> DesiredInstance:
         shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation,
         seed=None if d.seed is None else Seed(d.seed.hostname, d.seed.user_data,
                                               tuple(d.seed.ssh_keys)),
-        reboots=d.reboots, reboot_hard=d.reboot_hard)
+        reboots=d.reboots, reboot_hard=d.reboot_hard, resume=d.resume,
+        display=None if d.display is None else DesiredDisplay(
+            d.display.vnc, d.display.vnc_open, d.display.vnc_password, d.display.screenshot))
 
 
 def report_in(observations: list[Observation]) -> ReportIn:
     """The reconciler's observations as the report's wire body."""
     return ReportIn(instances=[ObservationIn(id=o.id, observed=o.observed, detail=o.detail,
-                                             console=o.console, reboots=o.reboots)
+                                             console=o.console, reboots=o.reboots,
+                                             failure=o.failure, busy=o.busy,
+                                             progress=o.progress)
                                for o in observations])
 
 

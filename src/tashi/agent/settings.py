@@ -7,8 +7,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WILDCARDS = frozenset({"0.0.0.0", "::", "[::]", "*"})  # every address: none to name
 
 
 def default_host_name() -> str:
@@ -25,6 +27,8 @@ class AgentSettings(BaseSettings):
     join_token: SecretStr | None = Field(default=None, description="for auto registration")
     state_dir: Path = Path("./agent-state")
     image_dir: Path = Path("./images")
+    suspend_dir: Path = Field(default=Path("./suspend"), description="where suspended VMs are "
+                              "saved: a directory every host sees, like the image directory")
     driver: Literal["qemu", "fake"] = "qemu"
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     disk_gib: int | None = Field(default=None, ge=0, description="room for instance disks "
@@ -34,5 +38,18 @@ class AgentSettings(BaseSettings):
     poll_wait_s: float = 20.0
     resync_s: float = 1.0
     report_every_s: float = 30.0
+    usage_every_s: float = Field(default=10.0, gt=0, allow_inf_nan=False,
+                                 description="seconds between usage samples of the VMs")
     ca: Path | None = Field(default=None, description="CA file to verify the manager with")
+    vnc_listen: str = Field(default="127.0.0.1", min_length=1, max_length=255,
+                            description="the address of this host VMs' VNC servers listen "
+                            "on, and users connect to (not a wildcard such as 0.0.0.0)")
     log_level: str = "INFO"
+
+    @field_validator("vnc_listen")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if value in WILDCARDS:
+            raise ValueError(f"vnc_listen {value!r} names no address users can connect to: "
+                             "give one of this host's addresses")
+        return value

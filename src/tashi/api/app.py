@@ -16,6 +16,7 @@ from tashi.api.limits import BodySizeLimit
 from tashi.api.routes import (
     agents,
     catalog,
+    displays,
     events,
     hosts,
     instances,
@@ -56,7 +57,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     install_home(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
                    networks.router, users.router, agents.router, scheduling.router,
-                   events.router):
+                   events.router, displays.router, displays.agent_router):
         app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["health"])

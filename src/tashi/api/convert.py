@@ -10,6 +10,7 @@ from tashi.api.schemas import (
     BindingOut,
     CapabilitiesWire,
     DesiredDiskOut,
+    DesiredDisplayOut,
     DesiredInstanceOut,
     DesiredNicOut,
     DesiredSeedOut,
@@ -43,8 +44,10 @@ def instance_out(i: Instance) -> InstanceOut:
         nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in spec.nics],
         shutdown_timeout_s=spec.shutdown_timeout_s, disk_gib=spec.disk_gib,
         seed=None if spec.seed is None else seed_out(spec.seed),
-        reboots=spec.reboots, reboots_done=status.reboots_done,
-        target_host=spec.target_host, allow_elsewhere=spec.allow_elsewhere, group=spec.group,
+        reboots=spec.reboots, reboots_done=status.reboots_done, saved=status.saved,
+        progress=status.progress, last_failure=status.last_failure,
+        target_host=spec.target_host,
+        allow_elsewhere=spec.allow_elsewhere, group=spec.group,
         anti_affinity=spec.anti_affinity, power=spec.power, generation=i.generation,
         message=status.message, observed=status.observed, observed_at=status.observed_at,
         attempts=status.attempts,
@@ -119,9 +122,13 @@ def desired_out(d: DesiredInstance) -> DesiredInstanceOut:
         shutdown_timeout_s=d.shutdown_timeout_s, generation=d.generation,
         seed=None if d.seed is None else DesiredSeedOut(
             hostname=d.seed.hostname, user_data=d.seed.user_data, ssh_keys=list(d.seed.ssh_keys)),
-        reboots=d.reboots, reboot_hard=d.reboot_hard)
+        reboots=d.reboots, reboot_hard=d.reboot_hard, resume=d.resume,
+        display=None if d.display is None else DesiredDisplayOut(
+            vnc=d.display.vnc, vnc_open=d.display.vnc_open,
+            vnc_password=d.display.vnc_password, screenshot=d.display.screenshot))
 
 
 def observation_of(o: ObservationIn) -> Observation:
     return Observation(id=o.id, observed=o.observed, detail=o.detail, console=o.console,
-                       reboots=o.reboots)
+                       reboots=o.reboots, failure=o.failure, busy=o.busy,
+                       progress=o.progress)

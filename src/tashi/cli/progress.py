@@ -54,3 +54,23 @@ async def counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIter
             yield chunk
     finally:
         progress.end()
+
+
+class StatusLine:
+    """One line rewritten in place on a terminal's stderr (nothing elsewhere): what an
+    operation under way says, e.g. ``web: Suspending, 45%``."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self._out = out or sys.stderr
+        self._last = ""
+
+    def show(self, text: str) -> None:
+        if self._out.isatty() and text != self._last:
+            self._last = text
+            self._out.write("\r\x1b[K" + text)
+            self._out.flush()
+
+    def end(self) -> None:
+        if self._out.isatty() and self._last:
+            self._out.write("\n")
+            self._out.flush()

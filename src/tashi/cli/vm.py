@@ -11,9 +11,12 @@ from pydantic import ValidationError
 from tashi.api.schemas import DestroyOut, DiskOut, EventOut, InstanceCreate, InstanceOut
 from tashi.cli.console import console
 from tashi.cli.diskspec import HELP, parse_disk
+from tashi.cli.display import screenshot, vnc
+from tashi.cli.progress import StatusLine
 from tashi.cli.refs import instance_ref
 from tashi.cli.render import age, emit_json, fields, mib, table, truncate
 from tashi.cli.session import Session, pass_session
+from tashi.cli.usagefigures import usage_fields
 from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone, wait_rebooted
 from tashi.client import TashiClient
 from tashi.domain.errors import InvalidInput
@@ -33,6 +36,8 @@ def vm() -> None:
 
 
 vm.add_command(console)
+vm.add_command(vnc)
+vm.add_command(screenshot)
 
 
 @vm.command()
@@ -152,11 +157,20 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
         ("host disk", f"{i.disk_gib} GiB claimed" if i.disk_gib else "-"),
         ("seed", _seed_words(i)),
         ("reboots", f"{i.reboots_done} of {i.reboots} asked done" if i.reboots else "-"),
+        ("saved state", _saved_words(i)), ("last failure", i.last_failure or "-"),
         ("placement", _placement(i)), *_attempts(i),
         ("observed", observed or "-"), ("shutdown timeout", f"{i.shutdown_timeout_s}s"),
         ("generation", str(i.generation)), ("created", f"{age(i.created_at)} ago"),
-        ("updated", f"{age(i.updated_at)} ago"),
+        ("updated", f"{age(i.updated_at)} ago"), *usage_fields(i.usage),
     ]
+
+
+def _saved_words(i: InstanceOut) -> str:
+    """Its suspend or resume under way (``45%``), or its state saved, or ``-``."""
+    if i.progress is not None:
+        return f"{'saving' if i.state == InstanceState.SUSPENDING else 'restoring'}: " \
+               f"{i.progress}%"
+    return "in the suspend directory" if i.saved else "-"
 
 
 def _disk_words(d: DiskOut) -> str:
@@ -221,8 +235,11 @@ def shutdown(session: Session, ref: str, wait: bool, timeout_s: float) -> None:
     _emit_brief(session, session.call(run))
 
 
-def _power_command(operation: str, reached: InstanceState, doc: str) -> click.Command:
-    """``tashi vm pause|unpause REF [--wait]``: ask for it, --wait until ``reached``."""
+def _power_command(operation: str, reached: InstanceState, doc: str,
+                   fail_on: tuple[InstanceState, ...] = ()) -> click.Command:
+    """``tashi vm pause|unpause|suspend|resume REF [--wait]``: ask for it, --wait until
+    ``reached`` (an error if it comes back to a state of ``fail_on``: the operation
+    failed, its message says why); on a terminal, the progress meanwhile."""
 
     @wait_option
     @timeout_option
@@ -234,7 +251,15 @@ def _power_command(operation: str, reached: InstanceState, doc: str) -> click.Co
             inst = await client.operate_instance(ref, operation)
             if not wait:
                 return inst
-            return await wait_for_state(client, inst.id, reached, timeout_s=timeout_s)
+            line = StatusLine()
+            try:
+                return await wait_for_state(
+                    client, inst.id, reached, timeout_s=timeout_s, fail_on=fail_on,
+                    seen=lambda i: line.show(f"{i.name}: {i.state}" + (
+                        f", {i.progress}%" if i.progress is not None else "")),
+                    poll_s=0.25)
+            finally:
+                line.end()
 
         _emit_brief(session, session.call(run))
 
@@ -246,6 +271,13 @@ _power_command("pause", InstanceState.PAUSED,
                "Freeze instance REF in memory (its CPUs stop); --wait until it is Paused.")
 _power_command("unpause", InstanceState.RUNNING,
                "Let paused instance REF run on; --wait until it is Running again.")
+_power_command("suspend", InstanceState.SUSPENDED,
+               "Save instance REF (memory, devices, disks) to the suspend directory and free "
+               "its host; --wait until it is Suspended.",
+               fail_on=(InstanceState.RUNNING, InstanceState.PAUSED))
+_power_command("resume", InstanceState.RUNNING,
+               "Start suspended instance REF again where it stopped, on a host the scheduler "
+               "chooses; --wait until it is Running.", fail_on=(InstanceState.SUSPENDED,))
 
 
 @vm.command()

@@ -8,6 +8,7 @@ raises :class:`~tashi.domain.errors.Unavailable`.
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import AsyncIterator
 from functools import cache
@@ -48,11 +49,14 @@ if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
         UnplacedIn,
         UserCredentialOut,
         UserOut,
+        VncOut,
         WhoAmIOut,
     )
+    from tashi.domain.usage import VmUsage
 
 M = TypeVar("M", bound=BaseModel)
 API = "/api/v1"
+ANSWER_S = 45.0  # calls the manager answers once an agent did something (it waits 30 s)
 
 
 class TashiClient:
@@ -151,7 +155,7 @@ class TashiClient:
         return await self._send(wire.InstanceOut, "POST", f"/instances/{_seg(ref)}/shutdown")
 
     async def operate_instance(self, ref: str | int, operation: str) -> InstanceOut:
-        """``operation``: "pause" or "unpause"."""
+        """``operation``: "pause", "unpause", "suspend" or "resume"."""
         return await self._send(wire.InstanceOut, "POST",
                                 f"/instances/{_seg(ref)}/{_seg(operation)}")
 
@@ -167,6 +171,19 @@ class TashiClient:
 
     async def console(self, ref: str | int) -> str:
         return (await self._call("GET", f"/instances/{_seg(ref)}/console")).text
+
+    async def open_vnc(self, ref: str | int) -> VncOut:
+        """Start the Running instance's VNC server with a fresh password (in the answer)."""
+        resp = await self._call("POST", f"/instances/{_seg(ref)}/vnc", timeout_s=ANSWER_S)
+        return wire.VncOut.model_validate_json(resp.content)
+
+    async def close_vnc(self, ref: str | int) -> None:
+        await self._call("DELETE", f"/instances/{_seg(ref)}/vnc", timeout_s=ANSWER_S)
+
+    async def screenshot(self, ref: str | int) -> bytes:
+        """A PNG of the Running instance's display, taken now."""
+        resp = await self._call("GET", f"/instances/{_seg(ref)}/screenshot", timeout_s=ANSWER_S)
+        return resp.content
 
     async def events(self, ref: str | int) -> list[EventOut]:
         return await self._list(wire.EventOut, f"/instances/{_seg(ref)}/events")
@@ -335,6 +352,30 @@ class TashiClient:
         body = wire.ConsolesIn(consoles=[wire.ConsoleIn(id=i, text=t)
                                          for i, t in consoles.items()])
         await self._call("POST", f"/agent/hosts/{_seg(host)}/consoles",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def answer_vnc(self, host: str, instance_id: int, request: int, *, vnc_host: str = "",
+                         port: int = 0, error: str = "") -> None:
+        """``host``'s agent answers VNC request ``request``: where it listens, or why not."""
+        body = wire.VncAnswerIn(request=request, host=vnc_host, port=port, error=error)
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/instances/{instance_id}/vnc",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def answer_screenshot(self, host: str, instance_id: int, request: int, *,
+                                png: bytes | None = None, error: str = "") -> None:
+        """``host``'s agent answers screenshot request ``request``: a PNG, or why none."""
+        body = wire.ScreenshotIn(request=request, error=error, png_base64=None if png is None
+                                 else base64.b64encode(png).decode("ascii"))
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/instances/{instance_id}/screenshot",
+                         content=body.model_dump_json().encode(),
+                         headers={"Content-Type": "application/json"})
+
+    async def post_usage(self, host: str, usage: dict[int, VmUsage]) -> None:
+        """The usage figures ``host``'s agent measured now, of each VM it runs."""
+        body = wire.UsageReportIn(instances=[wire.UsageIn.of(i, u) for i, u in usage.items()])
+        await self._call("POST", f"/agent/hosts/{_seg(host)}/usage",
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 

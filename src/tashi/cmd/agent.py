@@ -38,6 +38,8 @@ def _settings(given: dict[str, object]) -> AgentSettings:
 @click.option("--host", help="This host's name (default: from the hostname).")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Runtime state directory.")
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Image directory.")
+@click.option("--suspend-dir", type=click.Path(path_type=Path),
+              help="Where suspended VMs are saved (shared by the hosts, like the images).")
 @click.option("--driver", type=click.Choice(["qemu", "fake"]), help="Hypervisor driver.")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), help="QEMU accelerator.")
 @click.option("--heartbeat-interval", "heartbeat_interval_s",
@@ -46,7 +48,8 @@ def _settings(given: dict[str, object]) -> AgentSettings:
                    "default 10).")
 @click.pass_context
 def main(ctx: click.Context, manager_url: str | None, host: str | None,
-         state_dir: Path | None, image_dir: Path | None, driver: str | None,
+         state_dir: Path | None, image_dir: Path | None, suspend_dir: Path | None,
+         driver: str | None,
          accel: str | None, heartbeat_interval_s: float | None) -> None:
     """Run the Tashi agent of this host. Credentials come from TASHI_AGENT_TOKEN,
     TASHI_AGENT_JOIN_TOKEN or the credential saved in the state directory.
@@ -56,7 +59,8 @@ def main(ctx: click.Context, manager_url: str | None, host: str | None,
     if ctx.invoked_subcommand is not None:
         return
     settings = _settings({"manager_url": manager_url, "host": host, "state_dir": state_dir,
-                          "image_dir": image_dir, "driver": driver, "accel": accel,
+                          "image_dir": image_dir, "suspend_dir": suspend_dir,
+                          "driver": driver, "accel": accel,
                           "heartbeat_interval_s": heartbeat_interval_s})
     setup_logging(settings.log_level)
     with translated():

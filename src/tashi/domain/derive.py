@@ -29,6 +29,7 @@ class Directive(StrEnum):
 
     RUN = "run"  # a VM process must exist and run; start it only while Activating
     PAUSE = "pause"  # the VM process must exist with its CPUs stopped (memory kept)
+    SUSPEND = "suspend"  # save the VM's state to the suspend directory and end its process
     STOP = "stop"  # graceful power-off (destroy after the timeout); keep its files
     ABSENT = "absent"  # kill the VM and remove every file of it
 
@@ -40,6 +41,7 @@ class Observed(StrEnum):
     PAUSED = "paused"
     STOPPED = "stopped"  # its process has exited; its files are still there
     ABSENT = "absent"  # no trace of it on the host
+    SUSPENDED = "suspended"  # its state is saved in the suspend directory; no process
     FAILED = "failed"  # the agent tried to start it and could not
 
 
@@ -55,23 +57,28 @@ def base_state(spec: InstanceSpec, status: InstanceStatus) -> InstanceState:
     if spec.host is None:
         if spec.power is Power.DELETED:
             return S.DESTROYING
+        if status.saved:  # suspended, or to be resumed wherever the scheduler places it
+            return S.SUSPENDED if spec.power is Power.SUSPENDED else S.RESUMING
         return S.HELD if status.held else S.PENDING
     seen = status.observed
     if spec.power is Power.DELETED:
         return S.DESTROYING
+    if spec.power is Power.SUSPENDED and seen == Observed.SUSPENDED:
+        return S.SUSPENDED  # saved; the manager unbinds it at once
     if spec.power is Power.STOPPED:
         return S.EXITED if seen in _GONE or status.ended else S.SHUTTING_DOWN
     if status.ended or seen == Observed.STOPPED or (seen == Observed.ABSENT and status.ran):
         return S.EXITED  # it ended by itself: reported, never restarted
     if seen == Observed.FAILED and not status.ran:
-        return S.HELD  # for the moment until the manager unbinds it
-    return _live(spec.power, seen, status.ran)
+        # for the moment, until the manager unbinds it (a resume: Suspended again)
+        return S.SUSPENDED if status.saved else S.HELD
+    return _live(spec.power, seen, status.ran, status.saved)
 
 
-def _live(power: Power, seen: str, ran: bool) -> InstanceState:
+def _live(power: Power, seen: str, ran: bool, saved: bool) -> InstanceState:
     """A bound instance whose VM should exist, and has not ended."""
     if not ran:
-        return S.ACTIVATING
+        return S.RESUMING if saved else S.ACTIVATING
     if power is Power.PAUSED:
         return S.PAUSED if seen == Observed.PAUSED else S.PAUSING
     if power is Power.SUSPENDED:
@@ -94,22 +101,33 @@ def directive_for(spec: InstanceSpec, status: InstanceStatus) -> Directive:
         return Directive.ABSENT
     if spec.power is Power.STOPPED or base_state(spec, status) is S.EXITED:
         return Directive.STOP
+    if spec.power is Power.SUSPENDED:
+        return Directive.SUSPEND
     return Directive.PAUSE if spec.power is Power.PAUSED else Directive.RUN
 
 
 def may_start(spec: InstanceSpec, status: InstanceStatus) -> bool:
-    """Only an instance being activated may get a new VM process: a Running instance
-    whose process is gone is reported, never silently restarted (no duplicates)."""
-    return base_state(spec, status) is S.ACTIVATING and status.observed in ("", Observed.ABSENT)
+    """Only an instance being activated (or resumed: started from its saved state) may
+    get a new VM process: a Running instance whose process is gone is reported, never
+    silently restarted (no duplicates)."""
+    return (base_state(spec, status) in (S.ACTIVATING, S.RESUMING) and spec.host is not None
+            and status.observed in ("", Observed.ABSENT))
+
+
+def awaits_placement(spec: InstanceSpec, status: InstanceStatus) -> bool:
+    """Whether the scheduler is to place it: Pending, or Resuming on no host yet."""
+    return spec.host is None and base_state(spec, status) in (S.PENDING, S.RESUMING)
 
 
 def observed_status(status: InstanceStatus, observed: Observed) -> InstanceStatus:
     """``status`` once ``observed`` is what the bound host's agent reports: the facts
-    derivation needs from the history of this binding (seen running; ended) kept."""
+    derivation needs from the history of this binding (seen running; ended; its state
+    saved, until a resumed VM runs) kept."""
     ran = status.ran or observed is Observed.RUNNING
     ended = status.ended or observed is Observed.STOPPED or (
         observed is Observed.ABSENT and ran)
-    return replace(status, observed=observed, ran=ran, ended=ended)
+    saved = observed is Observed.SUSPENDED or (status.saved and not ran)
+    return replace(status, observed=observed, ran=ran, ended=ended, saved=saved)
 
 
 def observation_message(observed: Observed, detail: str, host: str, *,
@@ -121,4 +139,6 @@ def observation_message(observed: Observed, detail: str, host: str, *,
         return "" if deleting else f"no VM of it on host {host}"
     if observed is Observed.STOPPED:
         return detail or f"its VM process on host {host} exited"
+    if observed is Observed.SUSPENDED:
+        return f"suspended on host {host}: its state saved in the suspend directory"
     return detail

@@ -10,10 +10,15 @@ edges (the manager's routes, the agent's client boundary). Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tashi.domain.derive import Directive, Observed
+from tashi.domain.displays import DesiredDisplay
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind, Seed
 from tashi.domain.states import InstanceState
+
+#: A long operation in flight on a VM, which the agent reports the progress of.
+Busy = Literal["", "suspend", "resume"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,8 @@ class DesiredInstance:
     seed: Seed | None = None  # a cloud-init seed to attach as a last, read-only disk
     reboots: int = 0  # the reboots asked so far: the agent carries out those it has not
     reboot_hard: bool = False  # how the last one is done (a reset, or the guest's own)
+    resume: bool = False  # start it from its state saved in the suspend directory
+    display: DesiredDisplay | None = None  # VNC and screenshot requests not answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +77,8 @@ class Observation:
     detail: str = ""
     console: str | None = None  # the console tail, when it changed since the last report
     reboots: int = 0  # the reboots carried out on this VM (counted as the manager asked)
+    # What could not be done to the VM as it is observed (a suspend that failed: it runs
+    # on), in words; "" for nothing
+    failure: str = ""
+    busy: Busy = ""  # an operation in flight: then only its progress counts
+    progress: int | None = None  # percent done of that operation

@@ -224,6 +224,9 @@ class InstanceStatus:
     ended: bool = False  # seen ended (stopped, or gone after running) since it was bound
     held: bool = False  # off any host after failed starts, until retried (see manager.retry)
     reboots_done: int = 0  # the reboots its host's agent has carried out (see spec.reboots)
+    saved: bool = False  # its VM's state is in the suspend directory (until a resume runs)
+    progress: int | None = None  # percent done of a suspend or resume in flight
+    last_failure: str = ""  # why the last suspend or resume failed (kept until the next)
 
     @property
     def attempts(self) -> int:

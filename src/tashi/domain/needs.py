@@ -32,12 +32,21 @@ class Needs:
 
     nic_models: frozenset[str] = frozenset()
     network_kinds: frozenset[str] = frozenset()
+    abilities: frozenset[str] = frozenset()  # optional driver operations, e.g. "suspend"
 
     def unmet_by(self, facts: HypervisorFacts) -> tuple[str, ...]:
         """What of this ``facts`` lack, in words (``NIC model e1000``); () for none."""
         return (tuple(f"NIC model {m}" for m in sorted(self.nic_models - facts.nic_models))
                 + tuple(f"network kind {k}"
                         for k in sorted(self.network_kinds - facts.network_kinds)))
+
+    def unmet_on(self, capabilities: HostCapabilities | None) -> tuple[str, ...]:
+        """What a host with ``capabilities`` lacks of these needs, abilities included
+        (a host that never reported any has none of the optional ones)."""
+        offered = frozenset[str]() if capabilities is None else frozenset(
+            map(str, capabilities.abilities))
+        return self.unmet_by(facts_of(capabilities)) + tuple(
+            f"the {a} ability" for a in sorted(self.abilities - offered))
 
     def words(self) -> str:
         """All that is asked, in words: ``NIC model virtio, network kind user``."""

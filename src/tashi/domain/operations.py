@@ -20,14 +20,19 @@ class Operation(StrEnum):
     PAUSE = "pause"
     UNPAUSE = "unpause"
     REBOOT = "reboot"  # keeps the power state: the VM restarts its guest
+    SUSPEND = "suspend"  # its state saved to the suspend directory, its host's claim freed
+    RESUME = "resume"  # placed again, started from its saved state
 
 
 #: Operation -> the states it may start from, the power state it asks for, and the
-#: optional driver protocol the bound host must have.
+#: optional driver protocol the host must have (the bound one; for a resume, the one
+#: the scheduler places it on).
 RULES: dict[Operation, tuple[frozenset[InstanceState], Power, Ability]] = {
     Operation.PAUSE: (frozenset({S.RUNNING, S.UNPAUSING}), Power.PAUSED, Ability.PAUSE),
     Operation.UNPAUSE: (frozenset({S.PAUSED, S.PAUSING}), Power.RUNNING, Ability.PAUSE),
     Operation.REBOOT: (frozenset({S.RUNNING}), Power.RUNNING, Ability.REBOOT),
+    Operation.SUSPEND: (frozenset({S.RUNNING, S.PAUSED}), Power.SUSPENDED, Ability.SUSPEND),
+    Operation.RESUME: (frozenset({S.SUSPENDED}), Power.RUNNING, Ability.SUSPEND),
 }
 
 

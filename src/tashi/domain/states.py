@@ -60,12 +60,17 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
                           S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.PAUSING: frozenset({S.PAUSED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
     # Paused -> Pausing: its VM was thawed outside Tashi (the agent pauses it again)
-    S.PAUSED: frozenset({S.UNPAUSING, S.PAUSING, S.SHUTTING_DOWN, S.DESTROYING, S.ORPHANED,
-                         S.EXITED}),
+    S.PAUSED: frozenset({S.UNPAUSING, S.PAUSING, S.SUSPENDING, S.SHUTTING_DOWN, S.DESTROYING,
+                         S.ORPHANED, S.EXITED}),
     S.UNPAUSING: frozenset({S.RUNNING, S.PAUSED, S.DESTROYING, S.ORPHANED, S.EXITED}),
-    S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
+    # Suspending -> Running or Paused: the save failed, the VM runs on as it was
+    S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.PAUSED, S.DESTROYING, S.ORPHANED,
+                             S.EXITED}),
     S.SUSPENDED: frozenset({S.RESUMING, S.DESTROYING}),
-    S.RESUMING: frozenset({S.RUNNING, S.SUSPENDED, S.HELD, S.DESTROYING, S.ORPHANED}),
+    # Resuming -> Resuming: placed on a host (its agent restores it there); -> Suspended:
+    # the restore failed, the saved state kept
+    S.RESUMING: frozenset({S.RESUMING, S.RUNNING, S.SUSPENDED, S.DESTROYING, S.ORPHANED,
+                           S.EXITED}),
     S.MIGRATE_PREP: frozenset({S.MIGRATE_TRANS, S.RUNNING, S.DESTROYING, S.ORPHANED}),
     S.MIGRATE_TRANS: frozenset({S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.SHUTTING_DOWN: frozenset({S.EXITED, S.DESTROYING, S.ORPHANED}),

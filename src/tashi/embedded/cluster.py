@@ -231,15 +231,17 @@ class Cluster:
         cfg = self.config
         agent_settings = AgentSettings(
             host=host, state_dir=cfg.data_dir / "agent", image_dir=cfg.data_dir / "images",
+            suspend_dir=cfg.data_dir / "suspend",
             driver=cfg.driver, accel=cfg.accel)  # type: ignore[arg-type]
         async with TashiClient(cfg.url, credential, verify=cfg.verify) as agent_client, \
                 TashiClient(cfg.url, self.admin_token, verify=cfg.verify) as admin_client:
             agent = Agent(agent_client, host, make_driver(agent_settings),
-                          agent_settings.image_dir,
+                          agent_settings.image_dir, suspend_dir=agent_settings.suspend_dir,
                           heartbeat_interval_s=cfg.heartbeat_interval_s,
                           poll_wait_s=agent_settings.poll_wait_s,
                           resync_s=agent_settings.resync_s,
-                          report_every_s=agent_settings.report_every_s)
+                          report_every_s=agent_settings.report_every_s,
+                          usage_every_s=agent_settings.usage_every_s)
             await agent.heartbeat()
             tasks = [asyncio.create_task(agent.run(), name="agent"),
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]

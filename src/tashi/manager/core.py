@@ -8,6 +8,7 @@ from pathlib import Path
 from tashi.common.clock import Clock
 from tashi.identity.sources.directory import UserDirectory
 from tashi.identity.users import UserService
+from tashi.manager.displays import DisplayService
 from tashi.manager.events import EventService
 from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
@@ -16,6 +17,7 @@ from tashi.manager.networks import NetworkService
 from tashi.manager.notifier import Notifier
 from tashi.manager.reports import ReportService
 from tashi.manager.scheduling import SchedulingService
+from tashi.manager.usage import UsageService
 from tashi.store.base import Store
 
 
@@ -32,6 +34,8 @@ class ManagerCore:
     users: UserService
     events: EventService
     scheduling: SchedulingService
+    displays: DisplayService
+    usage: UsageService
     max_wait_s: float
 
     @classmethod
@@ -52,5 +56,7 @@ class ManagerCore:
             users=UserService(store, clock, directory=directory),
             events=EventService(store, instances),
             scheduling=SchedulingService(store, clock, hosts),
+            displays=DisplayService(store, notifier, instances),
+            usage=UsageService(store, clock),
             max_wait_s=max_wait_s,
         )

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 
 from tashi.common.clock import Clock
 from tashi.domain import imagerefs
+from tashi.domain.capabilities import Ability
+from tashi.domain.derive import awaits_placement
 from tashi.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
@@ -216,9 +218,15 @@ class InstanceService:
         start from, or on a host whose driver cannot do it."""
         instance = self.get(principal, ref)
         power = check_operation(op, instance.name, instance.state)
-        self._check_host_can(instance, op)
-        return self.change_spec(instance, replace(instance.spec, power=power),
-                                f"{op} asked by {principal.label}", actor=principal.label)
+        if op is Operation.RESUME:
+            self._check_resumable(instance)
+        else:
+            self._check_host_can(instance, op)
+        why = f"{op} asked by {principal.label}"
+        status = replace(instance.status, message=why, observed_at=self._clock.now(),
+                         last_failure="" if op in _SAVING else instance.status.last_failure)
+        return self.change_spec(instance, replace(instance.spec, power=power), why,
+                                status=status, actor=principal.label)
 
     def reboot(self, principal: Principal, ref: str, *, hard: bool) -> Instance:
         """Ask the bound host's agent to reboot the VM (it stays Running): the request is
@@ -235,6 +243,18 @@ class InstanceService:
         self._event(updated, why, EventKind.INSTANCE_ASKED, principal.label, old=updated.state)
         log.info("instance %d (%s): %s", instance.id, instance.name, why)
         return updated
+
+    def _check_resumable(self, instance: Instance) -> None:
+        """A resume is placed by the scheduler, on a host that can restore (see
+        :func:`tashi.scheduler.records.placement_request`): its old host must have let
+        it go, and some host must be able to."""
+        if instance.spec.host is not None:
+            raise InvalidTransition(f"cannot resume {instance.name}: host "
+                                    f"{instance.spec.host} has not released it yet")
+        if not any(c is not None and Ability.SUSPEND in c.abilities
+                   for c in self._store.host_capabilities()):
+            raise InvalidTransition(f"cannot resume {instance.name}: no host can restore a "
+                                    "saved VM (none has a driver that suspends)")
 
     def _check_host_can(self, instance: Instance, op: Operation) -> None:
         host = str(instance.spec.host)
@@ -373,10 +393,14 @@ class InstanceService:
                                                instance.spec.resources))
 
 
+_SAVING = (Operation.SUSPEND, Operation.RESUME)  # each clears the last one's failure
+
+
 def _placement_changed(old: Instance, new: Instance) -> bool:
     """Whether the scheduler's picture changed: an instance became or stopped being
     Pending, or started or stopped holding resources (Activating -> Running did not)."""
     return (S.PENDING in (old.state, new.state) or old.spec.host != new.spec.host
+            or awaits_placement(old.spec, old.status) != awaits_placement(new.spec, new.status)
             or (old.state in HOLDS_RESOURCES) != (new.state in HOLDS_RESOURCES))
 
 

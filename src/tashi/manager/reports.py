@@ -37,6 +37,7 @@ from tashi.domain.models import (
 from tashi.domain.states import Power
 from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import PENDING, Notifier, console_key, host_key
+from tashi.manager.suspend import SavedStates
 from tashi.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,15 @@ class ReportService:
         self._clock = clock
         self._notifier = notifier
         self._instances = instances
+        self._saved = SavedStates(clock, instances)
 
     def desired(self, host: str) -> list[DesiredInstance]:
         images = {i.name: i for i in self._store.list_images()}
         networks = {n.name: n for n in self._store.list_networks()}
         out = []
-        for inst in self._store.list_instances(host=host):
+        instances = self._store.list_instances(host=host)
+        displays = self._store.pending_displays([i.id for i in instances])
+        for inst in instances:
             disks = tuple(desired_disk(d, images) for d in inst.spec.disks
                           if d.empty or d.image in images)
             nics = tuple(DesiredNic(network=n.network, network_kind=networks[n.network].kind,
@@ -68,7 +72,8 @@ class ReportService:
                 cores=inst.spec.cores, memory_mib=inst.spec.memory_mib, disks=disks,
                 nics=nics, shutdown_timeout_s=inst.spec.shutdown_timeout_s,
                 generation=inst.generation, seed=inst.spec.seed, reboots=inst.spec.reboots,
-                reboot_hard=inst.spec.reboot_hard))
+                reboot_hard=inst.spec.reboot_hard, resume=inst.status.saved,
+                display=displays.get(inst.id)))
         return out
 
     def apply(self, host: str, observations: Sequence[Observation]) -> int:
@@ -113,6 +118,9 @@ class ReportService:
         return len(kept)
 
     def _apply_one(self, instance: Instance, obs: Observation) -> None:
+        if obs.busy:
+            self._progress(instance, obs)
+            return
         host = str(instance.spec.host)
         deleting = instance.spec.power is Power.DELETED
         detail = without_host_paths(obs.detail)  # users see it; the host's layout stays here
@@ -127,14 +135,32 @@ class ReportService:
         if obs.reboots > instance.status.reboots_done and obs.observed in _LIVE:
             status = replace(status, reboots_done=obs.reboots)
             self._rebooted(instance, obs.reboots, host)
+        status = replace(status, progress=None)
         if deleting and obs.observed is Observed.ABSENT:
             self._remove(instance)
         elif obs.observed is Observed.FAILED and may_start(instance.spec, instance.status):
-            self._hold(instance, status, message or "its start failed")
+            if instance.status.saved:
+                self._saved.resume_failed(instance, status, message or "its resume failed")
+            else:
+                self._hold(instance, status, message or "its start failed")
+        elif obs.observed is Observed.SUSPENDED and instance.spec.power is Power.SUSPENDED:
+            self._saved.suspended(instance, status)
+        elif obs.failure and instance.spec.power is Power.SUSPENDED and obs.observed in _LIVE:
+            self._saved.suspend_failed(instance, status, without_host_paths(obs.failure),
+                                       obs.observed)
         elif status != replace(instance.status, observed_at=now):
             updated = self._store.set_instance_status(instance.id, status)
             self._instances.changed(instance, updated, message or f"host {host} reports "
                                     f"it {obs.observed}", actor=f"agent of host {host}")
+
+    def _progress(self, instance: Instance, obs: Observation) -> None:
+        """An operation in flight on the bound host (a suspend, a resume): only how far
+        it got is kept (written when the percentage changes)."""
+        if obs.progress is None or obs.progress == instance.status.progress:
+            return
+        self._store.set_instance_status(instance.id, replace(
+            instance.status, progress=obs.progress,
+            message=f"{obs.busy} on host {instance.spec.host}: {obs.progress}%"))
 
     def _rebooted(self, instance: Instance, number: int, host: str) -> None:
         how = "reset" if instance.spec.reboot_hard else "rebooted by its guest (or reset " \

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tashi.common.clock import Clock
+from tashi.domain.derive import awaits_placement
 from tashi.domain.models import Instance, Network, Principal
 from tashi.domain.resources import Resources
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState
@@ -38,7 +39,9 @@ class SchedulingService:
         """The Pending instances, then the hosts, as they are now (an instance bound in
         between shows both Pending and in its host's usage: the scheduler's binding of it
         is refused, never overcommitting)."""
-        pending = tuple(self._store.list_instances(states=[InstanceState.PENDING]))
+        pending = tuple(i for i in self._store.list_instances(
+            states=[InstanceState.PENDING, InstanceState.RESUMING])
+            if awaits_placement(i.spec, i.status))
         at = self._clock.now()
         hosts = tuple(self._hosts.views())
         return SchedulingSnapshot(hosts, pending, self._persistent_in_use(pending),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from tashi.domain.capabilities import Ability
 from tashi.domain.models import Host, Instance
 from tashi.domain.needs import Needs
 from tashi.domain.resources import Resources
@@ -42,4 +43,10 @@ def placement_request(instance: Instance,
         networks=frozenset(n.network for n in spec.nics),
         needs=Needs(nic_models=frozenset(n.model for n in spec.nics),
                     network_kinds=frozenset(kinds[n.network] for n in spec.nics
-                                            if n.network in kinds)))
+                                            if n.network in kinds),
+                    abilities=needed_abilities(instance)))
+
+
+def needed_abilities(instance: Instance) -> frozenset[str]:
+    """The optional driver operations its host must offer: restoring a saved VM."""
+    return frozenset({Ability.SUSPEND.value}) if instance.status.saved else frozenset()

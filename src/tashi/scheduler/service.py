@@ -71,7 +71,8 @@ def request_of(p: PendingOut) -> PlacementRequest:
         target_host=p.target_host, allow_elsewhere=p.allow_elsewhere, group=p.group,
         anti_affinity=p.anti_affinity, persistent_images=frozenset(p.persistent_images),
         networks=frozenset(p.networks),
-        needs=Needs(frozenset(p.nic_models), frozenset(p.network_kinds)))
+        needs=Needs(frozenset(p.nic_models), frozenset(p.network_kinds),
+                    frozenset(p.abilities)))
 
 
 def place_avoiding(placer: Placer, request: PlacementRequest,

@@ -28,13 +28,14 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.claims import Claim
+from tashi.domain.displays import DesiredDisplay, Display, Screenshot
 from tashi.domain.errors import InvalidInput
 from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
@@ -52,6 +53,7 @@ from tashi.domain.models import (
     Visibility,
 )
 from tashi.domain.states import HostState, InstanceState, Role
+from tashi.domain.usage import UsageSample
 from tashi.store.binding import Binding, BindResult, HostUsage
 
 
@@ -245,6 +247,46 @@ class Store(Protocol):
     ) -> Sequence[Event]:
         """The ``limit`` most recent events meeting every condition given (``since``: at
         or after; ``after_id``: newer than that event), oldest first."""
+        ...
+
+    # --- a running VM's display (see tashi.domain.displays) ----------------------------
+    def get_display(self, instance_id: int) -> Display:
+        """The instance's display requests and answers (all empty when none was asked)."""
+        ...
+    def pending_displays(self, instance_ids: Collection[int]) -> dict[int, DesiredDisplay]:
+        """The requests not answered yet of those of ``instance_ids`` that have some."""
+        ...
+    def ask_vnc(self, instance_id: int, *, open_it: bool, password: str) -> int:
+        """Count a new VNC request (open one with ``password``, or close it); its number."""
+        ...
+    def ask_screenshot(self, instance_id: int) -> int:
+        """Count a new screenshot request; its number."""
+        ...
+    def answer_vnc(self, instance_id: int, number: int, *, host: str, port: int,
+                   error: str) -> bool:
+        """Keep the answer to VNC request ``number`` (where it listens, or why it failed)
+        and blank the password if it is the last one asked. False for an answer already
+        kept; InvalidInput for a request never asked."""
+        ...
+    def answer_screenshot(self, instance_id: int, number: int, *,
+                          png: tuple[bytes, int, int] | None, error: str) -> bool:
+        """Keep the answer to screenshot request ``number``: the PNG (with its width and
+        height) replaces the last one, or why there is none. As :meth:`answer_vnc`."""
+        ...
+    def get_screenshot(self, instance_id: int) -> Screenshot | None:
+        """The last screenshot kept (None: none yet)."""
+        ...
+
+    # --- usage figures (see tashi.domain.usage) ----------------------------------------
+    def put_usage(self, samples: Sequence[UsageSample]) -> int:
+        """Keep each sample as its instance's latest, replacing the one before (of two
+        for one instance, the later), in one transaction that writes no instance row:
+        no state is derived, no event recorded. Samples of instances that do not exist
+        are skipped; how many were kept. A sample goes with its instance, and is no
+        part of a snapshot (a measurement, not state)."""
+        ...
+    def get_usage(self, instance_id: int) -> UsageSample | None:
+        """The instance's latest sample (None: none yet); NotFound for no such instance."""
         ...
 
     # --- the whole state (export and import) ------------------------------------------

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from tashi.domain.derive import base_state
+from tashi.domain.derive import awaits_placement, base_state
 from tashi.domain.errors import Conflict, InvalidTransition, NotFound, TashiError
 from tashi.domain.models import Host, Instance, InstanceStatus
 from tashi.domain.resources import ZERO, Resources
-from tashi.domain.states import InstanceState, can_transition
+from tashi.domain.states import InstanceState
 from tashi.scheduler.fit import refusal as refusal_of
 from tashi.scheduler.records import host_snapshot, placement_request
 
@@ -80,9 +80,10 @@ def refusal(binding: Binding, instance: Instance | None, host: Host | None,
     if instance.generation != binding.generation:
         return Conflict(f"instance {iid} changed (generation {instance.generation}, "
                         f"not {binding.generation})")
-    if not can_transition(instance.state, InstanceState.ACTIVATING):
-        return InvalidTransition(f"instance {instance.name}: cannot go from {instance.state} "
-                                 f"to {InstanceState.ACTIVATING}")
+    if not awaits_placement(instance.spec, instance.status):
+        return InvalidTransition(f"instance {instance.name}: it is {instance.state} on "
+                                 f"{instance.spec.host or 'no host'}; only Pending instances "
+                                 "(and Resuming ones on no host) are placed")
     if host is None:
         return NotFound(f"host {binding.host} not found")
     return _host_refusal(instance, host, usage, network_kinds)
@@ -113,5 +114,5 @@ def placed_message(binding: Binding) -> str:
     return f"placed on host {binding.host}{why}"
 
 
-def event_message(binding: Binding) -> str:
-    return f"{InstanceState.PENDING} -> {InstanceState.ACTIVATING}: {placed_message(binding)}"
+def event_message(binding: Binding, old: InstanceState, new: InstanceState) -> str:
+    return f"{old} -> {new}: {placed_message(binding)}"

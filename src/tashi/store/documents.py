@@ -35,7 +35,7 @@ _PLACEMENT: dict[str, Any] = {"target_host": None, "allow_elsewhere": False,
 _DISK: dict[str, Any] = {"size_gib": 0, "scratch": False, "bus": DiskBus.VIRTIO,
                          "cache": DiskCache.WRITEBACK}
 #: The status's facts of the current binding, left out when false.
-_FACTS = ("ran", "ended", "held")
+_FACTS = ("ran", "ended", "held", "saved")
 
 
 def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
@@ -125,6 +125,10 @@ def status_doc(status: InstanceStatus) -> dict[str, Any]:
     doc.update({fact: True for fact in _FACTS if getattr(status, fact)})
     if status.reboots_done:
         doc["reboots_done"] = status.reboots_done
+    if status.progress is not None:
+        doc["progress"] = status.progress
+    if status.last_failure:
+        doc["last_failure"] = status.last_failure
     return doc
 
 
@@ -144,6 +148,9 @@ def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
         ended=bool(doc.get("ended", False)),
         held=bool(doc.get("held", False)),
         reboots_done=int(doc.get("reboots_done", 0)),
+        saved=bool(doc.get("saved", False)),
+        progress=None if doc.get("progress") is None else int(doc["progress"]),
+        last_failure=str(doc.get("last_failure", "")),
     )
 
 

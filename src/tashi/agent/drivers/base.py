@@ -6,7 +6,8 @@ domain ids) past this boundary: everything is addressed by Tashi's instance id.
 :class:`HypervisorDriver` is what every driver does (host facts, list, start, stop,
 destroy). Each optional operation is a small protocol of its own that a driver
 implements or not: :class:`Console`, :class:`Pausable`, :class:`Suspendable`,
-:class:`LiveMigratable`, :class:`Vnc`. What a driver can do is data
+:class:`LiveMigratable`, :class:`Vnc`, :class:`Metered` (usage figures: not
+an ability, since nothing asks for it). What a driver can do is data
 (:func:`capabilities_of`): derived from the protocols it implements and the facts it
 measured, sent in the heartbeat, never found out by calling a method and catching an
 error. A driver implements an optional protocol wholly or not at all.
@@ -25,6 +26,7 @@ from tashi.domain.capabilities import Ability, DiskKind, HostCapabilities, Hyper
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat
+from tashi.domain.usage import VmUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,7 @@ class IncomingMigration:
 
 @dataclass(frozen=True, slots=True)
 class VncEndpoint:
-    """Where the VM's VNC server listens, for the console proxy to connect to."""
+    """Where the VM's VNC server listens (an address of its host, and a port)."""
 
     host: str
     port: int
@@ -198,19 +200,29 @@ class Rebootable(Protocol):
 
 @runtime_checkable
 class Suspendable(Protocol):
-    """Save a VM's whole state to a file and end its process; start it again from there."""
+    """Save a VM's whole state (memory, devices, its own disks) to a directory and end
+    its process; start it again from there, on this host or another that sees it."""
 
     async def suspend(self, instance_id: int, path: Path) -> None:
-        """Write the running or paused VM's state to ``path``, then end its process (its
-        files stay: it is listed as STOPPED). On failure the VM runs on as before, and a
-        partial ``path`` is removed. Succeeds if ``path`` already holds its state and
-        the VM is stopped (a repeat)."""
+        """Save the running or paused VM's state in the directory ``path``, then end its
+        process and remove its files here: it is no longer listed, and
+        :meth:`saved` is true of ``path``. On failure the VM runs on as before (paused
+        if it was) and nothing partial is left in ``path``. Repeatable: after an
+        interruption it finishes what was begun; a repeat once done succeeds."""
         ...
 
     async def resume(self, request: VmRequest, path: Path) -> None:
-        """Start ``request``'s VM from the state in ``path`` (written by :meth:`suspend`
-        on this host or a compatible one). Idempotent like ``start``; on failure cleans
-        up like ``start`` and leaves ``path`` as it was."""
+        """Start ``request``'s VM from the state saved in ``path`` (by :meth:`suspend`
+        on this host or a compatible one), and once it runs remove ``path``. Idempotent
+        like ``start``; on failure cleans up like ``start`` and leaves ``path`` whole."""
+        ...
+
+    def saved(self, path: Path) -> bool:
+        """Whether ``path`` holds a whole saved state. Cheap (a file's existence)."""
+        ...
+
+    def progress(self, instance_id: int) -> int | None:
+        """Percent done of a suspend or resume of the instance in flight (None: none)."""
         ...
 
 
@@ -258,11 +270,36 @@ class LiveMigratable(Protocol):
 
 @runtime_checkable
 class Vnc(Protocol):
-    """A VNC server on the VM's display."""
+    """The VM's display: a VNC server on it, password protected, and screenshots of it
+    (see :mod:`tashi.domain.displays`). Each method raises DriverError if the VM is not
+    running here."""
 
-    async def vnc(self, instance_id: int) -> VncEndpoint:
-        """Where the running VM's VNC server listens (the same while it runs);
-        DriverError if it is not running here."""
+    async def open_vnc(self, instance_id: int, password: str) -> VncEndpoint:
+        """Make the VM's VNC server listen on the host's VNC address, opened by
+        ``password`` only (at most 8 characters); a repeat keeps where it listens and
+        sets the new password (the old one stops working). The password is never logged."""
+        ...
+
+    async def close_vnc(self, instance_id: int) -> None:
+        """Stop the VM's VNC server listening. Succeeds if it was not."""
+        ...
+
+    async def screenshot(self, instance_id: int) -> bytes:
+        """The VM's display now, as a PNG (DriverError if it is larger than
+        :data:`tashi.domain.displays.MAX_SCREENSHOT_BYTES`)."""
+        ...
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """What a VM uses of its host (:class:`~tashi.domain.usage.VmUsage`), measured on
+    demand; its counters are cumulative since the VM's process started."""
+
+    async def usage(self, instance_id: int) -> VmUsage | None:
+        """The VM's figures now; None when it has no process here (stopped, absent, being
+        started) or cannot be measured this time (e.g. its monitor is busy). Cheap (no
+        guest is touched, nothing changes) and bounded in time: a hung hypervisor makes
+        it return None or raise DriverError after a short timeout, never block."""
         ...
 
 

@@ -78,13 +78,17 @@ class Composition:
         for disk in request.disks:
             await self._disk(request.instance_id, disk).check(disk)
 
-    async def provide(self, request: VmRequest, slot: Callable[[int], Path]) -> None:
+    async def provide(self, request: VmRequest, slot: Callable[[int], Path], *,
+                      present: frozenset[Path] = frozenset()) -> None:
         """Provide every disk (disk N in ``slot(N)`` if it makes a file) and prepare every
-        NIC of ``request``, in order; the first failure raises DriverError."""
+        NIC of ``request``, in order; the first failure raises DriverError. A disk whose
+        file is in ``present`` is left as it is (a resumed VM's, carried back)."""
         iid = request.instance_id
         for index, disk in enumerate(request.disks):
             provider = self._disk(iid, disk)
-            await provider.provide(disk, provider.target(disk, slot(index)))
+            target = provider.target(disk, slot(index))
+            if target.path not in present:
+                await provider.provide(disk, target)
         for index, nic in enumerate(request.nics):
             await self._nic(iid, index, nic).prepare(iid, index, nic)
 

@@ -12,11 +12,11 @@ from tashi.agent.settings import AgentSettings
 
 def _qemu(settings: AgentSettings) -> HypervisorDriver:
     return QemuDriver(settings.state_dir / "qemu", detect_accelerator(settings.accel),
-                      disk_limit_gib=settings.disk_gib)
+                      disk_limit_gib=settings.disk_gib, vnc_listen=settings.vnc_listen)
 
 
 def _fake(settings: AgentSettings) -> HypervisorDriver:
-    return FakeDriver()
+    return FakeDriver(vnc_host=settings.vnc_listen)
 
 
 DRIVERS: dict[str, Callable[[AgentSettings], HypervisorDriver]] = {

@@ -17,6 +17,7 @@ from tashi.api.schemas import (
     HeartbeatIn,
     JoinIn,
     ReportIn,
+    UsageReportIn,
 )
 from tashi.identity.access import require_host_agent
 from tashi.manager.notifier import host_key
@@ -65,6 +66,16 @@ async def consoles(host: str, body: ConsolesIn, caller: Caller, core: Core) -> d
     tails = [(c.id, c.text) for c in body.consoles]
     kept = await run_in_threadpool(core.reports.consoles, host, tails)
     return {"kept": kept, "ignored": len(tails) - kept}
+
+
+@router.post("/hosts/{host}/usage", dependencies=[AS_HOST_AGENT])
+async def usage(host: str, body: UsageReportIn, caller: Caller, core: Core) -> dict[str, int]:
+    """The usage figures ``host``'s agent measured, of the VMs it runs: each replaces its
+    instance's latest (figures of instances bound elsewhere are ignored)."""
+    require_host_agent(caller, host)
+    figures = [(u.id, u.domain()) for u in body.instances]
+    kept = await run_in_threadpool(core.usage.record, host, figures)
+    return {"kept": kept, "ignored": len(figures) - kept}
 
 
 @router.post("/hosts/{host}/report", dependencies=[AS_HOST_AGENT])

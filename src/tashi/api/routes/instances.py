@@ -21,6 +21,7 @@ from tashi.api.schemas import (
     EventOut,
     InstanceCreate,
     InstanceOut,
+    UsageOut,
 )
 from tashi.common.consoletail import new_part
 from tashi.domain.errors import InvalidInput, NotFound
@@ -80,7 +81,11 @@ async def list_instances(caller: Caller, core: Core) -> list[InstanceOut]:
 
 @router.get("/{ref}")
 async def show_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
-    return instance_out(await run_in_threadpool(core.instances.get, caller, ref))
+    """The instance, with the latest usage figures its host measured."""
+    inst = await run_in_threadpool(core.instances.get, caller, ref)
+    sample = await run_in_threadpool(core.usage.latest, inst.id)
+    shown = instance_out(inst)
+    return shown if sample is None else shown.model_copy(update={"usage": UsageOut.of(sample)})
 
 
 @router.post("/{ref}/shutdown", status_code=202)
@@ -100,6 +105,24 @@ async def unpause_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
     """Thaw a Paused instance (Unpausing, then Running)."""
     return instance_out(await run_in_threadpool(core.instances.operate, caller, ref,
                                                 Operation.UNPAUSE))
+
+
+@router.post("/{ref}/suspend", status_code=202)
+async def suspend_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    """Save a Running or Paused instance to the suspend directory and free its host
+    (Suspending, then Suspended on no host); a failed save leaves it running, the reason
+    in its message."""
+    return instance_out(await run_in_threadpool(core.instances.operate, caller, ref,
+                                                Operation.SUSPEND))
+
+
+@router.post("/{ref}/resume", status_code=202)
+async def resume_instance(ref: str, caller: Caller, core: Core) -> InstanceOut:
+    """Start a Suspended instance again from its saved state, on a host the scheduler
+    chooses (Resuming, then Running); a failed restore leaves it Suspended, its saved
+    state whole, the reason in its message."""
+    return instance_out(await run_in_threadpool(core.instances.operate, caller, ref,
+                                                Operation.RESUME))
 
 
 @router.post("/{ref}/reboot", status_code=202)

@@ -27,7 +27,7 @@ from tashi.domain.models import Instance
 from tashi.identity.access import require_admin
 from tashi.manager.core import ManagerCore
 from tashi.manager.notifier import PENDING
-from tashi.scheduler.records import group_key
+from tashi.scheduler.records import group_key, needed_abilities
 from tashi.store.binding import Binding
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"],
@@ -73,6 +73,7 @@ def pending_out(i: Instance, now: datetime, kinds: Mapping[str, str]) -> Pending
         networks=sorted({n.network for n in spec.nics}),
         nic_models=sorted({n.model for n in spec.nics}),
         network_kinds=sorted({kinds[n.network] for n in spec.nics if n.network in kinds}),
+        abilities=sorted(needed_abilities(i)),
         avoid_hosts=sorted(i.status.avoided(now)), message=i.status.message)
 
 

@@ -41,6 +41,12 @@ if TYPE_CHECKING:
         Wire,
     )
     from tashi.api.schemas.catalog import ImageCopyIn, ImageOut, NetworkCreate, NetworkOut
+    from tashi.api.schemas.displays import (
+        DesiredDisplayOut,
+        ScreenshotIn,
+        VncAnswerIn,
+        VncOut,
+    )
     from tashi.api.schemas.hosts import (
         CapabilitiesWire,
         ClaimOut,
@@ -76,6 +82,7 @@ if TYPE_CHECKING:
         SnapshotOut,
         UnplacedIn,
     )
+    from tashi.api.schemas.usage import UsageIn, UsageOut, UsageReportIn
     from tashi.api.schemas.users import (
         MAX_TOKEN_LIFETIME_S,
         GivenPassword,
@@ -99,7 +106,7 @@ __all__ = [
     "MAX_BINDINGS", "MAX_COUNT", "MAX_ID", "MAX_TOKEN_LIFETIME_S", "AttachedInstanceOut",
     "AvoidedHostOut",
     "BindIn", "BindingIn", "BindingOut", "CapabilitiesWire", "ClaimOut", "ConsoleIn",
-    "ConsolesIn", "DesiredDiskOut",
+    "ConsolesIn", "DesiredDiskOut", "DesiredDisplayOut",
     "DesiredInstanceOut", "DesiredNicOut",
     "DesiredOut", "DesiredSeedOut", "DestroyOut", "DiskOut", "ErrorOut", "EventOut",
     "GivenPassword",
@@ -111,9 +118,12 @@ __all__ = [
     "LayoutInstanceOut", "LoginIn", "NetworkCreate", "NetworkName", "NetworkOut",
     "NetworkShowOut",
     "NewPassword", "NicOut", "ObservationIn", "PasswordIn", "PendingOut", "ReportIn",
+    "ScreenshotIn",
     "SeedOut", "SlotsOut", "SnapshotOut", "StartFailureOut", "TokenCreate", "TokenCreatedOut",
-    "TokenLifetime", "TokenName", "TokenOut", "TokenSettings", "UnplacedIn", "UserCreate",
-    "UserCredentialOut", "UserName", "UserOut", "WhoAmIOut", "Wire",
+    "TokenLifetime", "TokenName", "TokenOut", "TokenSettings", "UnplacedIn", "UsageIn",
+    "UsageOut", "UsageReportIn", "UserCreate",
+    "UserCredentialOut", "UserName", "UserOut", "VncAnswerIn", "VncOut", "WhoAmIOut",
+    "Wire",
 ]
 
 

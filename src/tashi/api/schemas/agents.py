@@ -12,8 +12,10 @@ from tashi.api.schemas.base import (
     Int,
     Wire,
 )
+from tashi.api.schemas.displays import DesiredDisplayOut
 from tashi.api.schemas.hosts import CapabilitiesWire
 from tashi.domain.derive import Directive, Observed
+from tashi.domain.desired import Busy
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind
 from tashi.domain.states import InstanceState
 
@@ -71,6 +73,8 @@ class DesiredInstanceOut(Wire):
     seed: DesiredSeedOut | None = None
     reboots: int = 0
     reboot_hard: bool = False
+    resume: bool = Field(default=False, description="start it from its saved state")
+    display: DesiredDisplayOut | None = None
 
 
 class DesiredOut(Wire):
@@ -85,6 +89,11 @@ class ObservationIn(Wire):
     console: str | None = Field(default=None, max_length=65536,
                                 description="the console tail, when it changed")
     reboots: Int = Field(default=0, ge=0, le=MAX_ID, description="reboots carried out")
+    failure: str = Field(default="", max_length=2000,
+                         description="what could not be done to it (a suspend), in words")
+    busy: Busy = Field(
+        default="", description="an operation in flight: only its progress counts")
+    progress: Int | None = Field(default=None, ge=0, le=100, description="percent done")
 
 
 class ConsoleIn(Wire):

@@ -20,6 +20,7 @@ from tashi.api.schemas.base import (
     NetworkName,
     Wire,
 )
+from tashi.api.schemas.usage import UsageOut
 from tashi.domain.events import EventKind
 from tashi.domain.models import DiskBus, DiskCache
 from tashi.domain.resources import (
@@ -131,6 +132,12 @@ class InstanceOut(Wire):
     seed: SeedOut | None = None
     reboots: int = Field(default=0, description="reboots asked since it was created")
     reboots_done: int = Field(default=0, description="of those, carried out by its host")
+    saved: bool = Field(default=False, description="its state is saved in the suspend "
+                        "directory (Suspended, or Resuming until it runs)")
+    progress: int | None = Field(default=None, description="percent done of a suspend or "
+                                 "resume under way")
+    last_failure: str = Field(default="", description="why the last suspend or resume "
+                              "failed (nothing was lost: it runs on, or stays suspended)")
     target_host: str | None = None
     allow_elsewhere: bool = False
     group: str | None = None
@@ -148,6 +155,8 @@ class InstanceOut(Wire):
                                       "Pending")
     created_at: datetime
     updated_at: datetime
+    usage: UsageOut | None = Field(default=None, description="the latest usage figures "
+                                   "its host measured (one instance's answer only)")
 
 
 class DestroyOut(Wire):

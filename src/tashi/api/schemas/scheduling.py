@@ -35,6 +35,9 @@ class PendingOut(Wire):
     networks: list[str] = Field(default_factory=list)
     nic_models: list[str] = Field(default_factory=list, description="its NICs' models")
     network_kinds: list[str] = Field(default_factory=list, description="its networks' kinds")
+    abilities: list[str] = Field(default_factory=list,
+                                 description="optional driver operations its host needs "
+                                             "(suspend: to resume a saved VM)")
     avoid_hosts: list[str] = Field(default_factory=list,
                                    description="where its start failed lately")
     message: str = Field(default="", description="its status message (the last reason)")

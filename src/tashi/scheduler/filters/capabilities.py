@@ -1,13 +1,12 @@
-"""The host's drivers offer what the request needs: its NIC models and network kinds
-(:meth:`tashi.domain.needs.Needs.unmet_by`; a host that never reported capabilities is
-judged by what Tashi's own drivers know)."""
+"""The host's drivers offer what the request needs: its NIC models, network kinds and
+driver abilities (:meth:`tashi.domain.needs.Needs.unmet_on`; a host that never reported
+capabilities is judged by what Tashi's own drivers know, and has no optional ability)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
 
-from tashi.domain.needs import facts_of
 from tashi.scheduler.filters.base import Filter, Part, Scope
 from tashi.scheduler.model import ClusterFacts, HostSnapshot, PlacementRequest
 
@@ -19,10 +18,10 @@ class CapabilityFilter(Filter):
 
     def passes(self, host: HostSnapshot, request: PlacementRequest,
                facts: ClusterFacts) -> bool:
-        return not request.needs.unmet_by(facts_of(host.capabilities))
+        return not request.needs.unmet_on(host.capabilities)
 
     def explain(self, removed: Sequence[HostSnapshot],
                 request: PlacementRequest) -> list[Part]:
-        lacking = Counter(", ".join(request.needs.unmet_by(facts_of(h.capabilities)))
+        lacking = Counter(", ".join(request.needs.unmet_on(h.capabilities))
                           for h in removed)
         return [(n, f"{n} lack {what}") for what, n in lacking.items()]

@@ -136,7 +136,8 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
         events.append(convert.event_row(
             EventFacts(EventKind.INSTANCE_PLACED, "scheduler", new.owner, instance.state,
                        new.state, new.spec.resources),
-            instance_id=new.id, host=b.host, message=event_message(b), at=now))
+            instance_id=new.id, host=b.host, at=now,
+            message=event_message(b, instance.state, new.state)))
         results.append(BindResult(b.instance_id, instance=new))
         placed.append(new)
     if updates:  # executemany: one statement, however many were bound

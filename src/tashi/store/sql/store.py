@@ -45,6 +45,7 @@ from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import batch, claims, convert, derived
 from tashi.store.sql import snapshot as whole
+from tashi.store.sql.displays import SqlDisplays
 from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.tables import (
@@ -60,6 +61,7 @@ from tashi.store.sql.tables import (
     SettingRow,
     plain,
 )
+from tashi.store.sql.usage import SqlUsage
 from tashi.store.sql.users import SqlUsers
 
 R = TypeVar("R", bound=Base)
@@ -69,7 +71,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlUsers):
+class SqlStore(SqlUsers, SqlDisplays, SqlUsage):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
     ``url`` may also be an engine already made (the pickle store's in-memory one, see

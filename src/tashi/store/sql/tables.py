@@ -23,6 +23,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    LargeBinary,
     Select,
     String,
     Text,
@@ -217,6 +218,61 @@ class ConsoleRow(Base):
         ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
     )
     text: Mapped[str] = mapped_column(Text)
+
+
+class DisplayRow(Base):
+    """An instance's VNC and screenshot requests and their answers (domain.displays)."""
+
+    __tablename__ = "displays"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    vnc_asked: Mapped[int] = mapped_column(default=0)
+    vnc_open: Mapped[bool] = mapped_column(default=False)
+    vnc_password: Mapped[str] = mapped_column(String(16), default="")  # until answered
+    vnc_done: Mapped[int] = mapped_column(default=0)
+    vnc_host: Mapped[str] = mapped_column(String(NAME), default="")
+    vnc_port: Mapped[int] = mapped_column(default=0)
+    vnc_error: Mapped[str] = mapped_column(Text, default="")
+    shots_asked: Mapped[int] = mapped_column(default=0)
+    shots_done: Mapped[int] = mapped_column(default=0)
+    shot_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ScreenshotRow(Base):
+    """The last screenshot of an instance's display (a PNG)."""
+
+    __tablename__ = "screenshots"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int]
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int]
+    height: Mapped[int]
+    taken_at: Mapped[datetime]
+
+
+class UsageRow(Base):
+    """The latest usage figures of an instance's VM (:mod:`tashi.domain.usage`), replaced
+    by each sample its host's agent sends; they go with the instance."""
+
+    __tablename__ = "usage"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(NAME))
+    at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    cpu_seconds: Mapped[float]
+    memory_rss_bytes: Mapped[int] = mapped_column(BigInteger)
+    disk_read_bytes: Mapped[int] = mapped_column(BigInteger)
+    disk_written_bytes: Mapped[int] = mapped_column(BigInteger)
+    net_rx_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    net_tx_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class EventRow(Base):

@@ -14,6 +14,7 @@ from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest
 from tashi.agent.drivers.composition import Composition, compose
 from tashi.agent.drivers.network.base import USER, NicBackend
 from tashi.agent.drivers.qemu.accel import Accelerator
+from tashi.agent.drivers.qemu.display import DISPLAY_ARGS
 from tashi.agent.drivers.qemu.runtime import RuntimeLayout, vm_name
 from tashi.agent.drivers.storage import DiskTarget
 from tashi.domain.capabilities import NicModel
@@ -51,9 +52,12 @@ def build_argv(
     accel: Accelerator,
     qemu_binary: str = QEMU_BINARY,
     composition: Composition | None = None,
+    *,
+    incoming: bool = False,
 ) -> list[str]:
     """The full QEMU argv for ``request``, its files under ``layout``, its disks and
-    NICs where the host's ``composition`` puts them (default: :func:`compose`).
+    NICs where the host's ``composition`` puts them (default: :func:`compose`);
+    ``incoming``: waiting for its state (``-incoming defer``: a resume).
 
     Raises DriverError for what this driver cannot do (an unknown NIC model, a network
     or disk kind the host does not serve, a malformed MAC, non-positive sizes)."""
@@ -66,6 +70,7 @@ def build_argv(
     argv += machine_args(accel)
     argv += ["-smp", str(request.cores), "-m", f"{request.memory_mib}M"]
     argv += ["-nodefaults", "-no-user-config", "-display", "none"]
+    argv += DISPLAY_ARGS  # a small VGA, and VNC that listens only when asked (see display)
     argv += runtime_args(layout)
     iid, composition = request.instance_id, composition or compose()
     if any(d.bus is DiskBus.SCSI for d in request.disks):
@@ -75,7 +80,7 @@ def build_argv(
                           composition.disk_target(iid, disk, layout.overlay(index)))
     for index, nic in enumerate(request.nics):
         argv += nic_args(index, nic, composition.nic_backend(iid, index, nic), iid)
-    return argv
+    return argv + (["-incoming", "defer"] if incoming else [])
 
 
 def cpu_model(accel: Accelerator) -> str:

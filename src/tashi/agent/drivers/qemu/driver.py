@@ -11,13 +11,15 @@ import asyncio
 import logging
 import os
 import shlex
+import shutil
 from asyncio.subprocess import Process
+from collections.abc import Callable
 from pathlib import Path
 
-from tashi.agent.drivers.base import HostInfo, VmRequest, VmStatus
+from tashi.agent.drivers.base import HostInfo, VmRequest, VmStatus, VncEndpoint
 from tashi.agent.drivers.composition import Composition, compose
 from tashi.agent.drivers.hostinfo import disk_gib_of, host_resources
-from tashi.agent.drivers.qemu import process
+from tashi.agent.drivers.qemu import display, process, savedstate
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
 from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rotate_if_large
@@ -39,14 +41,18 @@ from tashi.agent.drivers.qemu.runtime import (
     remove_runtime_dir,
     vm_name,
 )
+from tashi.agent.drivers.qemu.savedstate import SavedState
+from tashi.agent.drivers.qemu.usage import measure
 from tashi.common.qemu_img import QEMU_IMG
 from tashi.domain.capabilities import HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
+from tashi.domain.usage import VmUsage
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
+SAVE_TIMEOUT_S = 600.0  # a suspend's save, a resume's restore
 LIST_QMP_TIMEOUT_S = 1.0
 QUIT_TIMEOUT_S = 2.0
 POWERDOWN_QMP_TIMEOUT_S = 5.0
@@ -55,7 +61,8 @@ LOG_TAIL_BYTES = 2000
 
 class QemuDriver:
     """Runs VMs as QEMU processes on this host. See ``HypervisorDriver`` for the contract;
-    of the optional protocols it implements ``Console``, ``Pausable`` and ``Rebootable``.
+    of the optional protocols it implements ``Console``, ``Pausable``, ``Rebootable``,
+    ``Suspendable`` (see :mod:`.savedstate`), ``Metered`` and ``Vnc`` (see :mod:`.display`).
     Its disks and NICs are made by the host's ``composition`` (default:
     :func:`~tashi.agent.drivers.composition.compose`)."""
 
@@ -69,8 +76,10 @@ class QemuDriver:
         start_timeout_s: float = START_TIMEOUT_S,
         disk_limit_gib: int | None = None,
         composition: Composition | None = None,
+        vnc_listen: str = "127.0.0.1",
     ) -> None:
         self._disk_limit_gib = disk_limit_gib
+        self._vnc_listen = vnc_listen  # the host's address VNC servers listen on
         self._composition = composition or compose(qemu_img)
         self._facts: HypervisorFacts | None = None
         self._state_dir = state_dir.absolute()
@@ -80,6 +89,7 @@ class QemuDriver:
         self._procs: dict[int, Process] = {}  # QEMUs this driver object started
         self._locks: dict[int, asyncio.Lock] = {}
         self._starting: set[int] = set()
+        self._progress: dict[int, int] = {}  # percent of a suspend or resume in flight
 
     @property
     def name(self) -> str:
@@ -132,20 +142,79 @@ class QemuDriver:
         return VmStatus(instance_id, observed, f"QMP status: {state}", reboots)
 
     async def start(self, request: VmRequest) -> None:
+        await self._start(request, None)
+
+    async def resume(self, request: VmRequest, path: Path) -> None:
+        saved = SavedState(path)
+        if not await asyncio.to_thread(saved.complete):
+            raise DriverError(f"instance {request.instance_id} ({request.name}): no whole "
+                              f"saved state in {path}")
+        await self._start(request, saved)
+
+    async def _start(self, request: VmRequest, saved: SavedState | None) -> None:
         iid = request.instance_id
         async with self._lock(iid):
-            if self._pid(iid) is not None:
+            if self._pid(iid) is not None:  # (a saved state stays: it did not restore it)
                 log.info("instance %d (%s): already running; start is a no-op", iid, request.name)
                 return
             layout = self._layout(iid)
             argv = build_argv(request, layout, self._accel, self._qemu_binary,
-                              self._composition)
+                              self._composition, incoming=saved is not None)
             await self._check_start(request, layout)
             self._starting.add(iid)
             try:
-                await self._launch(request, layout, argv)
+                await self._launch(request, layout, argv, saved)
             finally:
                 self._starting.discard(iid)
+                self._progress.pop(iid, None)
+            if saved is not None:  # restored and running: only now does the saved state go
+                await asyncio.to_thread(shutil.rmtree, saved.root, True)
+                log.info("instance %d (%s): resumed; its saved state %s removed", iid,
+                         request.name, saved.root)
+
+    async def suspend(self, instance_id: int, path: Path) -> None:
+        saved = SavedState(path)
+        async with self._lock(instance_id):
+            label = f"instance {instance_id} ({self._label(instance_id)})"
+            layout = self._layout(instance_id)
+            pid = self._pid(instance_id)
+            if pid is None:
+                await self._finish_suspend(saved, layout, label)
+                return
+            socket = layout.qmp_socket
+            memory = await qmp_execute(socket, "query-memory-size-summary")
+            size = memory.get("base-memory", 0) if isinstance(memory, dict) else 0
+            await asyncio.to_thread(savedstate.prepare, saved, int(size) + 2**24, layout.root)
+            log.info("instance %d (%s): saving its state to %s", instance_id, label, path)
+            try:
+                await savedstate.save_memory(socket, saved, label, SAVE_TIMEOUT_S,
+                                             self._progress_of(instance_id))
+            finally:
+                self._progress.pop(instance_id, None)
+            await self._quit_or_kill(instance_id, pid)
+            self._procs.pop(instance_id, None)
+            await self._finish_suspend(saved, layout, label)
+
+    async def _finish_suspend(self, saved: SavedState, layout: RuntimeLayout,
+                              label: str) -> None:
+        """After QEMU ended with its memory saved: the disks carried, the runtime
+        directory removed (repeatable: an agent may have stopped in between)."""
+        if await asyncio.to_thread(saved.complete) and not layout.root.exists():
+            return
+        if not saved.memory.exists():
+            raise DriverError(f"{label}: cannot suspend: its VM is not running on this host")
+        disks = await asyncio.to_thread(savedstate.finish_save, saved, layout.root)
+        await asyncio.to_thread(remove_runtime_dir, layout)
+        log.info("%s: suspended to %s (disks %s)", label, saved.root, ", ".join(disks) or "none")
+
+    def saved(self, path: Path) -> bool:
+        return SavedState(path).complete()
+
+    def progress(self, instance_id: int) -> int | None:
+        return self._progress.get(instance_id)
+
+    def _progress_of(self, instance_id: int) -> Callable[[int], None]:
+        return lambda pct: self._progress.__setitem__(instance_id, pct)
 
     async def stop(self, instance_id: int, timeout_s: float) -> None:
         async with self._lock(instance_id):
@@ -188,6 +257,34 @@ class QemuDriver:
             await reboot_vm(layout, instance_id, label, hard=hard, timeout_s=timeout_s)
             await asyncio.to_thread(write_reboots, layout, number)
 
+    async def open_vnc(self, instance_id: int, password: str) -> VncEndpoint:
+        async with self._lock(instance_id):
+            layout = self._display_of(instance_id, "open VNC")
+            port = await display.open_vnc(layout, instance_id, self._vnc_listen, password)
+            return VncEndpoint(self._vnc_listen, port)
+
+    async def close_vnc(self, instance_id: int) -> None:
+        async with self._lock(instance_id):
+            await display.close_vnc(self._display_of(instance_id, "close VNC"), instance_id)
+
+    async def screenshot(self, instance_id: int) -> bytes:
+        async with self._lock(instance_id):
+            layout = self._display_of(instance_id, "take a screenshot")
+            return await display.screenshot(layout, instance_id)
+
+    def _display_of(self, instance_id: int, what: str) -> RuntimeLayout:
+        """The layout of the running VM, started with a display; DriverError if not."""
+        label = self._label(instance_id)
+        if self._pid(instance_id) is None:
+            raise DriverError(f"instance {instance_id} ({label}): cannot {what}: its VM is "
+                              "not running on this host")
+        layout = self._layout(instance_id)
+        meta = read_meta(layout)
+        if meta is not None and display.DISPLAY_ARGS[-1] not in meta.argv:
+            raise DriverError(f"instance {instance_id} ({label}): cannot {what}: its VM was "
+                              "started without a display (by an older agent)")
+        return layout
+
     async def pause(self, instance_id: int) -> None:
         await self._run_state(instance_id, "stop", "paused")
 
@@ -223,6 +320,15 @@ class QemuDriver:
                 log.info("instance %d (%s): destroyed", instance_id, label)
             else:
                 log.info("instance %d: already gone; destroy is a no-op", instance_id)
+
+    async def usage(self, instance_id: int) -> VmUsage | None:
+        """See ``Metered``: /proc and QMP ``query-blockstats`` (:mod:`.usage`); None
+        while an operation holds the VM's monitor (a reboot waits on it)."""
+        pid = self._pid(instance_id)
+        if pid is None or instance_id in self._starting or self._lock(instance_id).locked():
+            return None
+        return await measure(instance_id, pid, self._layout(instance_id).qmp_socket,
+                             client_name=vm_name(instance_id))
 
     async def console(self, instance_id: int, max_bytes: int) -> str:
         data = await asyncio.to_thread(self._read_console, instance_id, max_bytes)
@@ -267,17 +373,23 @@ class QemuDriver:
             await asyncio.to_thread(remove_runtime_dir, layout)
             self._procs.pop(request.instance_id, None)
 
-    async def _launch(self, request: VmRequest, layout: RuntimeLayout, argv: list[str]) -> None:
-        """Create the files, run QEMU, wait for QMP; on any failure undo all of it."""
+    async def _launch(self, request: VmRequest, layout: RuntimeLayout, argv: list[str],
+                      saved: SavedState | None) -> None:
+        """Create the files, run QEMU, wait for QMP (and, for a resume, restore its
+        ``saved`` state); on any failure undo all of it (a saved state stays whole)."""
         iid = request.instance_id
         loop = asyncio.get_running_loop()
         started_at = loop.time()
         log.info("instance %d (%s): starting (%s, %d cores, %d MiB)",
                  iid, request.name, self._accel, request.cores, request.memory_mib)
         try:
-            await self._create_files(request, layout, argv)
+            await self._create_files(request, layout, argv, saved)
             self._procs[iid] = await process.spawn(argv, layout.qemu_log)
             await self._wait_ready(request, layout, self._procs[iid])
+            if saved is not None:
+                await savedstate.restore_memory(
+                    layout.qmp_socket, saved, f"instance {iid} ({request.name})",
+                    SAVE_TIMEOUT_S, self._progress_of(iid))
         except BaseException as exc:
             tail = await self._undo_start(iid, layout)
             if isinstance(exc, DriverError):
@@ -288,13 +400,17 @@ class QemuDriver:
                  iid, request.name, loop.time() - started_at)
 
     async def _create_files(self, request: VmRequest, layout: RuntimeLayout,
-                            argv: list[str]) -> None:
+                            argv: list[str], saved: SavedState | None) -> None:
         try:
             create_runtime_dir(layout, new_meta(request.instance_id, request.name, argv))
             write_reboots(layout, request.reboots)  # a new VM owes none of those before
         except OSError as exc:
             raise DriverError(f"cannot create runtime directory {layout.root}: {exc}") from exc
-        await self._composition.provide(request, layout.overlay)
+        present: frozenset[Path] = frozenset()
+        if saved is not None:  # its disks back from the saved state (links or copies)
+            names = await asyncio.to_thread(savedstate.carry_disks, saved.root, layout.root)
+            present = frozenset(layout.root / n for n in names)
+        await self._composition.provide(request, layout.overlay, present=present)
 
     async def _wait_ready(self, request: VmRequest, layout: RuntimeLayout, proc: Process) -> None:
         """Until QMP answers ``query-status``; DriverError if QEMU exits or time runs out."""

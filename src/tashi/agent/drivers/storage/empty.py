@@ -9,7 +9,6 @@ directory), and go with the instance.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
@@ -73,7 +72,11 @@ class ScratchDisk:
         check_size(disk)
 
     async def provide(self, disk: DiskPlan, target: DiskTarget) -> None:
-        await asyncio.to_thread(make_sparse, target.path, disk.size_gib * GIB)
+        """Made in the event loop, not a worker thread: creating the file and setting
+        its size are two metadata calls on the agent's local state directory (well under
+        a millisecond), and handing them to a thread and back cost half as much again
+        (``benchmarks/scratch.py``: 1.45x the bare ``ftruncate``; inline, about 1.0x)."""
+        make_sparse(target.path, disk.size_gib * GIB)
         log.debug("scratch disk %s: %d GiB, sparse", target.path, disk.size_gib)
 
 
