@@ -29,6 +29,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -175,9 +176,12 @@ async def bare_round(work: Path, argv: tuple[str, ...], tashi_root: Path, base: 
         await qmp_execute(sock, "migrate-incoming",
                           {"uri": f"exec:cat {shlex.quote(str(state))}"})
         await wait_migrated(sock, timeout_s)
-        while True:  # QEMU runs the guest once the stream is in (no -S)
-            if await query_status(sock) == "running":
+        while True:  # the state saved was paused (stopped for the save): run it on
+            run_state = await query_status(sock)
+            if run_state == "running":
                 break
+            if run_state == "paused":
+                await qmp_execute(sock, "cont")
             await asyncio.sleep(POLL_S)
         times.resume.append(time.monotonic() - t0)
         progress(f"bare  {memory_mib} MiB #{index}: suspend {times.suspend[-1]:.2f} s, "
@@ -189,6 +193,9 @@ async def bare_round(work: Path, argv: tuple[str, ...], tashi_root: Path, base: 
 
 
 async def measure(args: argparse.Namespace, work: Path) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # cleans up
     image = guest_image()
     load = os.getloadavg()
     data_dir = work / "data"

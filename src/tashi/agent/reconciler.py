@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Collection, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,7 @@ class Reconciler:
             elif seen is not None:
                 self._freeze_or_thaw(d, seen.observed)
                 self._reboot_if_asked(d, seen)
+                self._tidy_if_resumed(d)
         elif d.directive is Directive.SUSPEND:
             self._suspend_if_asked(d, seen)
         elif d.directive is Directive.STOP:
@@ -136,6 +138,16 @@ class Reconciler:
                  "hard" if d.reboot_hard else "soft")
         self._launch(d.id, "reboot", self._rebootable.reboot(d.id, d.reboots, d.reboot_hard,
                                                              d.shutdown_timeout_s))
+
+    def _tidy_if_resumed(self, d: DesiredInstance) -> None:
+        """A VM runs from a saved state an earlier agent began to restore (it stopped
+        before removing it): the saved state has served, it goes."""
+        path = self.saved_path(d.id)
+        if d.resume and d.id not in self._ops and self._suspendable is not None \
+                and self._suspendable.saved(path):
+            log.info("instance %d (%s): it runs from its saved state %s: removing it",
+                     d.id, d.name, path)
+            self._launch(d.id, "tidy", asyncio.to_thread(shutil.rmtree, path, True))
 
     def _suspend_if_asked(self, d: DesiredInstance, seen: VmStatus | None) -> None:
         """Save a VM the manager wants suspended (or finish a save an earlier agent

@@ -175,7 +175,7 @@ class QemuDriver:
     async def suspend(self, instance_id: int, path: Path) -> None:
         saved = SavedState(path)
         async with self._lock(instance_id):
-            label = f"instance {instance_id} ({self._label(instance_id)})"
+            label = f"instance {instance_id} ({self._label(instance_id)})"  # as logged
             layout = self._layout(instance_id)
             pid = self._pid(instance_id)
             if pid is None:
@@ -185,7 +185,7 @@ class QemuDriver:
             memory = await qmp_execute(socket, "query-memory-size-summary")
             size = memory.get("base-memory", 0) if isinstance(memory, dict) else 0
             await asyncio.to_thread(savedstate.prepare, saved, int(size) + 2**24, layout.root)
-            log.info("instance %d (%s): saving its state to %s", instance_id, label, path)
+            log.info("%s: saving its state to %s", label, path)
             try:
                 await savedstate.save_memory(socket, saved, label, SAVE_TIMEOUT_S,
                                              self._progress_of(instance_id))

@@ -8,8 +8,9 @@ Every failure becomes a DriverError with the cause chained.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from qemu.qmp import ExecInterruptedError, QMPClient, QMPError
@@ -73,6 +74,46 @@ async def execute_and_wait(socket: Path, command: str, arguments: Mapping[str, o
         await _disconnect(client, socket)
 
 
+class QmpSession:
+    """One QMP connection held for a sequence of commands (a save, a restore: each
+    command would otherwise pay for a connection and its capabilities handshake).
+    Others wait for the socket meanwhile: hold it only for an operation."""
+
+    def __init__(self, client: QMPClient, socket: Path) -> None:
+        self._client = client
+        self._socket = socket
+
+    async def execute(self, command: str, arguments: Mapping[str, object] | None = None, *,
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> object:
+        """Run ``command``; DriverError (cause chained) on any failure."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._client.execute(command, arguments)
+        except (QMPError, OSError, EOFError, TimeoutError) as exc:
+            reason = f"timed out after {timeout_s} s" if isinstance(exc, TimeoutError) else exc
+            raise DriverError(f"QMP {command} on {self._socket}: {reason}") from exc
+
+    async def status(self) -> str:
+        """QEMU's run state, as :func:`query_status`."""
+        return _status_of(await self.execute("query-status"), self._socket)
+
+
+@contextlib.asynccontextmanager
+async def qmp_session(socket: Path, *, client_name: str | None = None,
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> AsyncIterator[QmpSession]:
+    """A :class:`QmpSession` on ``socket`` (connecting within ``timeout_s``)."""
+    client = QMPClient(client_name)
+    try:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.connect(str(socket))
+        except (QMPError, OSError, EOFError, TimeoutError) as exc:
+            raise DriverError(f"QMP connect to {socket}: {exc or 'timed out'}") from exc
+        yield QmpSession(client, socket)
+    finally:
+        await _disconnect(client, socket)
+
+
 async def _disconnect(client: QMPClient, socket: Path) -> None:
     """Close the connection; an end-of-file here (e.g. after ``quit``) is expected."""
     try:
@@ -86,6 +127,10 @@ async def query_status(socket: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S,
     """QEMU's run state (``running``, ``paused``, ``shutdown``...)."""
     result = await qmp_execute(socket, "query-status", timeout_s=timeout_s,
                                client_name=client_name)
+    return _status_of(result, socket)
+
+
+def _status_of(result: object, socket: Path) -> str:
     if not isinstance(result, Mapping) or not isinstance(result.get("status"), str):
         raise DriverError(f"QMP query-status on {socket}: unexpected answer {result!r}")
     return str(result["status"])

@@ -31,12 +31,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
+from tashi.agent.drivers.qemu.qmp import QmpSession, qmp_session
 from tashi.domain.errors import DriverError
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.05
+POLL_S = 0.01  # query-migrate: cheap on a held session
 MIGRATE_BANDWIDTH = 64 * 1024**3  # bytes/s: as fast as the disk takes it
 _DISK_FILE = re.compile(r"disk\d+\.(qcow2|raw)")
 Progress = Callable[[int], None]
@@ -146,26 +146,26 @@ def _fsync_dir(path: Path) -> None:
 
 async def save_memory(socket: Path, saved: SavedState, label: str, timeout_s: float,
                       progress: Progress) -> None:
-    """Stop the VM and write its memory and device state to ``saved.memory``. On failure
-    the VM runs on as it was (``cont`` if it ran) and the partial file is removed;
-    DriverError says why."""
-    was_running = await query_status(socket) == "running"
-    await qmp_execute(socket, "stop")
-    try:
-        await qmp_execute(socket, "migrate-set-parameters",
-                          {"max-bandwidth": MIGRATE_BANDWIDTH})
-        uri = f"exec:cat > {shlex.quote(str(saved.partial))}"
-        await qmp_execute(socket, "migrate", {"uri": uri})
-        await wait_migration(socket, f"{label}: saving its state", timeout_s, progress)
-        await asyncio.to_thread(_commit, saved)
-    except BaseException:
-        saved.partial.unlink(missing_ok=True)
-        if was_running:
-            try:
-                await qmp_execute(socket, "cont")
-            except DriverError as exc:
-                log.error("%s: cannot let it run on after the failed save: %s", label, exc)
-        raise
+    """Stop the VM and write its memory and device state to ``saved.memory`` (one QMP
+    session throughout). On failure the VM runs on as it was (``cont`` if it ran) and
+    the partial file is removed; DriverError says why."""
+    async with qmp_session(socket) as qmp:
+        was_running = await qmp.status() == "running"
+        await qmp.execute("stop")
+        try:
+            await qmp.execute("migrate-set-parameters", {"max-bandwidth": MIGRATE_BANDWIDTH})
+            uri = f"exec:cat > {shlex.quote(str(saved.partial))}"
+            await qmp.execute("migrate", {"uri": uri})
+            await wait_migration(qmp, f"{label}: saving its state", timeout_s, progress)
+            await asyncio.to_thread(_commit, saved)
+        except BaseException:
+            saved.partial.unlink(missing_ok=True)
+            if was_running:
+                try:
+                    await qmp.execute("cont")
+                except DriverError as exc:
+                    log.error("%s: cannot let it run on after the failed save: %s", label, exc)
+            raise
 
 
 def _commit(saved: SavedState) -> None:
@@ -178,29 +178,36 @@ def _commit(saved: SavedState) -> None:
 async def restore_memory(socket: Path, saved: SavedState, label: str, timeout_s: float,
                          progress: Progress) -> None:
     """Feed ``saved.memory`` to the QEMU waiting at ``socket`` (started with
-    ``-incoming defer``), then until it runs; DriverError if it does not."""
-    uri = f"exec:cat {shlex.quote(str(saved.memory))}"
-    await qmp_execute(socket, "migrate-incoming", {"uri": uri})
-    await wait_migration(socket, f"{label}: restoring its state", timeout_s, progress)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10.0
-    while (state := await query_status(socket)) != "running":
-        if state not in ("inmigrate", "paused", "restore-vm", "prelaunch") or \
-                loop.time() > deadline:
-            raise DriverError(f"{label}: restored, but QEMU is {state}, not running")
-        if state == "paused":
-            await qmp_execute(socket, "cont")
-        await asyncio.sleep(POLL_S)
+    ``-incoming defer``), then run it (QEMU leaves it paused: it was stopped for the
+    save); DriverError if it does not run."""
+    async with qmp_session(socket) as qmp:
+        uri = f"exec:cat {shlex.quote(str(saved.memory))}"
+        try:
+            await qmp.execute("migrate-incoming", {"uri": uri})
+            await wait_migration(qmp, "restoring its state", timeout_s, progress)
+        except DriverError as exc:  # QEMU ends when the stream is bad: its log says why
+            raise DriverError(f"{label}: restoring its state from {saved.memory} failed: "
+                              f"{exc.message}") from exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10.0
+        while (state := await qmp.status()) != "running":
+            if state not in ("inmigrate", "paused", "restore-vm", "prelaunch") or \
+                    loop.time() > deadline:
+                raise DriverError(f"{label}: restored, but QEMU is {state}, not running")
+            if state == "paused":
+                await qmp.execute("cont")
+            else:
+                await asyncio.sleep(POLL_S)
 
 
-async def wait_migration(socket: Path, what: str, timeout_s: float,
+async def wait_migration(qmp: QmpSession, what: str, timeout_s: float,
                          progress: Progress) -> None:
     """Poll ``query-migrate`` until it completes; DriverError when it fails, is
-    cancelled or takes longer than ``timeout_s``."""
+    cancelled or takes longer than ``timeout_s`` (then it is cancelled)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        info = await qmp_execute(socket, "query-migrate")
+        info = await qmp.execute("query-migrate")
         status = info.get("status", "") if isinstance(info, Mapping) else ""
         if status == "completed":
             progress(100)
@@ -211,7 +218,7 @@ async def wait_migration(socket: Path, what: str, timeout_s: float,
         if isinstance(info, Mapping):
             progress(percent(info.get("ram")))
         if loop.time() > deadline:
-            await _cancel(socket)
+            await _cancel(qmp)
             raise DriverError(f"{what}: not done after {timeout_s:.0f} s")
         await asyncio.sleep(POLL_S)
 
@@ -226,8 +233,8 @@ def percent(ram: object) -> int:
     return max(0, min(99, (total - remaining) * 100 // total))
 
 
-async def _cancel(socket: Path) -> None:
+async def _cancel(qmp: QmpSession) -> None:
     try:
-        await qmp_execute(socket, "migrate_cancel")
+        await qmp.execute("migrate_cancel")
     except DriverError as exc:
-        log.warning("QMP migrate_cancel on %s: %s", socket, exc)
+        log.warning("QMP migrate_cancel: %s", exc)
