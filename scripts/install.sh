@@ -5,7 +5,8 @@
 #
 # Usage: scripts/install.sh [all|demo] [--dry-run]   (as root, or with sudo available)
 #   all   (default) everything the tests need (scripts/test.sh): QEMU, qemu-img, the
-#         guest-image tools, PostgreSQL, slapd and ldap-utils; Tashi with its test tools
+#         guest-image tools, PostgreSQL, slapd and ldap-utils, promtool (of prometheus);
+#         Tashi with its test tools
 #   demo  only what `tashi up` and scripts/demo.sh need: QEMU, qemu-img, the guest-image
 #         tools; Tashi without the test tools (no PostgreSQL, no slapd)
 #   --dry-run  print what would be installed, install nothing
@@ -19,7 +20,7 @@ for arg in "$@"; do
     case $arg in
         all|demo) MODE=$arg ;;
         --dry-run) DRY_RUN=yes ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install: unknown argument '$arg' (use: all, demo, --dry-run)" >&2; exit 2 ;;
     esac
 done
@@ -37,7 +38,7 @@ APT_PACKAGES=(qemu-system-x86 qemu-utils cpio syslinux syslinux-common mtools do
               xz-utils python3-venv python3-pip)
 PIP_TARGET=.
 if [[ $MODE == all ]]; then
-    APT_PACKAGES+=(postgresql slapd ldap-utils)
+    APT_PACKAGES+=(postgresql slapd ldap-utils prometheus)  # prometheus: its promtool
     PIP_TARGET='.[test]'
 fi
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -121,8 +122,10 @@ class Rig:
 
 
 async def start_rig(tmp_path: Path, *, heartbeat_timeout_s: float = 30,
-                    join_token: str | None = None) -> tuple[Rig, _Server, asyncio.Task[None]]:
-    store = open_store(f"sqlite:///{tmp_path}/tashi.db")
+                    join_token: str | None = None,
+                    store_url: str | None = None) -> tuple[Rig, _Server, asyncio.Task[None]]:
+    """``store_url``: the manager's store (default: sqlite in ``tmp_path``)."""
+    store = open_store(store_url or f"sqlite:///{tmp_path}/tashi.db")
     admin_token = ensure_admin(store)
     assert admin_token
     ensure_default_network(store)
@@ -154,13 +157,26 @@ async def stop_rig(rig: Rig, server: _Server, serving: asyncio.Task[None]) -> No
     rig.core.store.close()
 
 
+def add_guest_image(r: Rig) -> None:
+    """The public image ``guest`` (the admin's) that tests boot."""
+    (r.image_dir / "guest").write_bytes(b"\0" * 1024)
+    r.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
+                                       visibility=Visibility.PUBLIC))
+
+
+RAW_TIMEOUT = httpx.Timeout(30.0)  # TashiClient's; httpx's 5 s fails a slow fsync under load
+
+
+def raw_client(base_url: str = "", **kwargs: object) -> httpx.AsyncClient:
+    """A bare HTTP client, for what TashiClient would refuse to send (or hide)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=RAW_TIMEOUT, **kwargs)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """A cluster without a scheduler task (tests drive placement when they want)."""
     r, server, serving = await start_rig(tmp_path, heartbeat_timeout_s=1.0)
-    (r.image_dir / "guest").write_bytes(b"\0" * 1024)
-    r.core.store.create_image(NewImage("guest", "admin", ImageFormat.RAW, 1024, 1024,
-                                         visibility=Visibility.PUBLIC))
+    add_guest_image(r)
     yield r
     await stop_rig(r, server, serving)
 

@@ -120,6 +120,10 @@ ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
     ("DELETE", "/join-token", None),
     ("PUT", "/settings/tokens", {"password_login_only": False}),
     ("DELETE", "/images/guest", None),  # the admin's public image: all see it, it deletes it
+    ("GET", "/quotas", None),
+    ("PUT", "/quotas/owner", {"cores": 8, "instances": None}),
+    ("DELETE", "/quotas/owner", None),
+    ("GET", "/metrics", None),  # outside /api/v1 (ROOT); also the scrape token: test_metrics.py
 ]
 ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/instances", None),
@@ -140,6 +144,7 @@ ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
 # the owner itself, or an admin (others are forbidden: these name no hidden record)
 SELF_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/tokens?user=owner", None),
+    ("GET", "/quotas/owner", None),  # with what the owner uses
     ("PUT", "/users/owner/password", {"password": "a new password",
                                       "current_password": PASSWORD}),
 ]
@@ -168,10 +173,17 @@ AGENT_ENDPOINTS: list[tuple[str, str, object]] = [
 ]
 
 
+ROOT = ("/metrics",)  # paths of the matrix outside /api/v1
+
+
+def url_of(path: str) -> str:
+    return path if path.startswith(ROOT) else "/api/v1" + path
+
+
 async def call(w: World, caller: str, method: str, path: str,
                body: object) -> httpx.Response:
     headers = {} if caller == "none" else {"Authorization": f"Bearer {w.tokens[caller]}"}
-    url = "/api/v1" + path.format(i=w.instance, t=w.token_id)
+    url = url_of(path.format(i=w.instance, t=w.token_id))
     async with httpx.AsyncClient(base_url=w.rig.url, timeout=TIMEOUT_S) as raw:
         if "follow=true" in path:  # a stream that may never end: its status is enough
             async with raw.stream(method, url, headers=headers) as resp:
@@ -220,7 +232,7 @@ async def test_matrix_covers_every_operation(rig: Rig) -> None:
         return min(matching, key=lambda op: op[1].count("{"), default=None)
 
     covered = set(ELSEWHERE) | {
-        operation_of(method, "/api/v1" + path.split("?")[0].format(i=7, t=7))
+        operation_of(method, url_of(path.split("?")[0].format(i=7, t=7)))
         for _kind, method, path, _body in MATRIX}
     assert sorted(operations - covered) == []
 

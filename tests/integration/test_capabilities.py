@@ -4,13 +4,11 @@ scheduler places on the hosts that offer what an instance needs."""
 
 from __future__ import annotations
 
-import httpx
-
 from tashi.agent.drivers.base import capabilities_of
 from tashi.agent.drivers.fake import FakeDriver
 from tashi.api.schemas import HeartbeatIn, InstanceCreate
 from tashi.domain.capabilities import Ability
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 
 def vm(name: str, nic_model: str = "virtio") -> InstanceCreate:
@@ -51,7 +49,7 @@ async def test_an_older_agent_without_capabilities_still_heartbeats(rig: Rig) ->
 async def test_the_api_refuses_a_nic_model_no_host_offers(rig: Rig) -> None:
     await rig.add_host("node1", FakeDriver(nic_models=["virtio"]))
     await rig.add_host("node2", FakeDriver(nic_models=["virtio"]))
-    async with httpx.AsyncClient(base_url=rig.url,
+    async with raw_client(base_url=rig.url,
                                  headers={"Authorization": f"Bearer {rig.admin_token}"}) as raw:
         resp = await raw.post("/api/v1/instances", json={"name": "e", "image": "guest",
                                                          "nic_model": "e1000"})

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from tashi.api.schemas import InstanceCreate
 from tashi.domain.errors import Conflict, Forbidden, NotFound, Unauthenticated
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 
 def vm(name: str, **kw: object) -> InstanceCreate:
@@ -159,7 +158,7 @@ async def test_agent_credential_is_bound_to_its_host(rig: Rig) -> None:
 async def test_bad_input_rejected_and_nothing_created(rig: Rig, body: dict[str, object],
                                                       says: str) -> None:
     """Raw requests, as any client could send them: the server is the one that checks."""
-    async with httpx.AsyncClient(base_url=rig.url, headers={
+    async with raw_client(base_url=rig.url, headers={
             "Authorization": f"Bearer {rig.admin_token}"}) as raw:
         resp = await raw.post("/api/v1/instances", json=body)
     assert resp.status_code in (400, 422), resp.text

@@ -8,11 +8,10 @@ import asyncio
 import logging
 import re
 
-import httpx
 import pytest
 
 from tashi.domain.errors import Conflict, Forbidden
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 from tests.integration.test_cluster_lifecycle import vm
 
 
@@ -61,7 +60,7 @@ async def test_an_agent_logs_the_vms_it_re_adopts(scheduled: Rig,
 
 
 async def test_the_front_page_says_where_to_go(rig: Rig) -> None:
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         page = await raw.get("/")
         links = await raw.get("/", headers={"Accept": "application/json"})
     assert page.status_code == 200
@@ -76,7 +75,7 @@ async def test_the_front_page_says_where_to_go(rig: Rig) -> None:
 async def test_the_docs_work_offline(rig: Rig) -> None:
     """Swagger UI's files come from the manager (the swagger-ui-bundle package), so the
     docs work where the browser cannot reach a CDN."""
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         docs = await raw.get("/docs")
         assert docs.status_code == 200
         assert "cdn." not in docs.text

@@ -16,7 +16,7 @@ from tashi.client import TashiClient
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.errors import Forbidden, InvalidInput, NotFound
 from tashi.domain.states import Role
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 DISK = b"\0" * 4096
 
@@ -34,7 +34,7 @@ def user(rig: Rig, name: str) -> TashiClient:
 
 
 async def delete(rig: Rig, who: str, ref: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"{rig.url}/api/v1") as raw:
+    async with raw_client(base_url=f"{rig.url}/api/v1") as raw:
         return await raw.delete(f"/images/{ref}",
                                 headers={"Authorization": f"Bearer {rig.tokens[who]}"})
 

@@ -34,7 +34,7 @@ from tashi.manager.pgnotify import CHANNEL
 from tashi.store import open_store
 from tashi.store.base import NewImage
 from tashi.store.factory import redact
-from tests.integration.conftest import PostgresCluster
+from tests.integration.conftest import PostgresCluster, raw_client
 
 BIN = Path(sys.executable).parent
 SECRET = "not-the-password"  # in the store URL (trust auth ignores it): never in a log
@@ -95,7 +95,7 @@ def _free_port() -> int:
 
 async def _until_serving(m: Manager, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as http:
+    async with raw_client() as http:
         while time.monotonic() < deadline:
             if m.process.poll() is not None:
                 pytest.fail(f"manager {m.url} exited ({m.process.returncode}):\n"

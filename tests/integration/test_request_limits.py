@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 
 async def test_oversized_json_is_refused_with_413(rig: Rig) -> None:
     huge = {"name": "x", "image": "guest", "networks": ["a" * 60] * 20_000}
-    async with httpx.AsyncClient(base_url=rig.url, headers={
+    async with raw_client(base_url=rig.url, headers={
             "Authorization": f"Bearer {rig.admin_token}"}) as raw:
         resp = await raw.post("/api/v1/instances", json=huge)
         assert resp.status_code == 413
@@ -26,7 +26,7 @@ async def test_oversized_json_is_refused_with_413(rig: Rig) -> None:
 
 
 async def test_normal_requests_and_image_uploads_pass(rig: Rig) -> None:
-    async with httpx.AsyncClient(base_url=rig.url, headers={
+    async with raw_client(base_url=rig.url, headers={
             "Authorization": f"Bearer {rig.admin_token}"}) as raw:
         resp = await raw.put("/api/v1/images/big.raw", content=b"\0" * (3 * 1024 * 1024))
         assert resp.status_code == 201, resp.text

@@ -523,3 +523,14 @@ def test_event_facts_are_kept_and_filtered(store: Store) -> None:
     assert store.list_events(since=made.at + timedelta(days=1)) == []
     restored = store.snapshot().events
     assert made in restored
+
+
+def test_count_instances_by_state(store: Store) -> None:
+    assert store.count_instances() == {}
+    store.create_host("node1")
+    web, _, _ = (new_instance(store, name) for name in ("web", "db", "api"))
+    exit_instance(store, web)
+    counted = store.count_instances()
+    assert counted == {S.PENDING: 2, S.EXITED: 1}
+    listed = [i.state for i in store.list_instances()]
+    assert counted == {state: listed.count(state) for state in set(listed)}

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from tashi.common.passwords import hash_password
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.errors import Forbidden, Unauthenticated
 from tashi.domain.states import Role
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 PASSWORD = "alice's long password"
 
@@ -83,7 +82,7 @@ async def test_admins_may_restrict_token_creation_to_password_logins(rig: Rig,
 
 
 async def test_the_setting_takes_a_json_boolean_only(rig: Rig) -> None:
-    async with httpx.AsyncClient(base_url=f"{rig.url}/api/v1", headers={
+    async with raw_client(base_url=f"{rig.url}/api/v1", headers={
             "Authorization": f"Bearer {rig.admin_token}"}) as raw:
         for bad in ("yes", 1, "true", None):
             resp = await raw.put("/settings/tokens", json={"password_login_only": bad})

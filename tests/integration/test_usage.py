@@ -7,12 +7,10 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-import httpx
-
 from tashi.agent.drivers.fake import FakeDriver
 from tashi.agent.service import Agent
 from tashi.api.schemas import BindIn, InstanceCreate, InstanceOut, UsageOut
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 USAGE_EVERY_S = 0.05
 
@@ -109,7 +107,7 @@ async def test_an_agent_reports_its_own_hosts_instances_only(rig: Rig) -> None:
     await rig.admin.add_host("h2")  # registered, its agent not running: the test speaks
     other = (await rig.admin.add_host("h3")).token
     inst = await running(rig, "web", "h1")
-    async with httpx.AsyncClient(base_url=rig.url + "/api/v1/agent/hosts") as raw:
+    async with raw_client(base_url=rig.url + "/api/v1/agent/hosts") as raw:
         resp = await raw.post("/h3/usage", json={"instances": [figures(inst.id)]},
                               headers={"Authorization": f"Bearer {other}"})
         assert resp.status_code == 200, resp.text
@@ -131,7 +129,7 @@ async def test_impossible_figures_are_refused_with_the_reason(rig: Rig) -> None:
         (figures(1, started_at="2026-12-02T10:00:00"), "started_at"),  # no time zone
         (figures(1, net_rx_bytes=5), "net_rx_bytes"),  # rx without tx
     ]
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         for body, named in cases:
             resp = await raw.post("/api/v1/agent/hosts/h2/usage",
                                   content=json.dumps({"instances": [body]}),  # Infinity too

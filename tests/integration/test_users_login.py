@@ -8,7 +8,7 @@ import pytest
 from tashi.common.clock import ManualClock
 from tashi.domain.errors import RateLimited, TashiError, Unauthenticated
 from tashi.identity.loginlimit import LoginLimiter
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 PASSWORD = "correct horse battery"
 
@@ -18,7 +18,7 @@ async def add_user(rig: Rig, name: str, password: str = PASSWORD) -> None:
 
 
 async def login(rig: Rig, user: str, password: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         return await raw.post("/api/v1/login", json={"user": user, "password": password})
 
 
@@ -71,7 +71,7 @@ async def test_failed_logins_are_limited_per_address(rig: Rig) -> None:
 
 
 async def test_429_is_documented(rig: Rig) -> None:
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         spec = (await raw.get("/openapi.json")).json()
     answers = spec["paths"]["/api/v1/login"]["post"]["responses"]
     assert "429" in answers

@@ -20,7 +20,7 @@ from tashi.identity.sources import LdapUsers, SystemUsers
 from tashi.identity.sources.config import directory_of
 from tashi.identity.sources.directory import UserDirectory
 from tashi.manager.settings import ManagerSettings
-from tests.integration.conftest import Rig, start_rig, stop_rig
+from tests.integration.conftest import Rig, raw_client, start_rig, stop_rig
 from tests.integration.ldap_directory import Directory, directory
 from tests.integration.system_accounts import Accounts, accounts
 
@@ -37,7 +37,7 @@ async def ldap_rig(tmp_path: Path, directory: Directory) -> AsyncIterator[Rig]:
 
 
 async def login(rig: Rig, user: str, password: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=rig.url) as raw:
+    async with raw_client(base_url=rig.url) as raw:
         return await raw.post("/api/v1/login", json={"user": user, "password": password})
 
 

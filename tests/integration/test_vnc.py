@@ -11,7 +11,6 @@ import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from tashi.agent.drivers.fake import SCREEN, FakeDriver
@@ -35,7 +34,7 @@ from tashi.domain.errors import (
 )
 from tashi.manager.displays import DisplayService
 from tashi.store.base import Store
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 from tests.integration.test_store_contract import STORES, new_instance, opened
 
 
@@ -128,7 +127,7 @@ async def test_display_calls_on_an_instance_not_running_are_409_naming_it(
     await scheduled.wait_for(iid, "Exited")
     with pytest.raises(InvalidTransition, match="cannot vnc --stop web: it is Exited"):
         await scheduled.admin.close_vnc("web")
-    async with httpx.AsyncClient(base_url=scheduled.url) as raw:
+    async with raw_client(base_url=scheduled.url) as raw:
         resp = await raw.post(f"/api/v1/instances/{iid}/vnc",
                               headers={"Authorization": f"Bearer {scheduled.admin_token}"})
     assert resp.status_code == 409
@@ -200,7 +199,7 @@ async def test_agents_answers_are_checked(scheduled: Rig) -> None:
     url = f"/api/v1/agent/hosts/h1/instances/{iid}/screenshot"
     headers = {"Authorization": f"Bearer {scheduled.tokens['h1']}"}
     tiny = rgb_png(2, 2, b"\0" * 12)
-    async with httpx.AsyncClient(base_url=scheduled.url, headers=headers) as raw:
+    async with raw_client(base_url=scheduled.url, headers=headers) as raw:
         never = await raw.post(url, json={"request": 7, "png_base64": _b64(tiny)})
         assert never.status_code == 400
         assert never.json()["message"] == ("instance 1 (web): screenshot 7 was never asked "

@@ -10,12 +10,12 @@ import pytest
 
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.states import Role
-from tests.integration.conftest import Rig
+from tests.integration.conftest import Rig, raw_client
 
 
 @pytest.fixture
 async def raw(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{rig.url}/api/v1") as client:
+    async with raw_client(base_url=f"{rig.url}/api/v1") as client:
         yield client
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "scripts" / "install.sh"
-TEST_ONLY = {"postgresql", "slapd", "ldap-utils"}
+TEST_ONLY = {"postgresql", "slapd", "ldap-utils", "prometheus"}  # prometheus: promtool
 
 
 def dry_run(*args: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from tashi.agent.drivers.registry import make_driver
+from tashi.agent.metrics import MetricsServer
 from tashi.agent.service import (
     Agent,
     load_credential,
@@ -79,8 +80,13 @@ async def run_agent(settings: AgentSettings) -> None:
                       report_every_s=settings.report_every_s,
                       manager_url=settings.manager_url,
                       usage_every_s=settings.usage_every_s)
+        metrics = None if not settings.metrics_listen else MetricsServer(
+            settings.metrics_listen, agent.metrics.registry, host=settings.host)
         try:
             await agent.run()
         except Unauthenticated as exc:
             raise Unauthenticated(f"{exc.message}; the credential was "
                                   f"{_credential_origin(settings)}") from exc
+        finally:
+            if metrics is not None:
+                metrics.close()

@@ -16,10 +16,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from prometheus_client import CollectorRegistry
+
 from tashi import __version__
 from tashi.agent.consoles import ConsoleStreamer
 from tashi.agent.displays import DisplayKeeper
 from tashi.agent.drivers.base import Console, HypervisorDriver, Metered, Vnc, capabilities_of
+from tashi.agent.metrics import AgentMetrics
 from tashi.agent.reconciler import Reconciler
 from tashi.agent.usage import USAGE_EVERY_S, UsageSampler
 from tashi.api.schemas import (
@@ -83,9 +86,11 @@ class Agent:
                  heartbeat_interval_s: float = 10.0,
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
                  report_every_s: float = 30.0, manager_url: str | None = None,
-                 usage_every_s: float = USAGE_EVERY_S) -> None:
+                 usage_every_s: float = USAGE_EVERY_S,
+                 registry: CollectorRegistry | None = None) -> None:
         """``manager_url``: named in the logs and errors (else "the manager");
-        ``usage_every_s``: how often a metered driver's VMs are measured."""
+        ``usage_every_s``: how often a metered driver's VMs are measured; ``registry``:
+        where its metrics are kept (default: a registry of its own)."""
         self._client = client
         self._host = host
         self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
@@ -105,6 +110,10 @@ class Agent:
         self._last_report: list[Observation] | None = None
         self._last_report_at: float | None = None
         self._capabilities: CapabilitiesWire | None = None  # measured at the first heartbeat
+        self.metrics = AgentMetrics(
+            registry or CollectorRegistry(),
+            lambda: {} if self._usage is None else self._usage.latest,
+            lambda: {d.id: d.name for d in self._desired or ()})
 
     async def run(self) -> None:
         """Run until cancelled. VMs keep running when the agent stops.
@@ -141,10 +150,14 @@ class Agent:
         info = await self._driver.host_info()
         if self._capabilities is None:
             self._capabilities = CapabilitiesWire.of(await capabilities_of(self._driver))
-        await self._client.heartbeat(self._host, HeartbeatIn(
-            cores=info.cores, memory_mib=info.memory_mib, disk_gib=info.disk_gib,
-            agent_version=__version__, hypervisor=info.hypervisor,
-            capabilities=self._capabilities))
+        try:
+            await self._client.heartbeat(self._host, HeartbeatIn(
+                cores=info.cores, memory_mib=info.memory_mib, disk_gib=info.disk_gib,
+                agent_version=__version__, hypervisor=info.hypervisor,
+                capabilities=self._capabilities))
+        except TashiError:
+            self.metrics.failed("heartbeat")
+            raise
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -164,6 +177,7 @@ class Agent:
             try:
                 answer = await self._client.desired(self._host, since, self._poll_wait_s)
             except TashiError as exc:
+                self.metrics.failed("watch")
                 if isinstance(exc, Unauthenticated | Forbidden):
                     raise refusal(exc, self._host, "watch", self._manager) from exc
                 log.warning("host %s: watch of %s failed (%s); retrying in %.0f s",
@@ -201,6 +215,7 @@ class Agent:
         try:
             await self._client.report(self._host, report_in(observations))
         except TashiError as exc:
+            self.metrics.failed("report")
             log.warning("host %s: report failed: %s", self._host, exc.message)
             self._last_report = None
             return

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tashi.agent.metrics import parse_listen
+from tashi.domain.errors import InvalidInput
+
 WILDCARDS = frozenset({"0.0.0.0", "::", "[::]", "*"})  # every address: none to name
 
 
@@ -44,6 +47,10 @@ class AgentSettings(BaseSettings):
     vnc_listen: str = Field(default="127.0.0.1", min_length=1, max_length=255,
                             description="the address of this host VMs' VNC servers listen "
                             "on, and users connect to (not a wildcard such as 0.0.0.0)")
+    metrics_listen: str = Field(default="", max_length=300,
+                                description="ADDRESS:PORT to serve Prometheus metrics on "
+                                "(/metrics, no token: an address only Prometheus reaches); "
+                                "empty (the default): not served")
     log_level: str = "INFO"
 
     @field_validator("vnc_listen")
@@ -52,4 +59,14 @@ class AgentSettings(BaseSettings):
         if value in WILDCARDS:
             raise ValueError(f"vnc_listen {value!r} names no address users can connect to: "
                              "give one of this host's addresses")
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _address_and_port(cls, value: str) -> str:
+        if value:
+            try:
+                parse_listen(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
         return value

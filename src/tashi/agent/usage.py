@@ -39,6 +39,7 @@ class UsageSampler:
         self._instances = instances
         self._every_s = every_s
         self._timeout_s = measure_timeout_s
+        self.latest: dict[int, VmUsage] = {}  # the last sample's figures, by instance id
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -68,7 +69,9 @@ class UsageSampler:
         """The figures of each VM that could be measured now, by instance id."""
         ids = sorted(set(self._instances()))
         measured = await asyncio.gather(*(self._measure(i) for i in ids))
-        return {i: usage for i, usage in zip(ids, measured, strict=True) if usage is not None}
+        self.latest = {i: usage for i, usage in zip(ids, measured, strict=True)
+                       if usage is not None}
+        return self.latest
 
     async def _measure(self, instance_id: int) -> VmUsage | None:
         try:

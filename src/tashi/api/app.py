@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from tashi import __version__
 from tashi.api.errors import install_error_handlers
 from tashi.api.home import OPENAPI, install_home
 from tashi.api.hostmemo import HostOutMemo
 from tashi.api.limits import BodySizeLimit
+from tashi.api.metrics import RequestMetrics, route_templates
 from tashi.api.routes import (
     agents,
     catalog,
@@ -20,25 +22,37 @@ from tashi.api.routes import (
     events,
     hosts,
     instances,
+    metrics,
     networks,
+    quotas,
     scheduling,
     users,
 )
+from tashi.manager.accounting import CLOSE_EVERY_S, accounting_loop
 from tashi.manager.core import ManagerCore
 from tashi.manager.hosts import liveness_loop
 from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
 
 
 def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
-               retry: RetryPolicy | None = None, retry_interval_s: float = 1.0) -> FastAPI:
+               retry: RetryPolicy | None = None, retry_interval_s: float = 1.0,
+               metrics_token: SecretStr | None = None, usage_interval_s: int | None = None,
+               usage_close_every_s: float = CLOSE_EVERY_S) -> FastAPI:
     """``retry``: how Held instances whose start failed are retried (default:
-    :class:`RetryPolicy`'s defaults)."""
+    :class:`RetryPolicy`'s defaults); ``metrics_token``: the scrape token that reads
+    ``/metrics`` (besides admins' tokens; see :mod:`tashi.api.routes.metrics`);
+    ``usage_interval_s``: the length of usage intervals (None: the store's), closed
+    every ``usage_close_every_s`` (see :mod:`tashi.manager.accounting`)."""
     retries = RetryController(core.store, core.clock, core.instances, retry or RetryPolicy())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core.notifier.attach(asyncio.get_running_loop())
-        tasks = [asyncio.create_task(liveness_loop(core.hosts, liveness_interval_s),
+        if usage_interval_s is not None:
+            await asyncio.to_thread(core.accounting.use_interval, usage_interval_s)
+        tasks = [asyncio.create_task(accounting_loop(core.accounting, usage_close_every_s),
+                                     name="accounting"),
+                 asyncio.create_task(liveness_loop(core.hosts, liveness_interval_s),
                                      name="liveness"),
                  asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry")]
         try:
@@ -52,13 +66,19 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
                   openapi_url=OPENAPI, docs_url=None, redoc_url=None)
     app.state.core = core
     app.state.host_memo = HostOutMemo()
+    app.state.metrics_token = metrics_token
     app.add_middleware(BodySizeLimit)
+    templates: dict[int, str] = {}
+    app.add_middleware(RequestMetrics, metrics=core.metrics,  # outermost: sees 413s too
+                       templates=templates)
     install_error_handlers(app)
     install_home(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
                    networks.router, users.router, agents.router, scheduling.router,
-                   events.router, displays.router, displays.agent_router):
+                   events.router, displays.router, displays.agent_router, quotas.router):
         app.include_router(router, prefix="/api/v1")
+        templates.update(route_templates(router, "/api/v1"))
+    app.include_router(metrics.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -15,7 +15,11 @@ def make_server(settings: ManagerSettings, core: ManagerCore,
                 server_class: type[uvicorn.Server] = uvicorn.Server) -> uvicorn.Server:
     """A server of ``core``'s API on ``settings``' address (not started); InvalidInput
     for half a TLS configuration."""
-    app = create_app(core, liveness_interval_s=settings.liveness_interval_s)
+    core.accounting.grace_s = settings.usage_grace_s
+    app = create_app(core, liveness_interval_s=settings.liveness_interval_s,
+                     metrics_token=settings.metrics_token,
+                     usage_interval_s=settings.usage_interval_s,
+                     usage_close_every_s=settings.usage_close_every_s)
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidInput("give both TASHI_TLS_CERT and TASHI_TLS_KEY, or neither")
     config = uvicorn.Config(app, host=settings.listen, port=settings.port, log_config=None,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
         JoinTokenOut,
         NetworkOut,
         NetworkShowOut,
+        QuotaOut,
         ReportIn,
         SlotsOut,
         SnapshotOut,
@@ -322,6 +323,25 @@ class TashiClient:
         resp = await self._call("PUT", "/settings/tokens",
                                 json={"password_login_only": password_login_only})
         return wire.TokenSettings.model_validate_json(resp.content)
+
+    # --- quotas ---------------------------------------------------------------------------
+
+    async def list_quotas(self) -> list[QuotaOut]:
+        """Admins: every user with a limit, with what each uses."""
+        return await self._list(wire.QuotaOut, "/quotas")
+
+    async def get_quota(self, user: str) -> QuotaOut:
+        """``user``'s limits and use (your own, or anyone's for an admin)."""
+        return await self._get(wire.QuotaOut, f"/quotas/{_seg(user)}")
+
+    async def set_quota(self, user: str, limits: dict[str, int | None]) -> QuotaOut:
+        """Admins: set the limits named (None: no limit), keep the others."""
+        resp = await self._call("PUT", f"/quotas/{_seg(user)}", json=limits)
+        return wire.QuotaOut.model_validate_json(resp.content)
+
+    async def delete_quota(self, user: str) -> QuotaOut:
+        """Admins: remove every limit of ``user``."""
+        return await self._send(wire.QuotaOut, "DELETE", f"/quotas/{_seg(user)}")
 
     # --- agents' and scheduler's calls ----------------------------------------------------
 

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "network": ("tashi.cli.network", "network", "Networks"),
     "user": ("tashi.cli.user", "user", "Users (admins only), and passwords"),
     "token": ("tashi.cli.token", "token", "API tokens: create, list, revoke"),
+    "quota": ("tashi.cli.quota", "quota",
+              "Quotas: per-user limits (set by admins; each user sees their own)"),
     "login": ("tashi.cli.login", "login",
               "Save the manager's URL and an API token in the config file"),
     "whoami": ("tashi.cli.whoami", "whoami", "Who the manager takes you for"),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from tashi.agent.drivers.registry import make_driver
 from tashi.agent.service import Agent, load_credential, save_credential
@@ -211,7 +212,7 @@ class Cluster:
             await asyncio.sleep(0.05)
         try:
             if not self._stop.is_set():  # else stopped during start-up: stop straight away
-                await self._run_daemons(host, credential, ready)
+                await self._run_daemons(host, credential, ready, core.metrics.registry)
         finally:
             core.notifier.close()
             server.should_exit = True
@@ -226,8 +227,9 @@ class Cluster:
         save_credential(path, token)
         return token
 
-    async def _run_daemons(self, host: str, credential: str,
-                           ready: asyncio.Event | None) -> None:
+    async def _run_daemons(self, host: str, credential: str, ready: asyncio.Event | None,
+                           registry: CollectorRegistry) -> None:
+        """``registry``: the manager's, so that its ``/metrics`` shows the agent's too."""
         cfg = self.config
         agent_settings = AgentSettings(
             host=host, state_dir=cfg.data_dir / "agent", image_dir=cfg.data_dir / "images",
@@ -241,7 +243,7 @@ class Cluster:
                           poll_wait_s=agent_settings.poll_wait_s,
                           resync_s=agent_settings.resync_s,
                           report_every_s=agent_settings.report_every_s,
-                          usage_every_s=agent_settings.usage_every_s)
+                          usage_every_s=agent_settings.usage_every_s, registry=registry)
             await agent.heartbeat()
             tasks = [asyncio.create_task(agent.run(), name="agent"),
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]

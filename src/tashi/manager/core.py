@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from tashi.common.clock import Clock
 from tashi.identity.sources.directory import UserDirectory
 from tashi.identity.users import UserService
+from tashi.manager.accounting import AccountingService
 from tashi.manager.displays import DisplayService
 from tashi.manager.events import EventService
 from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
 from tashi.manager.instances import InstanceService
+from tashi.manager.metrics import ManagerMetrics
 from tashi.manager.networks import NetworkService
 from tashi.manager.notifier import Notifier
+from tashi.manager.quotas import QuotaService
 from tashi.manager.reports import ReportService
 from tashi.manager.scheduling import SchedulingService
 from tashi.manager.usage import UsageService
@@ -36,7 +41,10 @@ class ManagerCore:
     scheduling: SchedulingService
     displays: DisplayService
     usage: UsageService
+    accounting: AccountingService
+    quotas: QuotaService
     max_wait_s: float
+    metrics: ManagerMetrics
 
     @classmethod
     def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
@@ -44,11 +52,14 @@ class ManagerCore:
               directory: UserDirectory | None = None,
               notifier: Notifier | None = None) -> ManagerCore:
         """``notifier``: what wakes long-polls (default: the in-process one, for a single
-        manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL."""
+        manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL.
+        Its metrics are kept on a registry of its own (see :mod:`tashi.manager.metrics`)."""
         notifier = notifier or Notifier()
-        instances = InstanceService(store, clock, notifier)
+        metrics = ManagerMetrics(CollectorRegistry())
+        instances = InstanceService(store, clock, notifier, metrics=metrics.bindings)
         hosts = HostService(store, clock, notifier, instances=instances,
                             heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token)
+        metrics.watch(store, clock, hosts.is_up)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
             reports=ReportService(store, clock, notifier, instances), hosts=hosts,
@@ -57,6 +68,7 @@ class ManagerCore:
             events=EventService(store, instances),
             scheduling=SchedulingService(store, clock, hosts),
             displays=DisplayService(store, notifier, instances),
-            usage=UsageService(store, clock),
-            max_wait_s=max_wait_s,
+            usage=UsageService(store, clock), accounting=AccountingService(store, clock),
+            quotas=QuotaService(store),
+            max_wait_s=max_wait_s, metrics=metrics,
         )

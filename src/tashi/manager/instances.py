@@ -38,6 +38,7 @@ from tashi.domain.seeds import check_seed
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState, Power, check_transition
 from tashi.identity.access import check_visible, require_admin, require_user
 from tashi.manager.disks import DiskRequest, disk_specs
+from tashi.manager.metrics import BindingMetrics
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Store
 from tashi.store.binding import Binding, BindResult
@@ -84,10 +85,13 @@ class InstanceRequest:
 
 
 class InstanceService:
-    def __init__(self, store: Store, clock: Clock, notifier: Notifier) -> None:
+    def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
+                 metrics: BindingMetrics | None = None) -> None:
+        """``metrics``: where bindings applied and refused are counted."""
         self._store = store
         self._clock = clock
         self._notifier = notifier
+        self._metrics = metrics
 
     # --- user actions ---------------------------------------------------------------
 
@@ -324,6 +328,8 @@ class InstanceService:
         Wakes the agents of the hosts bound to, not the schedulers: a binding makes no
         room anywhere, and a scheduler whose binding was refused looks again at once."""
         results = self._store.bind_instances(bindings)
+        if self._metrics is not None:
+            self._metrics.observe(results, self._clock.now())
         keys: set[str] = set()
         for b, r in zip(bindings, results, strict=True):
             if r.instance is not None:

@@ -17,10 +17,17 @@ class ManagerSettings(BaseSettings):
     image_dir: Path = Path("./images")
     heartbeat_timeout_s: float = 30.0
     liveness_interval_s: float = 5.0
+    usage_interval_s: int = Field(default=3600, description="length of a usage record's "
+                                  "interval; must divide a day; fixed once records exist")
+    usage_grace_s: float = Field(default=150.0, ge=0, description="an interval closes this "
+                                 "long after it ends, so its last usage reports arrive")
+    usage_close_every_s: float = Field(default=15.0, gt=0)
     join_token: SecretStr | None = Field(
         default=None, description="enables auto registration of agents holding it")
     tls_cert: Path | None = Field(default=None, description="serve HTTPS with this cert")
     tls_key: Path | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None, description="the scrape token: reads /metrics and nothing else")
     log_level: str = "INFO"
 
     # --- user sources besides Tashi's own table (see tashi.identity.sources) ---

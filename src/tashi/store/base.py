@@ -28,11 +28,12 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tashi.domain.accounting import UsageClosed
 from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.claims import Claim
 from tashi.domain.displays import DesiredDisplay, Display, Screenshot
@@ -52,6 +53,7 @@ from tashi.domain.models import (
     User,
     Visibility,
 )
+from tashi.domain.quotas import Quota, QuotaField
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.domain.usage import UsageSample
 from tashi.store.binding import Binding, BindResult, HostUsage
@@ -210,6 +212,10 @@ class Store(Protocol):
     ) -> list[Instance]:
         """Instances matching every given filter, ordered by id."""
         ...
+    def count_instances(self) -> dict[InstanceState, int]:
+        """How many instances are in each state (states with none left out), counted by
+        the store without reading the instances out."""
+        ...
     def update_instance(
         self, instance_id: int, *, generation: int, spec: InstanceSpec,
         status: InstanceStatus | None = None,
@@ -287,6 +293,43 @@ class Store(Protocol):
         ...
     def get_usage(self, instance_id: int) -> UsageSample | None:
         """The instance's latest sample (None: none yet); NotFound for no such instance."""
+        ...
+
+    # --- usage records (see tashi.domain.accounting) ---------------------------------
+    def set_usage_interval(self, length_s: int) -> int:
+        """Make usage intervals ``length_s`` long (it must divide a day: InvalidInput);
+        Conflict once records exist with another length (they would not line up)."""
+        ...
+    def usage_closing(self) -> UsageClosed:
+        """The intervals' length and the end of the last closed one."""
+        ...
+    def close_usage(self, now: datetime, grace_s: float = 0.0, *,
+                    max_intervals: int = 24) -> UsageClosed:
+        """Close the intervals that ended ``grace_s`` or more before ``now``, oldest
+        first, at most ``max_intervals`` (call again for more): each one's allocated
+        figures computed from the ledger, its records added to their day, and the
+        closing mark moved past it, in one transaction. Each interval is closed once,
+        whoever calls and however often; the first call starts at the ledger's first
+        allocation."""
+        ...
+
+    # --- quotas (see tashi.domain.quotas) ----------------------------------------------
+    def get_quota(self, user: str) -> Quota:
+        """The user's limits (none set: no limit) and what its instances use now, read
+        together; NotFound for no such user."""
+        ...
+    def list_quotas(self) -> list[Quota]:
+        """The quotas of the users with at least one limit, by user name."""
+        ...
+    def set_quota(self, user: str, changes: Mapping[QuotaField, int | None]) -> Quota:
+        """Set the limits named in ``changes`` (None: no limit), keeping the others;
+        InvalidInput for a limit that is not a whole number >= 0 (nothing changed),
+        NotFound for no such user. Creates (:meth:`create_instances`) and resumes (a
+        spec write making an instance count, :meth:`update_instance`) are Forbidden
+        past a limit, checked in their own transaction: concurrent ones never overshoot."""
+        ...
+    def delete_quota(self, user: str) -> Quota:
+        """Remove every limit of the user (NotFound for no such user); the quota now."""
         ...
 
     # --- the whole state (export and import) ------------------------------------------

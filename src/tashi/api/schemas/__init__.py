@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         StartFailureOut,
     )
     from tashi.api.schemas.networks import AttachedInstanceOut, NetworkShowOut
+    from tashi.api.schemas.quotas import QuotaIn, QuotaLimitsOut, QuotaOut, QuotaUseOut
     from tashi.api.schemas.scheduling import (
         MAX_BINDINGS,
         BindingIn,
@@ -117,7 +118,8 @@ __all__ = [
     "InstanceCreate", "InstanceName", "InstanceOut", "JoinIn", "JoinTokenOut",
     "LayoutInstanceOut", "LoginIn", "NetworkCreate", "NetworkName", "NetworkOut",
     "NetworkShowOut",
-    "NewPassword", "NicOut", "ObservationIn", "PasswordIn", "PendingOut", "ReportIn",
+    "NewPassword", "NicOut", "ObservationIn", "PasswordIn", "PendingOut", "QuotaIn",
+    "QuotaLimitsOut", "QuotaOut", "QuotaUseOut", "ReportIn",
     "ScreenshotIn",
     "SeedOut", "SlotsOut", "SnapshotOut", "StartFailureOut", "TokenCreate", "TokenCreatedOut",
     "TokenLifetime", "TokenName", "TokenOut", "TokenSettings", "UnplacedIn", "UsageIn",

@@ -38,7 +38,8 @@ def dump(conn: Connection) -> Doc:
 
 def load(conn: Connection, doc: Doc) -> None:
     """Insert the rows of ``doc`` into the empty database on ``conn``, which must be at
-    the revision ``doc["schema"]``. ValueError naming a table or column it does not have;
+    the revision ``doc["schema"]`` (its rows made by migrations are replaced by the
+    saved ones). ValueError naming a table or column it does not have;
     foreign keys are checked when the caller's transaction commits."""
     known = set(_tables(conn))
     conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # any order of tables
@@ -46,8 +47,9 @@ def load(conn: Connection, doc: Doc) -> None:
         columns, rows = list(saved["columns"]), list(saved["rows"])
         if name not in known or not set(columns) <= _columns(conn, name):
             raise ValueError(f"the database has no table {name!r} with columns {columns!r}")
-        if name == SEQUENCES:  # last: the saved ones, not those the inserts above left
-            conn.execute(delete(table(SEQUENCES)))
+        # the saved rows replace any the migrations seeded (usage_closing's one row);
+        # sqlite_sequence last: the saved ids, not those the inserts above left
+        conn.execute(delete(table(name)))
         if rows:
             conn.execute(insert(table(name, *(column(c) for c in columns))),
                          [dict(zip(columns, r, strict=True)) for r in rows])

@@ -32,7 +32,7 @@ from tashi.store.binding import (
 )
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.imageuse import ImageUse, check_image_use, check_images_exist, images_of
-from tashi.store.sql import claims, convert
+from tashi.store.sql import claims, convert, quotas
 from tashi.store.sql.derived import locking
 from tashi.store.sql.tables import (
     DiskRow,
@@ -49,9 +49,11 @@ from tashi.store.sql.tables import (
 def create_instances(s: Session, news: Sequence[NewInstance], event: str | None,
                      now: datetime) -> list[Instance]:
     """Insert ``news`` (and their events); Conflict naming the first duplicate name, or
-    an image they may not use now (see :mod:`tashi.store.imageuse`)."""
+    an image they may not use now (see :mod:`tashi.store.imageuse`); Forbidden past an
+    owner's quota (see :mod:`tashi.store.sql.quotas`)."""
     _check_names(s, news)
     check_image_use(news, _image_uses(s, news))
+    quotas.check_creates(s, news)  # the owner's quota row locked: see .quotas
     status = InstanceStatus()
     rows = [{"name": n.name, "owner": n.owner, "state": InstanceState.PENDING.value,
              "host": n.spec.host, "spec": spec_doc(n.spec), "status": status_doc(status),

@@ -20,11 +20,14 @@ from tashi.domain.claims import Claim, ClaimRole, wanted_claims
 from tashi.domain.models import Instance
 from tashi.domain.resources import Resources
 from tashi.store.binding import HostUsage
+from tashi.store.sql import ledger
 from tashi.store.sql.tables import ClaimRow, InstanceRow
 
 
 def sync(s: Session, before: Instance | None, after: Instance, now: datetime) -> None:
-    """Rewrite the claims of ``after`` if they differ from those of ``before``."""
+    """Rewrite the claims of ``after`` if they differ from those of ``before`` (and the
+    ledger's allocations, :mod:`tashi.store.sql.ledger`, with them)."""
+    ledger.sync(s, before, after, now)
     old = {} if before is None else wanted_claims(before)
     new = wanted_claims(after)
     if old == new:
@@ -39,9 +42,11 @@ def sync(s: Session, before: Instance | None, after: Instance, now: datetime) ->
 
 def add_for(s: Session, instances: Iterable[Instance], now: datetime) -> None:
     """Insert the claims of ``instances``, which hold none yet (newly bound)."""
+    instances = list(instances)
     rows = rows_for(instances, now)
     if rows:  # executemany: one statement, however many
         s.execute(insert(ClaimRow), rows)
+        ledger.open_claims(s, instances, now)
 
 
 def rows_for(instances: Iterable[Instance], since: datetime | None) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from tashi.domain.derive import shown_state
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.models import Instance, InstanceSpec, InstanceStatus
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.sql import claims, convert
+from tashi.store.sql import claims, convert, quotas
 from tashi.store.sql.tables import HostRow, InstanceRow
 
 
@@ -51,13 +51,14 @@ def write_instance(s: Session, instance_id: int, *, generation: int | None,
                        f"stale, it is now at {row.generation}; re-read it and retry")
     current = convert.instance(row)
     new_spec, new_status = spec or current.spec, status or current.status
-    if spec is not None:
+    state = shown_state(new_spec, new_status, host_silent=host_silent(s, new_spec.host))
+    if spec is not None:  # a resume counts against the quota: checked before the write
+        quotas.check_growth(s, current, state, new_spec)
         row.spec, row.host = spec_doc(spec), spec.host
         row.generation += 1
     if status is not None:
         row.status = status_doc(status)
-    row.state = shown_state(new_spec, new_status,
-                            host_silent=host_silent(s, new_spec.host)).value
+    row.state = state.value
     row.updated_at = now
     s.flush()
     after = convert.instance(row)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, delete, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,11 +43,13 @@ from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, claims, convert, derived
+from tashi.store.sql import batch, claims, convert, derived, ledger
 from tashi.store.sql import snapshot as whole
+from tashi.store.sql.accounting import SqlAccounting
 from tashi.store.sql.displays import SqlDisplays
 from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
+from tashi.store.sql.quotas import SqlQuotas
 from tashi.store.sql.tables import (
     Base,
     ClaimRow,
@@ -71,7 +73,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlUsers, SqlDisplays, SqlUsage):
+class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
     ``url`` may also be an engine already made (the pickle store's in-memory one, see
@@ -243,6 +245,11 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage):
             rows = s.execute(plain(InstanceRow).where(*where).order_by(InstanceRow.id))
             return [convert.instance(r) for r in rows]
 
+    def count_instances(self) -> dict[InstanceState, int]:
+        counted = select(InstanceRow.state, func.count()).group_by(InstanceRow.state)
+        with self._read.begin() as s:
+            return {InstanceState(state): n for state, n in s.execute(counted)}
+
     def update_instance(
         self, instance_id: int, *, generation: int, spec: InstanceSpec,
         status: InstanceStatus | None = None,
@@ -269,6 +276,7 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage):
                 raise _stale(s, instance_id, generation)
             s.execute(delete(ConsoleRow).where(ConsoleRow.instance_id == instance_id))
             s.execute(delete(ClaimRow).where(ClaimRow.instance_id == instance_id))
+            ledger.close(s, instance_id, self._clock().timestamp())
             s.execute(delete(DiskRow).where(DiskRow.instance_id == instance_id))
 
     def bind_instances(self, bindings: Sequence[Binding]) -> list[BindResult]:
@@ -326,6 +334,7 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage):
     def restore(self, snapshot: Snapshot) -> None:
         with self._write.begin() as s:
             whole.write(s, snapshot)
+            ledger.open_all(s, snapshot.instances, self._clock())
 
     # --- helpers ---------------------------------------------------------------------
     def _insert(self, row: R, what: str) -> R:

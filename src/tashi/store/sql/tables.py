@@ -21,6 +21,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     LargeBinary,
@@ -273,6 +274,110 @@ class UsageRow(Base):
     disk_written_bytes: Mapped[int] = mapped_column(BigInteger)
     net_rx_bytes: Mapped[int | None] = mapped_column(BigInteger)
     net_tx_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class QuotaRow(Base):
+    """A user's limits (:mod:`tashi.domain.quotas`; NULL: no limit), locked by the
+    writes that check them; it goes with its user."""
+
+    __tablename__ = "quotas"
+
+    user_name: Mapped[str] = mapped_column(
+        String(NAME), ForeignKey("users.name", ondelete="CASCADE"), primary_key=True
+    )
+    instances: Mapped[int | None]
+    cores: Mapped[int | None]
+    memory_mib: Mapped[int | None]
+    disk_gib: Mapped[int | None]
+    machines: Mapped[int | None]
+    updated_at: Mapped[datetime]
+
+
+
+class AllocationRow(Base):
+    """The ledger (:mod:`tashi.domain.accounting`): what an instance held, where, from
+    ``since`` to ``until`` (epoch seconds; NULL: held now). Host ``''`` is the suspend
+    directory. No foreign key: the ledger outlives its instance."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_allocations_instance", "instance_id", "role"),
+                      Index("ix_allocations_until", "until"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    instance_id: Mapped[int]
+    instance: Mapped[str] = mapped_column(String(NAME))
+    user_name: Mapped[str] = mapped_column(String(NAME))
+    host: Mapped[str] = mapped_column(String(NAME))
+    role: Mapped[str] = mapped_column(String(16))
+    cores: Mapped[int]
+    memory_mib: Mapped[int]
+    disk_gib: Mapped[int]
+    since: Mapped[float] = mapped_column(Double)
+    until: Mapped[float | None] = mapped_column(Double)
+
+
+class _UsageFigures:
+    """The columns of a usage record (per interval) and of a day's sums alike."""
+
+    instance_id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    start_s: Mapped[float] = mapped_column(Double, primary_key=True)
+    length_s: Mapped[int]
+    instance: Mapped[str] = mapped_column(String(NAME))
+    user_name: Mapped[str] = mapped_column(String(NAME))
+    core_seconds: Mapped[float] = mapped_column(Double, server_default="0")
+    memory_mib_seconds: Mapped[float] = mapped_column(Double, server_default="0")
+    disk_gib_seconds: Mapped[float] = mapped_column(Double, server_default="0")
+    cpu_seconds_used: Mapped[float] = mapped_column(Double, server_default="0")
+    disk_read_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    disk_written_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    net_rx_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    net_tx_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class UsageRecordRow(_UsageFigures, Base):
+    """Per instance, host and interval: allocated (set when the interval closes) and
+    consumed (added by each report) figures; no foreign key: records outlive."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_start", "start_s"),
+                      Index("ix_usage_records_user", "user_name", "start_s"),
+                      Index("ix_usage_records_host", "host", "start_s"))
+
+
+class UsageDayRow(_UsageFigures, Base):
+    """The closed records of one UTC day summed per instance and host."""
+
+    __tablename__ = "usage_days"
+    __table_args__ = (Index("ix_usage_days_start", "start_s"),
+                      Index("ix_usage_days_user", "user_name", "start_s"),
+                      Index("ix_usage_days_host", "host", "start_s"))
+
+
+class UsageClosingRow(Base):
+    """One row: the intervals' length, the end of the last closed one (epoch seconds;
+    NULL: none yet)."""
+
+    __tablename__ = "usage_closing"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_usage_closing_one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    closed_until: Mapped[float | None] = mapped_column(Double)
+    length_s: Mapped[int]  # of every interval; changed only while there is no record
+
+
+class UsageSenderRow(Base):
+    """Per host: its agent's sender id and the sequence number of its last report."""
+
+    __tablename__ = "usage_senders"
+
+    host: Mapped[str] = mapped_column(
+        String(NAME), ForeignKey("hosts.name", ondelete="CASCADE"), primary_key=True
+    )
+    sender: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
 
 
 class EventRow(Base):
