@@ -10,7 +10,8 @@ these once, at the boundary (``raise X(...) from exc``)::
     ├── Forbidden             403  authenticated, but not allowed
     ├── NotFound              404  no such resource (or not visible to the caller)
     ├── Conflict              409  duplicate name, stale generation, wrong state
-    │   └── InvalidTransition 409  the state machine forbids this change
+    │   ├── InvalidTransition 409  the state machine forbids this change
+    │   └── StaleGeneration   409  a write read at a generation another write passed
     ├── Unavailable           503  a dependency is down; retryable
     │   └── RateLimited       429  too many failed attempts: wait, then retry
     └── DriverError           500  the hypervisor failed to do what was asked
@@ -71,6 +72,11 @@ class Conflict(TashiError):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class StaleGeneration(Conflict):
+    """The write was read at a generation another write has passed: re-read, retry.
+    On the wire a plain ``conflict`` (the caller's remedy is the same)."""
 
 
 class Unavailable(TashiError):

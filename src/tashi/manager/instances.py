@@ -9,6 +9,7 @@ which checks the host's room inside its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -18,7 +19,13 @@ from tashi.common.clock import Clock
 from tashi.domain import imagerefs
 from tashi.domain.capabilities import Ability
 from tashi.domain.derive import awaits_placement
-from tashi.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from tashi.domain.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    StaleGeneration,
+)
 from tashi.domain.events import EventFacts, EventKind
 from tashi.domain.models import (
     DiskSpec,
@@ -45,6 +52,7 @@ from tashi.store.binding import Binding, BindResult
 
 log = logging.getLogger(__name__)
 MAX_INSTANCE_ID = 2**63 - 1
+DESTROY_ATTEMPTS = 5  # reads of an instance a destroy makes while others write it
 S = InstanceState
 
 
@@ -270,7 +278,15 @@ class InstanceService:
                                     f"({driver})")
 
     def destroy(self, principal: Principal, ref: str) -> Instance | None:
-        """Destroy: at once if no host holds it, else through Destroying."""
+        """Destroy: at once if no host holds it, else through Destroying. The caller
+        names no generation (a destroy is wanted whatever happened meanwhile): a write
+        between our read and ours (the scheduler binding it) makes us read again."""
+        for _ in range(DESTROY_ATTEMPTS - 1):
+            with contextlib.suppress(StaleGeneration):
+                return self._destroy(principal, ref)
+        return self._destroy(principal, ref)
+
+    def _destroy(self, principal: Principal, ref: str) -> Instance | None:
         instance = self.get(principal, ref)
         if instance.spec.host is None:
             check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
