@@ -11,7 +11,7 @@ scripts/install.sh
 scripts/build-guest-image.sh >/dev/null
 
 echo "== ruff" >&2
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
 echo "== mypy --strict" >&2
 .venv/bin/mypy --strict
 echo "== pytest" >&2

@@ -31,7 +31,7 @@ echo TASHI-TEST-WROTE $?
 
 @dataclass
 class SampledStack(Stack):
-    """The e2e stack, its agent measuring the VMs every second (default: 10 s)."""
+    """The e2e stack, its agent measuring the VMs every second (default: 60 s)."""
 
     def agent(self) -> Proc:
         proc = super().agent()

@@ -22,7 +22,13 @@ from tashi.domain.errors import Conflict, InvalidInput
 from tashi.domain.models import Instance, InstanceStatus, NewInstance
 from tashi.domain.states import InstanceState, Power
 from tashi.store.sql import SqlStore, migrate
-from tashi.store.sql.tables import AllocationRow, UsageDayRow, UsageRecordRow
+from tashi.store.sql.tables import (
+    AllocationRow,
+    UsageDayRow,
+    UsageHostDayRow,
+    UsageRecordRow,
+    UsageUserDayRow,
+)
 from tests.integration.test_store_contract import given_images, spec
 
 S = InstanceState
@@ -184,6 +190,32 @@ def test_an_interval_across_midnight_and_a_month_end(store: SqlStore, clock: Clo
         (edge - timedelta(hours=1), 1800.0), (edge, 2700.0)]
     assert [(r[2], r[3]) for r in records(store, UsageDayRow)] == [
         (edge - timedelta(days=1), 1800.0), (edge, 2700.0)]
+
+
+def test_a_users_and_a_hosts_days_sum_their_instances_days(store: SqlStore,
+                                                            clock: Clock) -> None:
+    web, db = create(store, "web", cores=2), create(store, "db", cores=4)
+    bind(store, web, "node1")
+    bind(store, db, "node2")
+    other = store.create_instance(*given_images(store, NewInstance(
+        name="batch", owner="bob", spec=spec(cores=1, memory_mib=512))))
+    bind(store, other, "node1")
+    close_at(store, clock, T0 + timedelta(days=1, hours=3))  # into the next day
+    day = T0.replace(hour=0).timestamp()
+    with store._read.begin() as s:
+        users = s.execute(select(UsageUserDayRow.start_s, UsageUserDayRow.user_name,
+                                 UsageUserDayRow.core_seconds)
+                          .order_by(UsageUserDayRow.start_s, UsageUserDayRow.user_name)).all()
+        hosts = s.execute(select(UsageHostDayRow.start_s, UsageHostDayRow.host,
+                                 UsageHostDayRow.memory_mib_seconds)
+                          .order_by(UsageHostDayRow.start_s, UsageHostDayRow.host)).all()
+    today, tomorrow = 14 * HOUR, 12 * HOUR  # 10:00 to midnight, then to 12:00 (closed)
+    assert [tuple(u) for u in users] == [
+        (day, "alice", 6 * today), (day, "bob", 1 * today),
+        (day + 86400, "alice", 6 * tomorrow), (day + 86400, "bob", 1 * tomorrow)]
+    assert [tuple(h) for h in hosts] == [
+        (day, "node1", (1024 + 512) * today), (day, "node2", 1024 * today),
+        (day + 86400, "node1", (1024 + 512) * tomorrow), (day + 86400, "node2", 1024 * tomorrow)]
 
 
 def test_deleting_an_instance_ends_what_it_held(store: SqlStore, clock: Clock) -> None:

@@ -140,11 +140,13 @@ ANY_USER_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/tokens", None),
     ("POST", "/tokens", {"name": "new", "expires_in_s": 60}),
     ("GET", "/settings/tokens", None),
+    ("GET", "/usage", None),  # each sees their own (tests/integration/test_usage_reports_api.py)
 ]
 # the owner itself, or an admin (others are forbidden: these name no hidden record)
 SELF_ENDPOINTS: list[tuple[str, str, object]] = [
     ("GET", "/tokens?user=owner", None),
     ("GET", "/quotas/owner", None),  # with what the owner uses
+    ("GET", "/usage?user=owner", None),
     ("PUT", "/users/owner/password", {"password": "a new password",
                                       "current_password": PASSWORD}),
 ]
@@ -169,7 +171,8 @@ AGENT_ENDPOINTS: list[tuple[str, str, object]] = [
     ("POST", "/agent/hosts/h1/consoles", {"consoles": []}),
     ("POST", "/agent/hosts/h1/instances/{i}/vnc", {"request": 1}),  # 409: not bound to h1
     ("POST", "/agent/hosts/h1/instances/{i}/screenshot", {"request": 1, "error": "x"}),
-    ("POST", "/agent/hosts/h1/usage", {"instances": []}),
+    ("POST", "/agent/hosts/h1/usage",
+     {"sender": "a1", "seq": 1, "measured_at": "2026-12-02T10:00:00Z", "instances": []}),
 ]
 
 

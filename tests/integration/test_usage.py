@@ -94,6 +94,12 @@ async def test_the_list_carries_no_figures_and_they_go_with_the_instance(rig: Ri
     assert not rig.core.store.list_instances()
 
 
+def report(seq: int, *instances: dict[str, object]) -> dict[str, object]:
+    """A usage report's body, as an agent sends it."""
+    return {"sender": "agent-1", "seq": seq, "measured_at": "2026-12-02T10:00:30Z",
+            "instances": list(instances)}
+
+
 def figures(instance_id: int, **changes: object) -> dict[str, object]:
     body: dict[str, object] = {
         "id": instance_id, "started_at": "2026-12-02T10:00:00Z", "cpu_seconds": 1.5,
@@ -108,11 +114,14 @@ async def test_an_agent_reports_its_own_hosts_instances_only(rig: Rig) -> None:
     other = (await rig.admin.add_host("h3")).token
     inst = await running(rig, "web", "h1")
     async with raw_client(base_url=rig.url + "/api/v1/agent/hosts") as raw:
-        resp = await raw.post("/h3/usage", json={"instances": [figures(inst.id)]},
+        resp = await raw.post("/h3/usage", json=report(1, figures(inst.id)),
                               headers={"Authorization": f"Bearer {other}"})
-        assert resp.status_code == 200, resp.text
-        assert resp.json() == {"kept": 0, "ignored": 1}  # bound to h1, not h3
-        resp = await raw.post("/h1/usage", json={"instances": [figures(inst.id)]},
+        assert resp.status_code == 403, resp.text  # bound to h1, not h3: nothing counted
+        assert f"{inst.id} (web, on h1)" in resp.json()["message"]
+        resp = await raw.post("/h3/usage", json=report(2), headers={
+            "Authorization": f"Bearer {other}"})
+        assert resp.status_code == 200, resp.text  # the refused one took no number
+        resp = await raw.post("/h1/usage", json=report(3, figures(inst.id)),
                               headers={"Authorization": f"Bearer {other}"})
         assert resp.status_code == 403, resp.text  # h3's credential does not speak for h1
     shown = rig.core.store.get_usage(inst.id)
@@ -132,7 +141,7 @@ async def test_impossible_figures_are_refused_with_the_reason(rig: Rig) -> None:
     async with raw_client(base_url=rig.url) as raw:
         for body, named in cases:
             resp = await raw.post("/api/v1/agent/hosts/h2/usage",
-                                  content=json.dumps({"instances": [body]}),  # Infinity too
+                                  content=json.dumps(report(1, body)),  # Infinity too
                                   headers={"Authorization": f"Bearer {token}",
                                            "Content-Type": "application/json"})
             assert 400 <= resp.status_code < 500, (body, resp.text)

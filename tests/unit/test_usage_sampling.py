@@ -41,12 +41,15 @@ class Driver:
         return figures(1.5) if instance_id == 1 else None
 
 
-def sampler(bodies: list[dict[str, object]], status: int = 200,
+def sampler(bodies: list[dict[str, object]], status: int | list[int] = 200,
             ids: tuple[int, ...] = (4, 3, 2, 1)) -> UsageSampler:
+    """``status``: what the manager answers (a list: what its first item says now)."""
     def answer(request: httpx.Request) -> httpx.Response:
         bodies.append({"path": request.url.path, **json.loads(request.content)})
-        return httpx.Response(status, json={"kept": 1, "ignored": 0} if status == 200 else
-                              {"error": "unavailable", "message": "the store is busy"})
+        now = status if isinstance(status, int) else status[0]
+        return httpx.Response(now, json={"kept": 1, "ignored": 0} if now == 200 else
+                              {"error": "unavailable" if now == 503 else "conflict",
+                               "message": "the store is busy"})
 
     client = TashiClient("http://manager", "t", transport=httpx.MockTransport(answer))
     return UsageSampler(client, "h1", Driver(), lambda: ids, every_s=0.01,
@@ -78,10 +81,30 @@ async def test_one_request_carries_every_vm_measured_and_a_hung_one_is_left_out(
     assert sent["net_tx_bytes"] is None
 
 
-async def test_a_failed_send_is_dropped_and_the_next_sample_goes() -> None:
+async def test_a_failed_send_waits_and_goes_before_the_next_in_order() -> None:
     bodies: list[dict[str, object]] = []
-    assert await sampler(bodies, status=503).send_sample() == 0
-    assert len(bodies) >= 1  # tried (the client may retry a 503), then gave up this one
+    statuses = [503]
+    down = sampler(bodies, status=statuses)
+    assert await down.send_sample() == 0
+    assert {b["seq"] for b in bodies} == {1}  # tried (the client may retry a 503)
+    statuses[0] = 200
+    bodies.clear()
+    assert await down.send_sample() == 2
+    assert [b["seq"] for b in bodies] == [1, 2]  # the one kept first, then the new one
+    sender = bodies[0]["sender"]
+    assert isinstance(sender, str)
+    assert sender == bodies[1]["sender"]
+
+
+async def test_a_report_counted_already_is_not_sent_again() -> None:
+    bodies: list[dict[str, object]] = []
+    statuses = [409]
+    stale = sampler(bodies, status=statuses)
+    assert await stale.send_sample() == 1  # answered: counted before, it goes
+    statuses[0] = 200
+    bodies.clear()
+    assert await stale.send_sample() == 1
+    assert [b["seq"] for b in bodies] == [2]
 
 
 async def test_nothing_to_measure_sends_nothing() -> None:

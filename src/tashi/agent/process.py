@@ -79,7 +79,8 @@ async def run_agent(settings: AgentSettings) -> None:
                       poll_wait_s=settings.poll_wait_s, resync_s=settings.resync_s,
                       report_every_s=settings.report_every_s,
                       manager_url=settings.manager_url,
-                      usage_every_s=settings.usage_every_s)
+                      usage_every_s=settings.usage_every_s,
+                      usage_spool=settings.state_dir / "usage-spool")
         metrics = None if not settings.metrics_listen else MetricsServer(
             settings.metrics_listen, agent.metrics.registry, host=settings.host)
         try:

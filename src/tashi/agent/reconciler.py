@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from pathlib import Path
+from types import CoroutineType
 from typing import Any
 
 from tashi.agent.drivers.base import (
@@ -41,6 +42,20 @@ from tashi.domain.seeds import meta_data, user_data
 log = logging.getLogger(__name__)
 #: The operations whose progress is reported while they run.
 _LONG_OPERATIONS: dict[str, Busy] = {"suspend": "suspend", "resume": "resume"}
+_ENDING = frozenset({"stop", "destroy", "suspend"})  # a VM's process ends
+
+
+async def _after(first: Awaitable[None], then: Coroutine[Any, Any, None]) -> None:
+    """``first`` (its failure logged, never in the way), then ``then``."""
+    try:
+        await first
+    except asyncio.CancelledError:
+        then.close()
+        raise
+    except Exception:
+        log.exception("before %s: failed; going on", then.cr_code.co_name
+                      if isinstance(then, CoroutineType) else "an operation")
+    await then
 
 
 class Reconciler:
@@ -60,6 +75,8 @@ class Reconciler:
         self._suspend_failures: dict[int, str] = {}
         self._first_pass = True
         self.changed = asyncio.Event()  # set when an operation ends: look again soon
+        #: awaited before a VM is stopped, destroyed or suspended (its last usage report)
+        self.before_ending: Callable[[int], Awaitable[None]] | None = None
 
     async def converge(self, desired: list[DesiredInstance]) -> list[Observation]:
         actual = {s.instance_id: s for s in await self._driver.list_instances()}
@@ -194,6 +211,8 @@ class Reconciler:
 
     def _launch(self, instance_id: int, what: str,
                 op: Coroutine[Any, Any, None]) -> None:
+        if what in _ENDING and self.before_ending is not None:
+            op = _after(self.before_ending(instance_id), op)
         task = asyncio.create_task(op, name=f"{what}-{instance_id}")
         self._ops[instance_id] = task
         self._op_names[instance_id] = what

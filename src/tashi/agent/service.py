@@ -25,6 +25,7 @@ from tashi.agent.drivers.base import Console, HypervisorDriver, Metered, Vnc, ca
 from tashi.agent.metrics import AgentMetrics
 from tashi.agent.reconciler import Reconciler
 from tashi.agent.usage import USAGE_EVERY_S, UsageSampler
+from tashi.agent.usage_spool import UsageSpool
 from tashi.api.schemas import (
     CapabilitiesWire,
     DesiredInstanceOut,
@@ -86,11 +87,13 @@ class Agent:
                  heartbeat_interval_s: float = 10.0,
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
                  report_every_s: float = 30.0, manager_url: str | None = None,
-                 usage_every_s: float = USAGE_EVERY_S,
+                 usage_every_s: float = USAGE_EVERY_S, usage_spool: Path | None = None,
                  registry: CollectorRegistry | None = None) -> None:
         """``manager_url``: named in the logs and errors (else "the manager");
-        ``usage_every_s``: how often a metered driver's VMs are measured; ``registry``:
-        where its metrics are kept (default: a registry of its own)."""
+        ``usage_every_s``: how often a metered driver's VMs are measured;
+        ``usage_spool``: the directory where usage reports wait to be sent (default: in
+        memory); ``registry``: where its metrics are kept (default: a registry of its
+        own)."""
         self._client = client
         self._host = host
         self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
@@ -101,7 +104,10 @@ class Agent:
             client, host, driver, lambda: [d.id for d in self._desired or ()])
         self._usage = None if not isinstance(driver, Metered) else UsageSampler(
             client, host, driver, lambda: [d.id for d in self._desired or ()],
-            every_s=usage_every_s)
+            every_s=usage_every_s, spool=UsageSpool(host, usage_spool))
+        if self._usage is not None:
+            self._reconciler.before_ending = self._report_usage_now
+        self._flushes: set[asyncio.Task[int]] = set()
         self._heartbeat_interval_s = heartbeat_interval_s
         self._poll_wait_s = poll_wait_s
         self._resync_s = resync_s
@@ -137,12 +143,22 @@ class Agent:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            ending: list[asyncio.Task[object]] = [*tasks, *self._flushes]
+            for task in ending:  # a report not sent waits in the spool for the next run
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*ending, return_exceptions=True)
             await self._reconciler.close()
             if self._displays is not None:
                 await self._displays.close()
+
+    async def _report_usage_now(self, instance_id: int) -> None:
+        """Before instance ``instance_id``'s VM ends: its last figures, spooled now and
+        sent soon (the VM does not wait for the manager)."""
+        assert self._usage is not None
+        await self._usage.spool_sample()
+        task = asyncio.create_task(self._usage.flush(), name=f"usage-flush-{instance_id}")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     async def heartbeat(self) -> None:
         """One heartbeat, not retried: the host's resources, measured each time, and its
@@ -212,6 +228,8 @@ class Agent:
             return
         if self._consoles is not None:  # what a state shows is on the console by then
             await self._consoles.send_changed()
+        if self._usage is not None:  # a VM's last figures are counted before it is gone
+            await self._usage.flush()
         try:
             await self._client.report(self._host, report_in(observations))
         except TashiError as exc:

@@ -41,8 +41,9 @@ class AgentSettings(BaseSettings):
     poll_wait_s: float = 20.0
     resync_s: float = 1.0
     report_every_s: float = 30.0
-    usage_every_s: float = Field(default=10.0, gt=0, allow_inf_nan=False,
-                                 description="seconds between usage samples of the VMs")
+    usage_every_s: float = Field(default=60.0, gt=0, allow_inf_nan=False,
+                                 description="seconds between usage reports of the VMs "
+                                 "(also sent before a VM stops, is destroyed or suspended)")
     ca: Path | None = Field(default=None, description="CA file to verify the manager with")
     vnc_listen: str = Field(default="127.0.0.1", min_length=1, max_length=255,
                             description="the address of this host VMs' VNC servers listen "

@@ -26,6 +26,7 @@ from tashi.api.routes import (
     networks,
     quotas,
     scheduling,
+    usage,
     users,
 )
 from tashi.manager.accounting import CLOSE_EVERY_S, accounting_loop
@@ -75,7 +76,8 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     install_home(app)
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
                    networks.router, users.router, agents.router, scheduling.router,
-                   events.router, displays.router, displays.agent_router, quotas.router):
+                   events.router, displays.router, displays.agent_router, quotas.router,
+                   usage.router):
         app.include_router(router, prefix="/api/v1")
         templates.update(route_templates(router, "/api/v1"))
     app.include_router(metrics.router)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ssl
 from collections.abc import AsyncIterator
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -48,12 +49,14 @@ if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
         TokenOut,
         TokenSettings,
         UnplacedIn,
+        UsageReportOut,
+        UsageRowOut,
         UserCredentialOut,
         UserOut,
         VncOut,
         WhoAmIOut,
     )
-    from tashi.domain.usage import VmUsage
+    from tashi.domain.usage import UsageReport
 
 M = TypeVar("M", bound=BaseModel)
 API = "/api/v1"
@@ -343,6 +346,36 @@ class TashiClient:
         """Admins: remove every limit of ``user``."""
         return await self._send(wire.QuotaOut, "DELETE", f"/quotas/{_seg(user)}")
 
+    # --- usage reports --------------------------------------------------------------------
+
+    async def usage(self, *, user: str | None = None, host: str | None = None,
+                    instance: str | None = None, start: datetime | None = None,
+                    end: datetime | None = None, by: str | None = None,
+                    per: str = "instance", limit: int | None = None,
+                    after: str | None = None) -> UsageReportOut:
+        """One page of the usage report (your own, or anyone's for an admin): the closed
+        usage summed per period ``by`` (None: each interval; "hour", "day", "month")
+        and ``per`` ("instance", "user", "host"), periods starting from ``start`` to
+        before ``end``; pass its ``next`` as ``after`` for the page after."""
+        given = {"user": user, "host": host, "instance": instance, "by": by, "per": per,
+                 "limit": limit, "after": after,
+                 "from": None if start is None else start.isoformat(),
+                 "to": None if end is None else end.isoformat()}
+        params = {k: str(v) for k, v in given.items() if v is not None}
+        return await self._get(wire.UsageReportOut, "/usage", params=params)
+
+    async def usage_rows(self, **query: Any) -> AsyncIterator[UsageRowOut]:
+        """Every row of the report :meth:`usage` pages through (same arguments, but
+        ``after``), page after page."""
+        after: str | None = None
+        while True:
+            page = await self.usage(**query, after=after)
+            for row in page.rows:
+                yield row
+            if page.next is None:
+                return
+            after = page.next
+
     # --- agents' and scheduler's calls ----------------------------------------------------
 
     async def join(self, host: str, join_token: str) -> str:
@@ -392,10 +425,10 @@ class TashiClient:
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 
-    async def post_usage(self, host: str, usage: dict[int, VmUsage]) -> None:
-        """The usage figures ``host``'s agent measured now, of each VM it runs."""
-        body = wire.UsageReportIn(instances=[wire.UsageIn.of(i, u) for i, u in usage.items()])
-        await self._call("POST", f"/agent/hosts/{_seg(host)}/usage",
+    async def post_usage(self, report: UsageReport) -> None:
+        """A usage report of ``report.host``'s agent (Conflict: counted already)."""
+        body = wire.UsageReportIn.of(report)
+        await self._call("POST", f"/agent/hosts/{_seg(report.host)}/usage",
                          content=body.model_dump_json().encode(),
                          headers={"Content-Type": "application/json"})
 

@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Per host: its instances and used/total cores and memory (admins)"),
     "plan": ("tashi.cli.plan", "plan", "Plan offline: what fits on a cluster described here"),
     "events": ("tashi.cli.events", "events", "List events, oldest first"),
+    "usage": ("tashi.cli.usage", "usage",
+              "Usage reports: allocated and used, per hour, day or month"),
     "up": ("tashi.cli.up", "up", "Run a whole cluster here: manager, this host's agent, "
            "scheduler"),
 }

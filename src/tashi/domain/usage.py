@@ -61,3 +61,61 @@ class UsageSample:
     host: str  # the host whose agent measured it
     at: datetime  # when the manager received it (the manager's clock)
     usage: VmUsage
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """One usage report of an agent: the figures of the VMs it runs, measured together.
+
+    ``sender`` names the agent (kept in its state directory) and ``seq`` counts its
+    reports from 1: the manager counts a report once, and refuses one whose ``seq`` is
+    not past the last it counted from that sender (re-sent, or older)."""
+
+    host: str
+    sender: str
+    seq: int
+    measured_at: datetime  # the agent's clock (UTC)
+    figures: tuple[tuple[int, VmUsage], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """What a VM used between two measurements of it."""
+
+    cpu_seconds: float
+    disk_read_bytes: int
+    disk_written_bytes: int
+    net_rx_bytes: int | None  # None: not measured
+    net_tx_bytes: int | None
+
+    def is_nothing(self) -> bool:
+        return not (self.cpu_seconds or self.disk_read_bytes or self.disk_written_bytes
+                    or self.net_rx_bytes or self.net_tx_bytes)
+
+
+def consumed(before: VmUsage | None, now: VmUsage) -> Consumed | None:
+    """What the VM used since ``before`` (its last measurement counted; None: none).
+
+    A measurement of a later process (``started_at`` after the one before: a restart,
+    a move) counts its counters whole: they start at 0 with the process. One of an
+    earlier process, or with a counter below the one before, is older than what was
+    counted: None, nothing to count (counting it would count twice)."""
+    if before is None or now.started_at > before.started_at:
+        return Consumed(now.cpu_seconds, now.disk_read_bytes, now.disk_written_bytes,
+                        now.net_rx_bytes, now.net_tx_bytes)
+    if now.started_at < before.started_at:
+        return None
+    deltas = (now.cpu_seconds - before.cpu_seconds,
+              now.disk_read_bytes - before.disk_read_bytes,
+              now.disk_written_bytes - before.disk_written_bytes)
+    net = [_delta(b, n) for b, n in ((before.net_rx_bytes, now.net_rx_bytes),
+                                      (before.net_tx_bytes, now.net_tx_bytes))]
+    if min(deltas) < 0 or any(d is not None and d < 0 for d in net):
+        return None
+    return Consumed(deltas[0], int(deltas[1]), int(deltas[2]), net[0], net[1])
+
+
+def _delta(before: int | None, now: int | None) -> int | None:
+    if now is None:
+        return None
+    return now - (before or 0)  # measured from now on: all of it since the start

@@ -23,6 +23,7 @@ from tashi.manager.quotas import QuotaService
 from tashi.manager.reports import ReportService
 from tashi.manager.scheduling import SchedulingService
 from tashi.manager.usage import UsageService
+from tashi.manager.usage_reports import UsageReportService
 from tashi.store.base import Store
 
 
@@ -43,6 +44,7 @@ class ManagerCore:
     usage: UsageService
     accounting: AccountingService
     quotas: QuotaService
+    usage_reports: UsageReportService
     max_wait_s: float
     metrics: ManagerMetrics
 
@@ -69,6 +71,6 @@ class ManagerCore:
             scheduling=SchedulingService(store, clock, hosts),
             displays=DisplayService(store, notifier, instances),
             usage=UsageService(store, clock), accounting=AccountingService(store, clock),
-            quotas=QuotaService(store),
+            quotas=QuotaService(store), usage_reports=UsageReportService(store),
             max_wait_s=max_wait_s, metrics=metrics,
         )

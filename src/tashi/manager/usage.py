@@ -1,21 +1,20 @@
-"""The usage figures agents send (:mod:`tashi.domain.usage`): kept, the latest per
-instance, and shown with the instance.
+"""The usage reports agents send (:mod:`tashi.domain.usage`): counted once each into
+the usage records, their figures kept as each instance's latest (shown with it).
 
-An agent speaks for its own host only: figures of an instance bound elsewhere (or of
-none) are ignored and logged, as its console tails are. Figures that cannot be (a
-negative byte count, a naive start time) refuse the whole request with 400, before
-anything is kept. Keeping a sample writes no instance row (see
-:meth:`tashi.store.base.Store.put_usage`).
+An agent speaks for its own host only: a report naming an instance bound elsewhere is
+refused whole (403), figures of instances gone or bound to none are skipped. Figures
+that cannot be (a negative byte count, a naive start time) refuse the whole report with
+400, a report counted already (or older) with 409: nothing is counted then. Counting
+writes no instance row (see :meth:`tashi.store.base.Store.count_usage`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from tashi.common.clock import Clock
 from tashi.domain.errors import InvalidInput
-from tashi.domain.usage import UsageSample, VmUsage
+from tashi.domain.usage import UsageReport, UsageSample
 from tashi.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -26,23 +25,19 @@ class UsageService:
         self._store = store
         self._clock = clock
 
-    def record(self, host: str, figures: Sequence[tuple[int, VmUsage]]) -> int:
-        """Keep the figures ``host``'s agent measured, of the instances bound there; how
-        many were kept. InvalidInput (nothing kept) for impossible figures."""
-        for instance_id, usage in figures:
+    def record(self, report: UsageReport) -> int:
+        """Count ``report`` (:meth:`tashi.store.base.Store.count_usage`); how many
+        instances it counted. InvalidInput (nothing counted) for impossible figures."""
+        for instance_id, usage in report.figures:
             if problems := usage.problems():
-                raise InvalidInput(f"host {host}: usage of instance {instance_id}: "
-                                   f"{'; '.join(problems)}")
-        if not figures:
-            return 0
-        bound = {i.id for i in self._store.list_instances(host=host)}
-        foreign = sorted({i for i, _ in figures} - bound)
-        if foreign:
-            log.warning("host %s sent the usage of instances %s, not bound there: ignored",
-                        host, ", ".join(map(str, foreign)))
-        now = self._clock.now()
-        return self._store.put_usage([UsageSample(i, host, now, u) for i, u in figures
-                                      if i in bound])
+                raise InvalidInput(f"host {report.host}: usage of instance {instance_id}: "
+                                   f"{'; '.join(problems)}; nothing counted")
+        counted = self._store.count_usage(report, self._clock.now())
+        if counted < len(report.figures):
+            log.info("host %s: usage report %d: %d of %d instances counted (the others "
+                     "are gone, bound to no host, or measured before)", report.host,
+                     report.seq, counted, len(report.figures))
+        return counted
 
     def latest(self, instance_id: int) -> UsageSample | None:
         """The instance's latest figures (None: none measured yet)."""

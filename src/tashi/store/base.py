@@ -55,7 +55,8 @@ from tashi.domain.models import (
 )
 from tashi.domain.quotas import Quota, QuotaField
 from tashi.domain.states import HostState, InstanceState, Role
-from tashi.domain.usage import UsageSample
+from tashi.domain.usage import UsageReport, UsageSample
+from tashi.domain.usage_reports import UsagePage, UsageQuery
 from tashi.store.binding import Binding, BindResult, HostUsage
 
 
@@ -295,6 +296,17 @@ class Store(Protocol):
         """The instance's latest sample (None: none yet); NotFound for no such instance."""
         ...
 
+    def count_usage(self, report: UsageReport, now: datetime) -> int:
+        """Count an agent's report (``now``: when the manager received it), in one
+        transaction: each VM's consumption since the measurement counted before added
+        to its record of the interval measured in (the first open one if that one is
+        closed), the measurements kept as the instances' latest, and the report's
+        sequence number as its sender's last; how many instances were counted.
+        Conflict (nothing counted) for a sequence number not past the last counted from
+        that sender; Forbidden (nothing counted) when it names an instance bound to
+        another host. Instances gone or bound to no host are skipped."""
+        ...
+
     # --- usage records (see tashi.domain.accounting) ---------------------------------
     def set_usage_interval(self, length_s: int) -> int:
         """Make usage intervals ``length_s`` long (it must divide a day: InvalidInput);
@@ -311,6 +323,14 @@ class Store(Protocol):
         closing mark moved past it, in one transaction. Each interval is closed once,
         whoever calls and however often; the first call starts at the ledger's first
         allocation."""
+        ...
+    def usage_report(self, query: UsageQuery) -> UsagePage:
+        """One page of the closed usage records meeting ``query``, summed per its period
+        and key, ordered by (period start, key), with the cursor of the next page and
+        the closing mark (intervals from it on are left out: their figures may still
+        change). InvalidInput for a query the intervals cannot answer (hours of
+        intervals longer than an hour, a start or end off the periods' bounds) or a
+        cursor not made by this kind of query."""
         ...
 
     # --- quotas (see tashi.domain.quotas) ----------------------------------------------

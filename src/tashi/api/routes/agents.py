@@ -70,12 +70,13 @@ async def consoles(host: str, body: ConsolesIn, caller: Caller, core: Core) -> d
 
 @router.post("/hosts/{host}/usage", dependencies=[AS_HOST_AGENT])
 async def usage(host: str, body: UsageReportIn, caller: Caller, core: Core) -> dict[str, int]:
-    """The usage figures ``host``'s agent measured, of the VMs it runs: each replaces its
-    instance's latest (figures of instances bound elsewhere are ignored)."""
+    """A usage report of ``host``'s agent, counted once: each VM's consumption since its
+    last report goes to its usage record. 409 for a report counted already (or older),
+    403 for one naming an instance bound to another host; nothing counted then."""
     require_host_agent(caller, host)
-    figures = [(u.id, u.domain()) for u in body.instances]
-    kept = await run_in_threadpool(core.usage.record, host, figures)
-    return {"kept": kept, "ignored": len(figures) - kept}
+    report = body.domain(host)
+    kept = await run_in_threadpool(core.usage.record, report)
+    return {"kept": kept, "ignored": len(report.figures) - kept}
 
 
 @router.post("/hosts/{host}/report", dependencies=[AS_HOST_AGENT])

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         UnplacedIn,
     )
     from tashi.api.schemas.usage import UsageIn, UsageOut, UsageReportIn
+    from tashi.api.schemas.usage_reports import UsageReportOut, UsageRowOut
     from tashi.api.schemas.users import (
         MAX_TOKEN_LIFETIME_S,
         GivenPassword,
@@ -123,7 +124,7 @@ __all__ = [
     "ScreenshotIn",
     "SeedOut", "SlotsOut", "SnapshotOut", "StartFailureOut", "TokenCreate", "TokenCreatedOut",
     "TokenLifetime", "TokenName", "TokenOut", "TokenSettings", "UnplacedIn", "UsageIn",
-    "UsageOut", "UsageReportIn", "UserCreate",
+    "UsageOut", "UsageReportIn", "UsageReportOut", "UsageRowOut", "UserCreate",
     "UserCredentialOut", "UserName", "UserOut", "VncAnswerIn", "VncOut", "WhoAmIOut",
     "Wire",
 ]

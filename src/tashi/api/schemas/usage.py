@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, Strict
 
 from tashi.api.schemas.base import MAX_ID, Int, Wire
-from tashi.domain.usage import NET_NOT_MEASURED, UsageSample, VmUsage
+from tashi.domain.usage import NET_NOT_MEASURED, UsageReport, UsageSample, VmUsage
 
 MAX_BYTES = 2**63 - 1  # 64-bit counters in every store
 Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
@@ -46,7 +46,24 @@ class UsageIn(Wire):
 
 
 class UsageReportIn(Wire):
+    """One report: its agent's figures of the VMs it runs, measured together."""
+
+    sender: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$",
+                        description="the agent's name for itself, kept in its state "
+                        "directory: the sequence numbers are its own")
+    seq: Int = Field(ge=1, le=2**62, description="counts the sender's reports from 1: "
+                     "one not past the last counted is refused (409), nothing counted")
+    measured_at: AwareDatetime = Field(description="when the figures were measured")
     instances: list[UsageIn] = Field(max_length=10_000)
+
+    @classmethod
+    def of(cls, report: UsageReport) -> UsageReportIn:
+        return cls(sender=report.sender, seq=report.seq, measured_at=report.measured_at,
+                   instances=[UsageIn.of(i, u) for i, u in report.figures])
+
+    def domain(self, host: str) -> UsageReport:
+        return UsageReport(host, self.sender, self.seq, self.measured_at,
+                           tuple((u.id, u.domain()) for u in self.instances))
 
 
 class UsageOut(Wire):

@@ -38,7 +38,9 @@ from tashi.store.sql.tables import (
     AllocationRow,
     UsageClosingRow,
     UsageDayRow,
+    UsageHostDayRow,
     UsageRecordRow,
+    UsageUserDayRow,
 )
 
 _ALLOCATED = ("core_seconds", "memory_mib_seconds", "disk_gib_seconds")
@@ -102,7 +104,7 @@ def _close_one(s: Session, a: float, length: int) -> None:
              .group_by(held.instance_id, held.host))
     names = ["instance_id", "host", "start_s", "length_s", "instance", "user_name",
              *_ALLOCATED]
-    ins = _insert(s, UsageRecordRow).from_select(names, alloc)
+    ins = insert_for(s, UsageRecordRow).from_select(names, alloc)
     s.execute(ins.on_conflict_do_update(
         index_elements=["instance_id", "host", "start_s"],
         set_={c: ins.excluded[c] for c in (*_ALLOCATED, "instance", "user_name")}))
@@ -111,24 +113,36 @@ def _close_one(s: Session, a: float, length: int) -> None:
     rows = (select(rec.instance_id, rec.host, literal(day_start(a)), literal(DAY_S),
                    rec.instance, rec.user_name, *(getattr(rec, c) for c in figures))
             .where(rec.start_s == a))
-    day = _insert(s, UsageDayRow).from_select(
-        ["instance_id", "host", "start_s", "length_s", "instance", "user_name", *figures],
-        rows)
-    adds: dict[str, Any] = {c: getattr(UsageDayRow, c) + day.excluded[c]
+    _add_to(s, UsageDayRow, ["instance_id", "host", "start_s"], rows,
+            ["instance_id", "host", "start_s", "length_s", "instance", "user_name"],
+            also={"instance"})
+    for model, who in ((UsageUserDayRow, rec.user_name), (UsageHostDayRow, rec.host)):
+        sums = (select(literal(day_start(a)), who,
+                       *(func.sum(getattr(rec, c)) for c in figures))
+                .where(rec.start_s == a).group_by(who))
+        _add_to(s, model, ["start_s", who.key], sums, ["start_s", who.key])
+
+
+def _add_to(s: Session, model: type[Any], key: list[str], rows: Any, names: list[str],
+            also: frozenset[str] | set[str] = frozenset()) -> None:
+    """Add the figures of ``rows`` (``names``, then every figure) to ``model``'s rows of
+    the same ``key`` (made if missing); ``also``: columns replaced, not added."""
+    ins = insert_for(s, model).from_select([*names, *_ALLOCATED, *_COUNTERS, *_MAYBE], rows)
+    adds: dict[str, Any] = {c: getattr(model, c) + ins.excluded[c]
                             for c in (*_ALLOCATED, *_COUNTERS)}
-    adds |= {c: _add_maybe(getattr(UsageDayRow, c), day.excluded[c]) for c in _MAYBE}
-    s.execute(day.on_conflict_do_update(
-        index_elements=["instance_id", "host", "start_s"],
-        set_={**adds, "instance": day.excluded.instance}))
+    adds |= {c: add_maybe(getattr(model, c), ins.excluded[c]) for c in _MAYBE}
+    adds |= {c: ins.excluded[c] for c in also}
+    s.execute(ins.on_conflict_do_update(index_elements=key, set_=adds))
 
 
-def _add_maybe(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[Any]:
+def add_maybe(old: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[Any]:
     """``old + new``, NULL (not measured) only when both are."""
     return case((old.is_(None) & new.is_(None), None),
                 else_=func.coalesce(old, 0) + func.coalesce(new, 0))
 
 
-def _insert(s: Session, model: type[Any]) -> Any:
+def insert_for(s: Session, model: Any) -> Any:
+    """The dialect's INSERT of ``model`` (a mapped class or a table), which has upserts."""
     dialect = s.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 

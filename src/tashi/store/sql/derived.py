@@ -20,7 +20,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tashi.domain.derive import shown_state
-from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.errors import NotFound, StaleGeneration
 from tashi.domain.models import Instance, InstanceSpec, InstanceStatus
 from tashi.store.documents import spec_doc, status_doc
 from tashi.store.sql import claims, convert, quotas
@@ -47,8 +47,9 @@ def write_instance(s: Session, instance_id: int, *, generation: int | None,
     if row is None:
         raise NotFound(f"instance {instance_id} not found")
     if generation is not None and row.generation != generation:
-        raise Conflict(f"instance {instance_id} ({row.name!r}): generation {generation} is "
-                       f"stale, it is now at {row.generation}; re-read it and retry")
+        raise StaleGeneration(f"instance {instance_id} ({row.name!r}): generation "
+                              f"{generation} is stale, it is now at {row.generation}; "
+                              "re-read it and retry")
     current = convert.instance(row)
     new_spec, new_status = spec or current.spec, status or current.status
     state = shown_state(new_spec, new_status, host_silent=host_silent(s, new_spec.host))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.claims import Claim
-from tashi.domain.errors import Conflict, NotFound
+from tashi.domain.errors import Conflict, NotFound, StaleGeneration
 from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
 from tashi.domain.models import (
     Host,
@@ -46,6 +46,7 @@ from tashi.store.principals import PrincipalCache
 from tashi.store.sql import batch, claims, convert, derived, ledger
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.accounting import SqlAccounting
+from tashi.store.sql.consumption import SqlConsumption
 from tashi.store.sql.displays import SqlDisplays
 from tashi.store.sql.engine import WriteSessions, make_engine
 from tashi.store.sql.migrate import check_schema
@@ -64,6 +65,7 @@ from tashi.store.sql.tables import (
     plain,
 )
 from tashi.store.sql.usage import SqlUsage
+from tashi.store.sql.usage_reports import SqlUsageReports
 from tashi.store.sql.users import SqlUsers
 
 R = TypeVar("R", bound=Base)
@@ -73,7 +75,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting):
+class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlConsumption,
+               SqlUsageReports):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
     ``url`` may also be an engine already made (the pickle store's in-memory one, see
@@ -366,10 +369,10 @@ def _instance(s: Session, instance_id: int) -> InstanceRow:
     return row
 
 
-def _stale(s: Session, instance_id: int, generation: int) -> Conflict:
+def _stale(s: Session, instance_id: int, generation: int) -> StaleGeneration:
     """The Conflict for a generation-checked write that matched no row (NotFound if gone)."""
     row = _instance(s, instance_id)
-    return Conflict(
+    return StaleGeneration(
         f"instance {instance_id} ({row.name!r}): generation {generation} is stale, "
         f"it is now at {row.generation}; re-read it and retry"
     )

@@ -317,15 +317,9 @@ class AllocationRow(Base):
     until: Mapped[float | None] = mapped_column(Double)
 
 
-class _UsageFigures:
-    """The columns of a usage record (per interval) and of a day's sums alike."""
+class _Figures:
+    """The figures of a usage record, and of every sum of records."""
 
-    instance_id: Mapped[int] = mapped_column(primary_key=True)
-    host: Mapped[str] = mapped_column(String(NAME), primary_key=True)
-    start_s: Mapped[float] = mapped_column(Double, primary_key=True)
-    length_s: Mapped[int]
-    instance: Mapped[str] = mapped_column(String(NAME))
-    user_name: Mapped[str] = mapped_column(String(NAME))
     core_seconds: Mapped[float] = mapped_column(Double, server_default="0")
     memory_mib_seconds: Mapped[float] = mapped_column(Double, server_default="0")
     disk_gib_seconds: Mapped[float] = mapped_column(Double, server_default="0")
@@ -334,6 +328,17 @@ class _UsageFigures:
     disk_written_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
     net_rx_bytes: Mapped[int | None] = mapped_column(BigInteger)
     net_tx_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class _UsageFigures(_Figures):
+    """The columns of a usage record (per interval) and of a day's sums alike."""
+
+    instance_id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    start_s: Mapped[float] = mapped_column(Double, primary_key=True)
+    length_s: Mapped[int]
+    instance: Mapped[str] = mapped_column(String(NAME))
+    user_name: Mapped[str] = mapped_column(String(NAME))
 
 
 class UsageRecordRow(_UsageFigures, Base):
@@ -353,6 +358,24 @@ class UsageDayRow(_UsageFigures, Base):
     __table_args__ = (Index("ix_usage_days_start", "start_s"),
                       Index("ix_usage_days_user", "user_name", "start_s"),
                       Index("ix_usage_days_host", "host", "start_s"))
+
+
+class UsageUserDayRow(_Figures, Base):
+    """The closed records of one UTC day summed per user (reports per user read these)."""
+
+    __tablename__ = "usage_user_days"
+
+    start_s: Mapped[float] = mapped_column(Double, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+
+
+class UsageHostDayRow(_Figures, Base):
+    """The closed records of one UTC day summed per host (reports per host read these)."""
+
+    __tablename__ = "usage_host_days"
+
+    start_s: Mapped[float] = mapped_column(Double, primary_key=True)
+    host: Mapped[str] = mapped_column(String(NAME), primary_key=True)
 
 
 class UsageClosingRow(Base):

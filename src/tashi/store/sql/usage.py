@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from tashi.domain.errors import NotFound
 from tashi.domain.usage import UsageSample, VmUsage
+from tashi.store.sql.accounting import insert_for
 from tashi.store.sql.tables import InstanceRow, UsageRow
 
 _FIGURES = ("host", "at", "started_at", "cpu_seconds", "memory_rss_bytes", "disk_read_bytes",
@@ -35,10 +35,9 @@ class SqlUsage:
         ids = [u.instance_id for u in samples]
         with self._write.begin() as s:
             there = set(s.scalars(select(InstanceRow.id).where(InstanceRow.id.in_(ids))))
-            latest = {u.instance_id: _row(u) for u in samples if u.instance_id in there}
+            latest = {u.instance_id: usage_row(u) for u in samples if u.instance_id in there}
             rows = list(latest.values())  # one row per instance: the last sample of it
-            if rows:
-                s.execute(_upsert(s, rows))
+            upsert_latest(s, rows)
         return len(rows)
 
     def get_usage(self, instance_id: int) -> UsageSample | None:
@@ -46,19 +45,20 @@ class SqlUsage:
             if s.get(InstanceRow, instance_id) is None:
                 raise NotFound(f"instance {instance_id} not found")
             row = s.get(UsageRow, instance_id)
-            return None if row is None else _sample(row)
+            return None if row is None else sample_of(row)
 
 
-def _upsert(s: Session, rows: list[dict[str, Any]]) -> Any:
-    """One INSERT of ``rows``, each replacing the row of its instance if there is one."""
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(UsageRow).values(rows)
-    return stmt.on_conflict_do_update(index_elements=["instance_id"],
-                                      set_={c: stmt.excluded[c] for c in _FIGURES})
+def upsert_latest(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep ``rows``, each replacing the row of its instance if there is one: one
+    statement, executed for all of them (no per-row compiling)."""
+    if not rows:
+        return
+    stmt = insert_for(s, UsageRow.__table__)
+    s.connection().execute(stmt.on_conflict_do_update(
+        index_elements=["instance_id"], set_={c: stmt.excluded[c] for c in _FIGURES}), rows)
 
 
-def _row(sample: UsageSample) -> dict[str, Any]:
+def usage_row(sample: UsageSample) -> dict[str, Any]:
     u = sample.usage
     return {"instance_id": sample.instance_id, "host": sample.host, "at": sample.at,
             "started_at": u.started_at, "cpu_seconds": u.cpu_seconds,
@@ -67,7 +67,7 @@ def _row(sample: UsageSample) -> dict[str, Any]:
             "net_tx_bytes": u.net_tx_bytes}
 
 
-def _sample(row: UsageRow) -> UsageSample:
+def sample_of(row: UsageRow) -> UsageSample:
     return UsageSample(
         instance_id=row.instance_id, host=row.host, at=row.at,
         usage=VmUsage(started_at=row.started_at, cpu_seconds=row.cpu_seconds,

@@ -12,6 +12,8 @@
   reports, added as they come).
 - ``usage_days``: the same sums per instance, host and UTC day, added when each
   interval closes (daily and monthly reports read these).
+- ``usage_user_days`` and ``usage_host_days``: the same sums per UTC day and user, and
+  per UTC day and host (reports per user or host read these, not every instance's).
 - ``usage_closing``: one row: the length of the intervals (seconds, dividing a day;
   changed only while there is no record) and the end of the last closed interval
   (NULL: none yet).
@@ -89,6 +91,14 @@ def upgrade() -> None:
         op.create_index(f"ix_{table}_start", table, ["start_s"])
         op.create_index(f"ix_{table}_user", table, ["user_name", "start_s"])
         op.create_index(f"ix_{table}_host", table, ["host", "start_s"])
+    for table, who in (("usage_user_days", "user_name"), ("usage_host_days", "host")):
+        op.create_table(
+            table,
+            sa.Column("start_s", sa.Double(), nullable=False),
+            sa.Column(who, sa.String(NAME), nullable=False),
+            *_figures(),
+            sa.PrimaryKeyConstraint("start_s", who),
+        )
     op.create_table(
         "usage_closing",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -110,6 +120,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("usage_senders")
     op.drop_table("usage_closing")
+    op.drop_table("usage_host_days")
+    op.drop_table("usage_user_days")
     op.drop_table("usage_days")
     op.drop_table("usage_records")
     op.drop_table("allocations")
