@@ -114,6 +114,8 @@ ADMIN_ENDPOINTS: list[tuple[str, str, object]] = [
     ("PATCH", "/hosts/h1", {"state": "Drained"}),
     ("POST", "/hosts/h2/credential", None),
     ("DELETE", "/instances/{i}?force=true", None),  # its host is silent or gone
+    ("POST", "/instances/{i}/migrate", {"to": "h2"}),  # 409 for admins: fake hosts can't
+    ("POST", "/instances/{i}/migrate/abort", None),  # 409 for admins: not migrating
     ("GET", "/layout", None),  # every user's instances
     ("GET", "/join-token", None),
     ("POST", "/join-token", None),

@@ -59,7 +59,8 @@ def test_a_call_imports_the_schemas_it_reads_only(tmp_path: Path) -> None:
     assert under(modules, *SERVER_SIDE) == set()
     assert under(modules, "tashi.api.schemas") == {
         "tashi.api.schemas", "tashi.api.schemas.base", "tashi.api.schemas.instances",
-        "tashi.api.schemas.usage"}  # an instance's usage figures
+        "tashi.api.schemas.usage",  # an instance's usage figures
+        "tashi.api.schemas.migration"}  # and its migration
     assert under(modules, "rich", "pygments") == set()  # httpx's own CLI
 
 

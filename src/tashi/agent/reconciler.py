@@ -24,6 +24,7 @@ from typing import Any
 from tashi.agent.drivers.base import (
     DiskPlan,
     HypervisorDriver,
+    LiveMigratable,
     NicPlan,
     Pausable,
     Rebootable,
@@ -36,12 +37,14 @@ from tashi.domain.derive import Directive, Observed
 from tashi.domain.desired import Busy, DesiredInstance, Observation
 from tashi.domain.errors import DriverError, TashiError
 from tashi.domain.imagerefs import check_key
+from tashi.domain.migration import MigrationReport, MigrationResult, Sent
 from tashi.domain.models import ImageFormat
 from tashi.domain.seeds import meta_data, user_data
 
 log = logging.getLogger(__name__)
 #: The operations whose progress is reported while they run.
-_LONG_OPERATIONS: dict[str, Busy] = {"suspend": "suspend", "resume": "resume"}
+_LONG_OPERATIONS: dict[str, Busy] = {"suspend": "suspend", "resume": "resume",
+                                     "migrate": "migrate"}
 _ENDING = frozenset({"stop", "destroy", "suspend"})  # a VM's process ends
 
 
@@ -67,6 +70,10 @@ class Reconciler:
         self._pausable = driver if isinstance(driver, Pausable) else None
         self._rebootable = driver if isinstance(driver, Rebootable) else None
         self._suspendable = driver if isinstance(driver, Suspendable) else None
+        self._migratable = driver if isinstance(driver, LiveMigratable) else None
+        #: by instance: (migration number, what happened) of this agent's migrations
+        self._sent: dict[int, tuple[int, Sent]] = {}
+        self._migration_failures: dict[int, tuple[int, str]] = {}
         self._image_dir = image_dir
         self._suspend_dir = suspend_dir or image_dir.parent / "suspend"
         self._ops: dict[int, asyncio.Task[None]] = {}
@@ -89,6 +96,9 @@ class Reconciler:
                 self._suspend_failures.pop(d.id, None)  # the manager took it in
             if d.id not in self._ops:
                 self._act(d, actual.get(d.id))
+            elif self._op_names.get(d.id) == "migrate" and d.directive is not Directive.MIGRATE:
+                assert self._migratable is not None  # no longer wanted: aborted
+                self._migratable.cancel_migration(d.id)
         for instance_id in actual.keys() - wanted.keys():
             if instance_id not in self._ops:
                 log.info("instance %d: not wanted on this host any more; destroying",
@@ -107,6 +117,11 @@ class Reconciler:
         """What is said of an instance with an operation in flight: the progress of a
         suspend or resume (None for the others)."""
         what = _LONG_OPERATIONS.get(self._op_names.get(instance_id, ""))
+        if what == "migrate" and self._migratable is not None:
+            moving = self._migratable.migration_progress(instance_id)
+            return None if moving is None else Observation(
+                id=instance_id, observed=Observed.ABSENT, busy=what,
+                migration=MigrationReport(moving.number, "source", progress=moving))
         if what is None or self._suspendable is None:
             return None
         return Observation(id=instance_id, observed=Observed.ABSENT, busy=what,
@@ -127,6 +142,11 @@ class Reconciler:
                 self._freeze_or_thaw(d, seen.observed)
                 self._reboot_if_asked(d, seen)
                 self._tidy_if_resumed(d)
+                self._tidy_if_arrived(d, seen)
+        elif d.directive is Directive.INCOMING:
+            self._prepare_if_asked(d, seen)
+        elif d.directive is Directive.MIGRATE:
+            self._send_if_asked(d, seen)
         elif d.directive is Directive.SUSPEND:
             self._suspend_if_asked(d, seen)
         elif d.directive is Directive.STOP:
@@ -165,6 +185,70 @@ class Reconciler:
             log.info("instance %d (%s): it runs from its saved state %s: removing it",
                      d.id, d.name, path)
             self._launch(d.id, "tidy", asyncio.to_thread(shutil.rmtree, path, True))
+
+    # --- live migration (see tashi.domain.migration) ------------------------------------
+
+    def _prepare_if_asked(self, d: DesiredInstance, seen: VmStatus | None) -> None:
+        """(The target) start a VM waiting for the migration, unless it failed."""
+        m = d.migration
+        if self._migratable is None or m is None or seen is not None \
+                or self._migration_failures.get(d.id, (0, ""))[0] == m.number:
+            return
+        self._launch(d.id, "incoming", self._migration_step(
+            d.id, m.number, self._migratable.prepare_incoming(self.request_for(d), m.number,
+                                                              m.tunables)))
+
+    def _send_if_asked(self, d: DesiredInstance, seen: VmStatus | None) -> None:
+        """(The source) send the VM to the target's waiting one, once."""
+        m = d.migration
+        if self._migratable is None or m is None or m.endpoint is None or seen is None \
+                or seen.observed not in (Observed.RUNNING, Observed.PAUSED) \
+                or self._migration_failures.get(d.id, (0, ""))[0] == m.number \
+                or self._sent.get(d.id, (0,))[0] == m.number:
+            return
+        log.info("instance %d (%s): migration %d to host %s asked", d.id, d.name, m.number,
+                 m.target)
+        self._launch(d.id, "migrate", self._send(d.id, m.number, self._migratable.migrate(
+            d.id, m.endpoint, m.tunables)))
+
+    async def _send(self, instance_id: int, number: int, sending: Awaitable[Sent]) -> None:
+        async def keep() -> None:
+            self._sent[instance_id] = (number, await sending)
+        await self._migration_step(instance_id, number, keep())
+
+    async def _migration_step(self, instance_id: int, number: int,
+                              step: Awaitable[object]) -> None:
+        """``step``; its failure kept (and reported) for migration ``number``."""
+        try:
+            await step
+        except TashiError as exc:
+            self._migration_failures[instance_id] = (number, exc.message)
+            raise
+        except Exception as exc:  # a driver bug must not make the agent retry forever
+            self._migration_failures[instance_id] = (number, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _tidy_if_arrived(self, d: DesiredInstance, seen: VmStatus) -> None:
+        """A VM that came by migration runs here, bound here: close what it needed."""
+        if (self._migratable is not None and seen.observed is Observed.RUNNING
+                and d.migration is None and self._migratable.incoming_endpoint(d.id)):
+            self._launch(d.id, "arrived", self._migratable.finish_incoming(d.id))
+
+    def _migration_report(self, d: DesiredInstance) -> MigrationReport | None:
+        m = d.migration
+        if m is None or self._migratable is None:
+            return None
+        number, failure = self._migration_failures.get(d.id, (0, ""))
+        failed = failure if number == m.number else ""
+        if m.role == "target":
+            endpoint = self._migratable.incoming_endpoint(d.id)
+            ready = endpoint if endpoint is not None and endpoint.number == m.number else None
+            return MigrationReport(m.number, "target", endpoint=ready, failure=failed)
+        number, sent = self._sent.get(d.id, (0, None))
+        result = None if sent is None or number != m.number else MigrationResult(
+            m.number, m.source, m.target, sent.total_ms, sent.downtime_ms,
+            disks_bytes=sent.disks_bytes)
+        return MigrationReport(m.number, "source", result=result, failure=failed)
 
     def _suspend_if_asked(self, d: DesiredInstance, seen: VmStatus | None) -> None:
         """Save a VM the manager wants suspended (or finish a save an earlier agent
@@ -235,6 +319,9 @@ class Reconciler:
             what = "resume" if d.resume else "start"
             return Observation(id=d.id, observed=Observed.FAILED,
                                detail=f"{what} failed: {self._failures[d.id]}"[:2000])
+        if seen is None and d.directive is Directive.INCOMING:
+            return Observation(id=d.id, observed=Observed.ABSENT,
+                               migration=self._migration_report(d))
         if seen is None:
             if (d.directive is Directive.SUSPEND and self._suspendable is not None
                     and await asyncio.to_thread(self._suspendable.saved,
@@ -244,10 +331,13 @@ class Reconciler:
         failure = self._suspend_failures.get(d.id, "")
         return Observation(id=d.id, observed=seen.observed, detail=seen.detail[:2000],
                            reboots=seen.reboots,
-                           failure=f"suspend failed: {failure}"[:2000] if failure else "")
+                           failure=f"suspend failed: {failure}"[:2000] if failure else "",
+                           migration=self._migration_report(d))
 
     def _forget(self, wanted: Collection[int]) -> None:
-        for failures in (self._failures, self._suspend_failures):
+        kept: tuple[dict[int, Any], ...] = (self._failures, self._suspend_failures,
+                                            self._sent, self._migration_failures)
+        for failures in kept:
             for instance_id in list(failures):
                 if instance_id not in wanted:
                     del failures[instance_id]

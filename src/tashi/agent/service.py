@@ -33,8 +33,10 @@ from tashi.api.schemas import (
     ObservationIn,
     ReportIn,
 )
+from tashi.api.schemas.migration import desired_migration_of, report_out
 from tashi.client import TashiClient
 from tashi.common.files import write_private
+from tashi.domain.derive import Directive
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.displays import DesiredDisplay
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
@@ -82,6 +84,11 @@ def refusal(exc: TashiError, host: str, what: str, manager: str) -> TashiError:
 
 
 class Agent:
+    def _bound_ids(self) -> list[int]:
+        """The instances bound here (not those waiting here for their migration: the
+        manager counts and shows only the bound host's figures and console)."""
+        return [d.id for d in self._desired or () if d.directive is not Directive.INCOMING]
+
     def __init__(self, client: TashiClient, host: str, driver: HypervisorDriver,
                  image_dir: Path, *, suspend_dir: Path | None = None,
                  heartbeat_interval_s: float = 10.0,
@@ -101,9 +108,9 @@ class Agent:
         self._reconciler = Reconciler(driver, image_dir, suspend_dir)
         self._displays = DisplayKeeper(client, host, driver) if isinstance(driver, Vnc) else None
         self._consoles = None if not isinstance(driver, Console) else ConsoleStreamer(
-            client, host, driver, lambda: [d.id for d in self._desired or ()])
+            client, host, driver, self._bound_ids)
         self._usage = None if not isinstance(driver, Metered) else UsageSampler(
-            client, host, driver, lambda: [d.id for d in self._desired or ()],
+            client, host, driver, self._bound_ids,
             every_s=usage_every_s, spool=UsageSpool(host, usage_spool))
         if self._usage is not None:
             self._reconciler.before_ending = self._report_usage_now
@@ -258,7 +265,8 @@ def desired_of(d: DesiredInstanceOut) -> DesiredInstance:
                                               tuple(d.seed.ssh_keys)),
         reboots=d.reboots, reboot_hard=d.reboot_hard, resume=d.resume,
         display=None if d.display is None else DesiredDisplay(
-            d.display.vnc, d.display.vnc_open, d.display.vnc_password, d.display.screenshot))
+            d.display.vnc, d.display.vnc_open, d.display.vnc_password, d.display.screenshot),
+        migration=desired_migration_of(d.migration))
 
 
 def report_in(observations: list[Observation]) -> ReportIn:
@@ -266,7 +274,8 @@ def report_in(observations: list[Observation]) -> ReportIn:
     return ReportIn(instances=[ObservationIn(id=o.id, observed=o.observed, detail=o.detail,
                                              console=o.console, reboots=o.reboots,
                                              failure=o.failure, busy=o.busy,
-                                             progress=o.progress)
+                                             progress=o.progress,
+                                             migration=report_out(o.migration))
                                for o in observations])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 from pathlib import Path
@@ -52,6 +53,9 @@ class AgentSettings(BaseSettings):
                                 description="ADDRESS:PORT to serve Prometheus metrics on "
                                 "(/metrics, no token: an address only Prometheus reaches); "
                                 "empty (the default): not served")
+    address: str = Field(default="", max_length=64,
+                         description="the IP address other hosts reach this host on "
+                         "(migration traffic); empty (the default): 127.0.0.1")
     log_level: str = "INFO"
 
     @field_validator("vnc_listen")
@@ -71,3 +75,18 @@ class AgentSettings(BaseSettings):
             except InvalidInput as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @field_validator("address")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"address {value!r} is not an IP address") from None
+        return value
+
+    @property
+    def reachable_address(self) -> str:
+        """The address other hosts reach this host on (``address``, or loopback)."""
+        return self.address or "127.0.0.1"

@@ -23,6 +23,7 @@ from tashi.api.routes import (
     hosts,
     instances,
     metrics,
+    migrations,
     networks,
     quotas,
     scheduling,
@@ -77,7 +78,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     for router in (instances.router, hosts.router, hosts.layout_router, catalog.router,
                    networks.router, users.router, agents.router, scheduling.router,
                    events.router, displays.router, displays.agent_router, quotas.router,
-                   usage.router):
+                   usage.router, migrations.router):
         app.include_router(router, prefix="/api/v1")
         templates.update(route_templates(router, "/api/v1"))
     app.include_router(metrics.router)

@@ -26,6 +26,12 @@ from tashi.api.schemas import (
     StartFailureOut,
     UserOut,
 )
+from tashi.api.schemas.migration import (
+    desired_migration_out,
+    migration_out,
+    report_of,
+    result_out,
+)
 from tashi.domain.desired import DesiredInstance, Observation
 from tashi.domain.errors import NotFound
 from tashi.domain.events import Event
@@ -55,6 +61,8 @@ def instance_out(i: Instance) -> InstanceOut:
                   for f in status.failures],
         avoid=[AvoidedHostOut(host=a.host, until=a.until) for a in status.avoid],
         retry_at=status.retry_at, created_at=i.created_at, updated_at=i.updated_at,
+        migration=migration_out(spec.migration, status),
+        last_migration=result_out(status.last_migration),
     )
 
 
@@ -125,10 +133,11 @@ def desired_out(d: DesiredInstance) -> DesiredInstanceOut:
         reboots=d.reboots, reboot_hard=d.reboot_hard, resume=d.resume,
         display=None if d.display is None else DesiredDisplayOut(
             vnc=d.display.vnc, vnc_open=d.display.vnc_open,
-            vnc_password=d.display.vnc_password, screenshot=d.display.screenshot))
+            vnc_password=d.display.vnc_password, screenshot=d.display.screenshot),
+        migration=desired_migration_out(d.migration))
 
 
 def observation_of(o: ObservationIn) -> Observation:
     return Observation(id=o.id, observed=o.observed, detail=o.detail, console=o.console,
                        reboots=o.reboots, failure=o.failure, busy=o.busy,
-                       progress=o.progress)
+                       progress=o.progress, migration=report_of(o.migration))

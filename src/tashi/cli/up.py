@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from tashi.common.logs import LEVELS, logging_to_file
 from tashi.embedded.cluster import Cluster, ClusterConfig, make_data_dir
+from tashi.embedded.hosts import MAX_HOSTS, require_root
 
 LOG_FILE = "tashi-up.log"
 
@@ -59,21 +60,37 @@ def default_data_dir() -> Path:
               show_default=True, envvar="TASHI_AGENT_ACCEL", cls=EnvOption)
 @click.option("--tls", is_flag=True, envvar="TASHI_TLS", cls=EnvOption,
               help="Serve HTTPS with a certificate from a private CA made in DATA_DIR/tls.")
+@click.option("--hosts", type=click.IntRange(1, MAX_HOSTS), default=1, show_default=True,
+              envvar="TASHI_HOSTS", cls=EnvOption,
+              help="How many hosts: more than 1 runs hosts h1..hN, each its agent in a "
+                   "network namespace of its own (needs root); their state is in "
+                   "DATA_DIR/hosts.")
+@click.option("--subnet", default="", envvar="TASHI_SUBNET", cls=EnvOption,
+              help="The hosts' IPv4 subnet with --hosts > 1 (default: a 10.x.y.0/24 "
+                   "derived from the data directory).")
 @click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO",
               show_default=True, envvar="TASHI_LOG_LEVEL", cls=EnvOption,
               help=f"What goes to DATA_DIR/{LOG_FILE} (warnings and errors also to stderr).")
 def up(data_dir: Path, port: int, listen: str, host_name: str, driver: str, accel: str,
-       tls: bool, log_level: str) -> None:
+       tls: bool, hosts: int, subnet: str, log_level: str) -> None:
     """Run a whole cluster here: manager, this host's agent, scheduler (Ctrl-C stops
     them; VMs keep running and are re-adopted by the next `tashi up`)."""
+    if hosts > 1:
+        require_root(hosts)
+        ctx = click.get_current_context()
+        if host_name and ctx.get_parameter_source("host_name") is ParameterSource.COMMANDLINE:
+            raise click.UsageError("--host names the one host of --hosts 1; with --hosts "
+                                   f"{hosts} the hosts are h1..h{hosts}")
+        host_name = ""
     config = ClusterConfig(data_dir=data_dir.absolute(), port=port, listen=listen,
-                           host=host_name, driver=driver, accel=accel, tls=tls)
+                           host=host_name, driver=driver, accel=accel, tls=tls,
+                           hosts=hosts, subnet=subnet)
     make_data_dir(config.data_dir)
     cluster = Cluster(config)
     ready = asyncio.Event()
 
     async def main() -> None:
-        announce = asyncio.create_task(_announce(ready, config))
+        announce = asyncio.create_task(_announce(ready, config, cluster))
         try:
             await cluster.run(ready=ready)
         finally:
@@ -85,12 +102,19 @@ def up(data_dir: Path, port: int, listen: str, host_name: str, driver: str, acce
                "the next tashi up.", err=True)
 
 
-async def _announce(ready: asyncio.Event, config: ClusterConfig) -> None:
+async def _announce(ready: asyncio.Event, config: ClusterConfig,
+                    cluster: Cluster | None = None) -> None:
     await ready.wait()
     log_file = config.data_dir / LOG_FILE
     ca = f"  export TASHI_CA={config.ca_file}\n" if config.tls else ""
+    net = None if cluster is None else cluster.network
+    hosts = "" if net is None else (
+        f"Hosts {net.hosts[0].name}..{net.hosts[-1].name} on {net.layout.subnet}, each in "
+        f"its network namespace {net.layout.prefix}NAME (their agents' logs: "
+        f"{config.data_dir / 'hosts'}/NAME/agent.log).\n")
     click.echo(
         f"\nTashi is up on {config.url} (data in {config.data_dir}; log: {log_file}).\n"
+        f"{hosts}"
         f"Use it as the admin:\n"
         f"  export TASHI_URL={config.url}\n"
         f"  export TASHI_TOKEN=$(cat {config.token_file})\n{ca}"

@@ -1,4 +1,4 @@
-"""``tashi vm``: create, list, show, pause, reboot, shut down and destroy instances."""
+"""``tashi vm``: create, list, show, pause, reboot, migrate, shut down and destroy instances."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tashi.api.schemas import DestroyOut, DiskOut, EventOut, InstanceCreate, Ins
 from tashi.cli.console import console
 from tashi.cli.diskspec import HELP, parse_disk
 from tashi.cli.display import screenshot, vnc
+from tashi.cli.migrate import migrate, migration_words
 from tashi.cli.progress import StatusLine
 from tashi.cli.refs import instance_ref
 from tashi.cli.render import age, emit_json, fields, mib, table, truncate
@@ -38,6 +39,7 @@ def vm() -> None:
 vm.add_command(console)
 vm.add_command(vnc)
 vm.add_command(screenshot)
+vm.add_command(migrate)
 
 
 @vm.command()
@@ -158,11 +160,25 @@ def _details(i: InstanceOut) -> list[tuple[str, str]]:
         ("seed", _seed_words(i)),
         ("reboots", f"{i.reboots_done} of {i.reboots} asked done" if i.reboots else "-"),
         ("saved state", _saved_words(i)), ("last failure", i.last_failure or "-"),
+        ("migration", _migrating_words(i)), ("last migration", migration_words(i)),
         ("placement", _placement(i)), *_attempts(i),
         ("observed", observed or "-"), ("shutdown timeout", f"{i.shutdown_timeout_s}s"),
         ("generation", str(i.generation)), ("created", f"{age(i.created_at)} ago"),
         ("updated", f"{age(i.updated_at)} ago"), *usage_fields(i.usage),
     ]
+
+
+def _migrating_words(i: InstanceOut) -> str:
+    """``h1 -> h2, memory 45% (120 MiB sent, 8 MiB left, 300 pages/s dirtied)``, or ``-``."""
+    m = i.migration
+    if m is None:
+        return "-"
+    words = f"{m.source} -> {m.target}, {m.phase}"
+    if m.percent is not None:
+        words += (f" {m.percent}% ({mib((m.transferred_bytes or 0) >> 20)} sent, "
+                  f"{mib((m.remaining_bytes or 0) >> 20)} left, "
+                  f"{m.dirty_pages_rate or 0} pages/s dirtied)")
+    return words
 
 
 def _saved_words(i: InstanceOut) -> str:

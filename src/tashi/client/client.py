@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
         VncOut,
         WhoAmIOut,
     )
+    from tashi.api.schemas.migration import MigrateIn
     from tashi.domain.usage import UsageReport
 
 M = TypeVar("M", bound=BaseModel)
@@ -162,6 +163,14 @@ class TashiClient:
         """``operation``: "pause", "unpause", "suspend" or "resume"."""
         return await self._send(wire.InstanceOut, "POST",
                                 f"/instances/{_seg(ref)}/{_seg(operation)}")
+
+    async def migrate_instance(self, ref: str | int, body: MigrateIn) -> InstanceOut:
+        return await self._send(wire.InstanceOut, "POST", f"/instances/{_seg(ref)}/migrate",
+                                body)
+
+    async def abort_migration(self, ref: str | int) -> InstanceOut:
+        return await self._send(wire.InstanceOut, "POST",
+                                f"/instances/{_seg(ref)}/migrate/abort")
 
     async def reboot_instance(self, ref: str | int, *, hard: bool = False) -> InstanceOut:
         query = "?hard=true" if hard else ""

@@ -46,11 +46,14 @@ def _settings(given: dict[str, object]) -> AgentSettings:
               type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Seconds between heartbeats (TASHI_AGENT_HEARTBEAT_INTERVAL_S; "
                    "default 10).")
+@click.option("--address", help="The IP address other hosts reach this host on "
+              "(TASHI_AGENT_ADDRESS; default 127.0.0.1).")
 @click.pass_context
 def main(ctx: click.Context, manager_url: str | None, host: str | None,
          state_dir: Path | None, image_dir: Path | None, suspend_dir: Path | None,
          driver: str | None,
-         accel: str | None, heartbeat_interval_s: float | None) -> None:
+         accel: str | None, heartbeat_interval_s: float | None,
+         address: str | None) -> None:
     """Run the Tashi agent of this host. Credentials come from TASHI_AGENT_TOKEN,
     TASHI_AGENT_JOIN_TOKEN or the credential saved in the state directory.
 
@@ -61,7 +64,8 @@ def main(ctx: click.Context, manager_url: str | None, host: str | None,
     settings = _settings({"manager_url": manager_url, "host": host, "state_dir": state_dir,
                           "image_dir": image_dir, "suspend_dir": suspend_dir,
                           "driver": driver, "accel": accel,
-                          "heartbeat_interval_s": heartbeat_interval_s})
+                          "heartbeat_interval_s": heartbeat_interval_s,
+                          "address": address})
     setup_logging(settings.log_level)
     with translated():
         try:
@@ -105,3 +109,7 @@ def simulate(count: int, prefix: str, cores: int, memory_mib: int,
             asyncio.run(Simulation(settings).run())
         except KeyboardInterrupt:
             log.info("simulation of %d hosts stopped", count)
+
+
+if __name__ == "__main__":  # ``python -m tashi.cmd.agent``, e.g. under ``ip netns exec``
+    main()

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from tashi.domain.models import Instance
 from tashi.domain.resources import Resources
-from tashi.domain.states import HOLDS_RESOURCES
+from tashi.domain.states import HOLDS_RESOURCES, MIGRATING
 
 
 class ClaimRole(StrEnum):
@@ -46,7 +46,10 @@ Wanted = dict[ClaimRole, tuple[str, Resources]]
 
 def wanted_claims(instance: Instance) -> Wanted:
     """What ``instance`` claims as it is now (nothing while it holds no resources)."""
-    host = instance.spec.host
+    host, migration = instance.spec.host, instance.spec.migration
     if host is None or instance.state not in HOLDS_RESOURCES:
         return {}
-    return {ClaimRole.PRIMARY: (host, instance.spec.resources)}
+    wanted: Wanted = {ClaimRole.PRIMARY: (host, instance.spec.resources)}
+    if migration is not None and instance.state in MIGRATING:
+        wanted[ClaimRole.INCOMING] = (migration.target, instance.spec.resources)
+    return wanted

@@ -32,6 +32,8 @@ class Directive(StrEnum):
     SUSPEND = "suspend"  # save the VM's state to the suspend directory and end its process
     STOP = "stop"  # graceful power-off (destroy after the timeout); keep its files
     ABSENT = "absent"  # kill the VM and remove every file of it
+    MIGRATE = "migrate"  # send the running VM to the target's waiting one (see migration)
+    INCOMING = "incoming"  # (the migration target) start a VM waiting for the state
 
 
 class Observed(StrEnum):
@@ -72,7 +74,17 @@ def base_state(spec: InstanceSpec, status: InstanceStatus) -> InstanceState:
     if seen == Observed.FAILED and not status.ran:
         # for the moment, until the manager unbinds it (a resume: Suspended again)
         return S.SUSPENDED if status.saved else S.HELD
-    return _live(spec.power, seen, status.ran, status.saved)
+    live = _live(spec.power, seen, status.ran, status.saved)
+    if spec.migration is not None and live in (S.RUNNING, S.UNPAUSING):
+        # the source's VM paused after sending all is still the migrating instance
+        return S.MIGRATE_TRANS if endpoint_ready(spec, status) else S.MIGRATE_PREP
+    return live
+
+
+def endpoint_ready(spec: InstanceSpec, status: InstanceStatus) -> bool:
+    """Whether the migration target's VM waits for the state of the migration wanted."""
+    return (spec.migration is not None and status.incoming is not None
+            and status.incoming.number == spec.migration.number)
 
 
 def _live(power: Power, seen: str, ran: bool, saved: bool) -> InstanceState:
@@ -103,7 +115,9 @@ def directive_for(spec: InstanceSpec, status: InstanceStatus) -> Directive:
         return Directive.STOP
     if spec.power is Power.SUSPENDED:
         return Directive.SUSPEND
-    return Directive.PAUSE if spec.power is Power.PAUSED else Directive.RUN
+    if spec.power is Power.PAUSED:
+        return Directive.PAUSE
+    return Directive.MIGRATE if endpoint_ready(spec, status) else Directive.RUN
 
 
 def may_start(spec: InstanceSpec, status: InstanceStatus) -> bool:

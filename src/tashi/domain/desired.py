@@ -14,11 +14,12 @@ from typing import Literal
 
 from tashi.domain.derive import Directive, Observed
 from tashi.domain.displays import DesiredDisplay
+from tashi.domain.migration import DesiredMigration, MigrationReport
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind, Seed
 from tashi.domain.states import InstanceState
 
 #: A long operation in flight on a VM, which the agent reports the progress of.
-Busy = Literal["", "suspend", "resume"]
+Busy = Literal["", "suspend", "resume", "migrate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class DesiredInstance:
     reboot_hard: bool = False  # how the last one is done (a reset, or the guest's own)
     resume: bool = False  # start it from its state saved in the suspend directory
     display: DesiredDisplay | None = None  # VNC and screenshot requests not answered
+    migration: DesiredMigration | None = None  # a live migration this host takes part in
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +84,4 @@ class Observation:
     failure: str = ""
     busy: Busy = ""  # an operation in flight: then only its progress counts
     progress: int | None = None  # percent done of that operation
+    migration: MigrationReport | None = None  # what it saw of a migration it takes part in

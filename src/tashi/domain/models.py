@@ -8,6 +8,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.migration import (
+    IncomingEndpoint,
+    MigrationProgress,
+    MigrationResult,
+    MigrationSpec,
+)
 from tashi.domain.resources import Resources
 from tashi.domain.states import HostState, InstanceState, Power, Role
 
@@ -177,6 +183,8 @@ class InstanceSpec:
     seed: Seed | None = None  # a cloud-init seed to attach, when one was asked for
     reboots: int = 0  # reboots asked of its VM since it was created (each bumps it)
     reboot_hard: bool = False  # the last one asked: a reset (else the guest's own reboot)
+    migration: MigrationSpec | None = None  # a live migration wanted (see domain.migration)
+    migrations: int = 0  # live migrations asked since it was created (each bumps it)
 
     @property
     def disk_gib(self) -> int:
@@ -226,7 +234,11 @@ class InstanceStatus:
     reboots_done: int = 0  # the reboots its host's agent has carried out (see spec.reboots)
     saved: bool = False  # its VM's state is in the suspend directory (until a resume runs)
     progress: int | None = None  # percent done of a suspend or resume in flight
-    last_failure: str = ""  # why the last suspend or resume failed (kept until the next)
+    last_failure: str = ""  # why the last suspend, resume or migration failed (until the next)
+    incoming: IncomingEndpoint | None = None  # the migration target's VM waits there
+    migrating: MigrationProgress | None = None  # the source's progress of the migration
+    migrated: MigrationResult | None = None  # the source's VM sent all: waiting on the target
+    last_migration: MigrationResult | None = None  # the last one that completed
 
     @property
     def attempts(self) -> int:

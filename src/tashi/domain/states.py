@@ -71,7 +71,8 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     # the restore failed, the saved state kept
     S.RESUMING: frozenset({S.RESUMING, S.RUNNING, S.SUSPENDED, S.DESTROYING, S.ORPHANED,
                            S.EXITED}),
-    S.MIGRATE_PREP: frozenset({S.MIGRATE_TRANS, S.RUNNING, S.DESTROYING, S.ORPHANED}),
+    S.MIGRATE_PREP: frozenset({S.MIGRATE_TRANS, S.RUNNING, S.DESTROYING, S.ORPHANED,
+                               S.EXITED}),
     S.MIGRATE_TRANS: frozenset({S.RUNNING, S.DESTROYING, S.ORPHANED, S.EXITED}),
     S.SHUTTING_DOWN: frozenset({S.EXITED, S.DESTROYING, S.ORPHANED}),
     S.DESTROYING: frozenset(),  # ends with the record's removal
@@ -96,6 +97,10 @@ WANTS_PROCESS: frozenset[InstanceState] = frozenset({
     S.ACTIVATING, S.RUNNING, S.PAUSING, S.PAUSED, S.UNPAUSING, S.SUSPENDING, S.RESUMING,
     S.MIGRATE_PREP, S.MIGRATE_TRANS, S.ORPHANED,
 })
+
+#: States in which a migration wanted holds room on its target too (Orphaned: the
+#: source went silent, and the target's VM may run).
+MIGRATING: frozenset[InstanceState] = frozenset({S.MIGRATE_PREP, S.MIGRATE_TRANS, S.ORPHANED})
 
 #: States whose resources count against the bound host's capacity.
 HOLDS_RESOURCES: frozenset[InstanceState] = WANTS_PROCESS | {S.SHUTTING_DOWN, S.DESTROYING}

@@ -9,6 +9,8 @@ Layout of the data directory::
     tashi.db         the store (sqlite, WAL)
     images/          the image directory
     agent/           the agent's runtime state (one directory per VM) and credential
+    hosts/           with ``hosts`` > 1: each host's state and agent log, see
+                     :mod:`tashi.embedded.hosts`
     admin.token      the first admin's token (mode 0600)
     tashi-up.log     the log of ``tashi up`` (mode 0600)
     lock             held while a cluster runs on this directory
@@ -42,6 +44,7 @@ from tashi.common.files import private_dir, write_private
 from tashi.common.pki import ensure_private_ca
 from tashi.common.secrets import hash_token
 from tashi.domain.errors import Conflict, TashiError
+from tashi.embedded.hosts import AgentOptions, HostAgents, HostsNetwork, hosts_network
 from tashi.manager.bootstrap import build_core, prepare_store
 from tashi.manager.settings import ManagerSettings
 from tashi.scheduler.service import Scheduler
@@ -60,6 +63,8 @@ class ClusterConfig:
     accel: str = "auto"
     heartbeat_interval_s: float = 10.0
     tls: bool = False  # serve HTTPS with a certificate from a private CA in data_dir/tls
+    hosts: int = 1  # > 1: that many hosts h1..hN, each in a network namespace (root only)
+    subnet: str = ""  # the hosts' subnet (hosts > 1); default: derived from data_dir
 
     @property
     def url(self) -> str:
@@ -135,11 +140,11 @@ def _reason(exc: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-async def _serve_manager(server: uvicorn.Server, sock: socket.socket) -> None:
-    """``server`` on ``sock``; uvicorn's ``sys.exit`` when it cannot start becomes an error
+async def _serve_manager(server: uvicorn.Server, *socks: socket.socket) -> None:
+    """``server`` on ``socks``; uvicorn's ``sys.exit`` when it cannot start becomes an error
     (a SystemExit would leave the event loop and skip every clean-up)."""
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=list(socks))
     except SystemExit as exc:
         raise TashiError(f"the manager could not start (exit {exc.code}): "
                          "see the log above") from None
@@ -165,6 +170,7 @@ class Cluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.admin_token: str | None = None
+        self.network: HostsNetwork | None = None  # with hosts > 1, once made
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -179,47 +185,66 @@ class Cluster:
 
     async def _run(self, ready: asyncio.Event | None) -> None:
         cfg = self.config
-        with directory_lock(cfg.data_dir), listening_socket(cfg.listen, cfg.port) as sock:
+        with directory_lock(cfg.data_dir), listening_socket(cfg.listen, cfg.port) as sock, \
+                contextlib.ExitStack() as stack:
+            socks = [sock]
+            names = {"localhost", "127.0.0.1", cfg.listen}
+            if cfg.hosts > 1:
+                self.network = stack.enter_context(
+                    hosts_network(cfg.data_dir, cfg.hosts, cfg.port, cfg.subnet))
+                socks.append(self.network.lan_socket)
+                names.add(self.network.gateway)
             settings = ManagerSettings(
                 db_url=f"sqlite:///{cfg.data_dir / 'tashi.db'}", listen=cfg.listen,
                 port=cfg.port, image_dir=cfg.data_dir / "images")
             if cfg.tls:
-                names = sorted({"localhost", "127.0.0.1", cfg.listen} - {"0.0.0.0", "::"})
-                files = ensure_private_ca(cfg.data_dir / "tls", names)
+                files = ensure_private_ca(cfg.data_dir / "tls",
+                                          sorted(names - {"0.0.0.0", "::"}))
                 settings = settings.model_copy(update={"tls_cert": files.cert,
                                                        "tls_key": files.key})
             store, new_admin = prepare_store(settings)
             try:
-                await self._serve(store, settings, new_admin, sock, ready)
+                await self._serve(store, settings, new_admin, socks, ready)
             finally:
                 store.close()
 
     async def _serve(self, store: Store, settings: ManagerSettings, new_admin: str | None,
-                     sock: socket.socket, ready: asyncio.Event | None) -> None:
+                     socks: list[socket.socket], ready: asyncio.Event | None) -> None:
         cfg = self.config
         if new_admin:
             write_private(cfg.token_file, new_admin + "\n")
         self.admin_token = cfg.token_file.read_text().strip()
         core = build_core(settings, store)
         host = cfg.host or default_host_name()
-        credential = self._agent_credential(core.hosts.local_credential, store, host)
+        if self.network is None:
+            credential = self._agent_credential(core.hosts.local_credential, store, host,
+                                                cfg.data_dir / "agent" / "credential")
+        else:
+            credential = ""  # each host's is saved in its state directory for its agent
+            for each in self.network.hosts:
+                self._agent_credential(core.hosts.local_credential, store, each.name,
+                                       each.credential)
         server = make_server(settings, core, _QuietServer)
-        serving = asyncio.create_task(_serve_manager(server, sock), name="manager")
+        serving = asyncio.create_task(_serve_manager(server, *socks), name="manager")
         while not server.started:
             if serving.done():
                 await serving  # raises why it could not start
                 raise TashiError(f"the manager on {cfg.url} stopped at start")
             await asyncio.sleep(0.05)
         try:
-            if not self._stop.is_set():  # else stopped during start-up: stop straight away
+            if self._stop.is_set():  # stopped during start-up: stop straight away
+                pass
+            elif self.network is None:
                 await self._run_daemons(host, credential, ready, core.metrics.registry)
+            else:
+                await self._run_hosts(self.network, ready)
         finally:
             core.notifier.close()
             server.should_exit = True
             await serving
 
-    def _agent_credential(self, mint: Callable[[str], str], store: Store, host: str) -> str:
-        path = self.config.data_dir / "agent" / "credential"
+    def _agent_credential(self, mint: Callable[[str], str], store: Store, host: str,
+                          path: Path) -> str:
         saved = load_credential(path)
         if saved and store.principal_for_token(hash_token(saved), SystemClock().now()) is not None:
             return saved
@@ -249,16 +274,44 @@ class Cluster:
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]
             log.info("cluster on %s: manager, agent of host %s and scheduler running",
                      cfg.url, host)
-            if ready is not None and not self._stop.is_set():
-                ready.set()
-            stopper = asyncio.create_task(self._stop.wait())
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            for task in [*tasks, stopper]:
-                task.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
-            for task in done - {stopper}:
-                if not task.cancelled() and task.exception():
-                    raise task.exception()  # type: ignore[misc]
+            await self._until_stopped(tasks, ready)
         log.info("cluster on %s stopped; VMs keep running and are re-adopted next time",
                  cfg.url)
+
+    async def _run_hosts(self, network: HostsNetwork, ready: asyncio.Event | None) -> None:
+        """The scheduler here, and an agent process in each host's namespace, reaching the
+        manager on the LAN's gateway."""
+        cfg = self.config
+        scheme = "https" if cfg.tls else "http"
+        agents = HostAgents(network.hosts, AgentOptions(
+            manager_url=f"{scheme}://{network.gateway}:{cfg.port}",
+            image_dir=cfg.data_dir / "images", suspend_dir=cfg.data_dir / "suspend",
+            driver=cfg.driver, accel=cfg.accel, heartbeat_interval_s=cfg.heartbeat_interval_s,
+            ca=cfg.ca_file if cfg.tls else None))
+        async with TashiClient(cfg.url, self.admin_token, verify=cfg.verify) as admin_client:
+            try:
+                await agents.start()
+                tasks = [asyncio.create_task(agents.watch(), name="agents"),
+                         asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]
+                log.info("cluster on %s: manager, scheduler and the agents of hosts %s "
+                         "running", cfg.url, ", ".join(h.name for h in network.hosts))
+                await self._until_stopped(tasks, ready)
+            finally:
+                await agents.stop()
+        log.info("cluster on %s stopped; VMs keep running and are re-adopted next time",
+                 cfg.url)
+
+    async def _until_stopped(self, tasks: list[asyncio.Task[None]],
+                             ready: asyncio.Event | None) -> None:
+        """Run ``tasks`` until stopped or one ends (its error raised), then cancel them."""
+        if ready is not None and not self._stop.is_set():
+            ready.set()
+        stopper = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        for task in done - {stopper}:
+            if not task.cancelled() and task.exception():
+                raise task.exception()  # type: ignore[misc]
 

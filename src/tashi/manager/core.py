@@ -17,6 +17,7 @@ from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
 from tashi.manager.instances import InstanceService
 from tashi.manager.metrics import ManagerMetrics
+from tashi.manager.migration import MigrationService
 from tashi.manager.networks import NetworkService
 from tashi.manager.notifier import Notifier
 from tashi.manager.quotas import QuotaService
@@ -34,6 +35,7 @@ class ManagerCore:
     notifier: Notifier
     instances: InstanceService
     reports: ReportService
+    migrations: MigrationService
     hosts: HostService
     images: ImageService
     networks: NetworkService
@@ -62,9 +64,12 @@ class ManagerCore:
         hosts = HostService(store, clock, notifier, instances=instances,
                             heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token)
         metrics.watch(store, clock, hosts.is_up)
+        migrations = MigrationService(store, clock, notifier, instances, hosts.is_up,
+                                      metrics.migration_downtime.observe)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
-            reports=ReportService(store, clock, notifier, instances), hosts=hosts,
+            reports=ReportService(store, clock, notifier, instances, migrations),
+            migrations=migrations, hosts=hosts,
             images=ImageService(store, image_dir), networks=NetworkService(store),
             users=UserService(store, clock, directory=directory),
             events=EventService(store, instances),

@@ -17,6 +17,7 @@ from dataclasses import replace
 from tashi.common.clock import Clock
 from tashi.common.hostpaths import without_host_paths
 from tashi.domain.derive import (
+    Directive,
     Observed,
     directive_for,
     may_start,
@@ -36,6 +37,7 @@ from tashi.domain.models import (
 )
 from tashi.domain.states import Power
 from tashi.manager.instances import InstanceService
+from tashi.manager.migration import MigrationService
 from tashi.manager.notifier import PENDING, Notifier, console_key, host_key
 from tashi.manager.suspend import SavedStates
 from tashi.store.base import Store
@@ -46,7 +48,8 @@ _LIVE = frozenset({Observed.RUNNING, Observed.PAUSED})  # what a reboot leaves
 
 class ReportService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier,
-                 instances: InstanceService) -> None:
+                 instances: InstanceService, migrations: MigrationService) -> None:
+        self._migrations = migrations
         self._store = store
         self._clock = clock
         self._notifier = notifier
@@ -58,8 +61,12 @@ class ReportService:
         networks = {n.name: n for n in self._store.list_networks()}
         out = []
         instances = self._store.list_instances(host=host)
+        arriving = self._migrations.incoming(host)  # this host is their migration's target
+        incoming = {i.id for i in arriving}
+        instances += arriving
         displays = self._store.pending_displays([i.id for i in instances])
         for inst in instances:
+            target = inst.id in incoming
             disks = tuple(desired_disk(d, images) for d in inst.spec.disks
                           if d.empty or d.image in images)
             nics = tuple(DesiredNic(network=n.network, network_kind=networks[n.network].kind,
@@ -67,13 +74,15 @@ class ReportService:
                          for n in inst.spec.nics if n.network in networks)
             out.append(DesiredInstance(
                 id=inst.id, name=inst.name, state=inst.state,
-                directive=directive_for(inst.spec, inst.status),
-                may_start=may_start(inst.spec, inst.status),
+                directive=Directive.INCOMING if target else directive_for(inst.spec,
+                                                                          inst.status),
+                may_start=target or may_start(inst.spec, inst.status),
                 cores=inst.spec.cores, memory_mib=inst.spec.memory_mib, disks=disks,
                 nics=nics, shutdown_timeout_s=inst.spec.shutdown_timeout_s,
                 generation=inst.generation, seed=inst.spec.seed, reboots=inst.spec.reboots,
-                reboot_hard=inst.spec.reboot_hard, resume=inst.status.saved,
-                display=displays.get(inst.id)))
+                reboot_hard=inst.spec.reboot_hard, resume=inst.status.saved and not target,
+                display=None if target else displays.get(inst.id),
+                migration=self._migrations.desired(inst, host)))
         return out
 
     def apply(self, host: str, observations: Sequence[Observation]) -> int:
@@ -86,6 +95,8 @@ class ReportService:
                 ignored += 1
                 continue
             if instance.spec.host != host:
+                if self._migrations.from_target(host, instance, obs):
+                    continue
                 log.warning("host %s reported instance %d, bound to %s: ignored",
                             host, obs.id, instance.spec.host)
                 ignored += 1
@@ -94,7 +105,8 @@ class ReportService:
                 self._store.put_console(instance.id, obs.console)
                 self._notifier.bump(console_key(instance.id))
             try:
-                self._apply_one(instance, obs)
+                if not self._migrations.from_source(instance, obs):
+                    self._apply_one(instance, obs)
             except Conflict as exc:  # changed meanwhile; the next report re-applies
                 log.info("instance %d: report from %s not applied: %s", obs.id, host, exc)
         return ignored

@@ -86,10 +86,10 @@ def refusal(binding: Binding, instance: Instance | None, host: Host | None,
                                  "(and Resuming ones on no host) are placed")
     if host is None:
         return NotFound(f"host {binding.host} not found")
-    return _host_refusal(instance, host, usage, network_kinds)
+    return host_refusal(instance, host, usage, network_kinds)
 
 
-def _host_refusal(instance: Instance, host: Host, usage: HostUsage,
+def host_refusal(instance: Instance, host: Host, usage: HostUsage,
                   network_kinds: Mapping[str, str]) -> TashiError | None:
     """The one fit rule (:func:`tashi.scheduler.fit.refusal`) on ``host`` as it is now."""
     snapshot = host_snapshot(host, usage.used, usage.instances, usage.groups)

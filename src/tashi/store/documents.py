@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tashi.domain.migration import IncomingEndpoint, MigrationProgress, MigrationResult
 from tashi.domain.models import (
     AvoidedHost,
     DiskBus,
@@ -26,16 +27,23 @@ from tashi.domain.models import (
     StartFailure,
 )
 from tashi.domain.states import Power
+from tashi.store.migration_docs import (
+    migration_doc,
+    migration_from_doc,
+    record_doc,
+    record_from_doc,
+)
 
 #: The placement fields of a spec and their defaults (left out when at them).
 _PLACEMENT: dict[str, Any] = {"target_host": None, "allow_elsewhere": False,
                               "group": None, "anti_affinity": False, "power": Power.RUNNING,
-                              "reboots": 0, "reboot_hard": False}
+                              "reboots": 0, "reboot_hard": False, "migrations": 0}
 #: A disk's fields beyond image and persistent, and their defaults (left out when at them).
 _DISK: dict[str, Any] = {"size_gib": 0, "scratch": False, "bus": DiskBus.VIRTIO,
                          "cache": DiskCache.WRITEBACK}
 #: The status's facts of the current binding, left out when false.
 _FACTS = ("ran", "ended", "held", "saved")
+_MIGRATION_RECORDS = ("incoming", "migrating", "migrated", "last_migration")
 
 
 def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
@@ -54,6 +62,8 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
     if spec.seed is not None:
         doc["seed"] = {"hostname": spec.seed.hostname, "user_data": spec.seed.user_data,
                        "ssh_keys": list(spec.seed.ssh_keys)}
+    if spec.migration is not None:
+        doc["migration"] = migration_doc(spec.migration)
     if with_host:
         doc["host"] = spec.host
     return doc
@@ -98,6 +108,8 @@ def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
         seed=_seed_from_doc(doc.get("seed")),
         reboots=int(doc.get("reboots", 0)),
         reboot_hard=bool(doc.get("reboot_hard", False)),
+        migration=migration_from_doc(doc.get("migration")),
+        migrations=int(doc.get("migrations", 0)),
     )
 
 
@@ -129,6 +141,9 @@ def status_doc(status: InstanceStatus) -> dict[str, Any]:
         doc["progress"] = status.progress
     if status.last_failure:
         doc["last_failure"] = status.last_failure
+    for key in _MIGRATION_RECORDS:
+        if getattr(status, key) is not None:
+            doc[key] = record_doc(getattr(status, key))
     return doc
 
 
@@ -151,6 +166,10 @@ def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
         saved=bool(doc.get("saved", False)),
         progress=None if doc.get("progress") is None else int(doc["progress"]),
         last_failure=str(doc.get("last_failure", "")),
+        incoming=record_from_doc(IncomingEndpoint, doc.get("incoming")),
+        migrating=record_from_doc(MigrationProgress, doc.get("migrating")),
+        migrated=record_from_doc(MigrationResult, doc.get("migrated")),
+        last_migration=record_from_doc(MigrationResult, doc.get("last_migration")),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 from tashi.domain.capabilities import Ability, DiskKind, HostCapabilities, HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
+from tashi.domain.migration import IncomingEndpoint, MigrationProgress, MigrationTunables, Sent
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat
 from tashi.domain.usage import VmUsage
 
@@ -101,15 +102,6 @@ class VmStatus:
     detail: str = ""  # e.g. "exited with code 0", "QMP status: running"
     reboots: int = 0  # the reboots carried out (see Rebootable)
 
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMigration:
-    """Where a migrating VM's state goes: chosen by the destination's driver, handed to
-    the source's by the manager. ``uri`` means something to the two drivers only."""
-
-    instance_id: int
-    uri: str  # e.g. "tcp:10.0.0.2:49152"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,43 +220,39 @@ class Suspendable(Protocol):
 
 @runtime_checkable
 class LiveMigratable(Protocol):
-    """Move a running VM to another host while it runs (Nova's contract): methods called
-    on the destination (check, prepare incoming, finish incoming, roll back incoming)
-    and on the source (migrate, finish outgoing), in that order, by the manager.
-    Compatibility is judged from the two hosts' :class:`HostCapabilities` (hypervisor
-    and version, CPU model, machine type)."""
+    """Move a running VM to another host while it runs, its disks along (the protocol
+    is in :mod:`tashi.domain.migration`). The agents drive it from what the manager
+    wants: the target's prepares, the source's sends; neither calls the other."""
 
-    async def check_can_migrate(self, request: VmRequest, source: HostCapabilities) -> None:
-        """On the destination: DriverError saying why this host cannot take ``request``'s
-        VM from a host with ``source`` capabilities. Cheap; changes nothing."""
+    async def prepare_incoming(self, request: VmRequest, number: int,
+                               tunables: MigrationTunables) -> IncomingEndpoint:
+        """On the target: start ``request``'s VM waiting for migration ``number`` and say
+        where to send it. Idempotent (a repeat gives the same endpoint); on failure
+        cleans up like ``start``. The VM runs by itself once all of it came."""
         ...
 
-    async def prepare_incoming(self, request: VmRequest) -> IncomingMigration:
-        """On the destination: start ``request``'s VM waiting for its state, and say where
-        to send it. Idempotent (a repeat gives the same answer); on failure cleans up
-        like ``start``."""
+    def incoming_endpoint(self, instance_id: int) -> IncomingEndpoint | None:
+        """On the target: the endpoint of the VM waiting here (None: none waits, or it
+        runs and its migration's leftovers are gone)."""
         ...
 
-    async def migrate(self, instance_id: int, incoming: IncomingMigration,
-                      timeout_s: float) -> None:
-        """On the source: send the running VM's state to ``incoming`` and return once the
-        destination holds all of it (the source's VM is then paused). On failure or
-        after ``timeout_s`` the source's VM runs on as before, and DriverError says why."""
+    async def migrate(self, instance_id: int, endpoint: IncomingEndpoint,
+                      tunables: MigrationTunables) -> Sent:
+        """On the source: send the running VM to ``endpoint`` and return once it was all
+        sent (the VM here then stays paused). On failure, cancel or timeout the VM
+        runs on here, and DriverError says why. Takes up a migration begun earlier."""
+        ...
+
+    def cancel_migration(self, instance_id: int) -> None:
+        """On the source: make a ``migrate`` under way give up (the VM runs on here)."""
+        ...
+
+    def migration_progress(self, instance_id: int) -> MigrationProgress | None:
+        """On the source: how far the ``migrate`` under way got."""
         ...
 
     async def finish_incoming(self, instance_id: int) -> None:
-        """On the destination, after ``migrate`` succeeded: run the VM here. Succeeds if
-        it already runs."""
-        ...
-
-    async def finish_outgoing(self, instance_id: int) -> None:
-        """On the source, after the destination runs the VM: remove it here, as
-        ``destroy``. Succeeds if already gone."""
-        ...
-
-    async def rollback_incoming(self, instance_id: int) -> None:
-        """On the destination, after a failed ``prepare_incoming`` or ``migrate``: remove
-        the waiting VM and its files. Succeeds if already gone."""
+        """On the target, once its VM runs: close what the migration needed."""
         ...
 
 

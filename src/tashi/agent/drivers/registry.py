@@ -12,7 +12,8 @@ from tashi.agent.settings import AgentSettings
 
 def _qemu(settings: AgentSettings) -> HypervisorDriver:
     return QemuDriver(settings.state_dir / "qemu", detect_accelerator(settings.accel),
-                      disk_limit_gib=settings.disk_gib, vnc_listen=settings.vnc_listen)
+                      disk_limit_gib=settings.disk_gib, vnc_listen=settings.vnc_listen,
+                      migration_address=settings.address or "127.0.0.1")
 
 
 def _fake(settings: AgentSettings) -> HypervisorDriver:

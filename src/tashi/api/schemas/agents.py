@@ -14,6 +14,7 @@ from tashi.api.schemas.base import (
 )
 from tashi.api.schemas.displays import DesiredDisplayOut
 from tashi.api.schemas.hosts import CapabilitiesWire
+from tashi.api.schemas.migration import DesiredMigrationOut, MigrationReportIn
 from tashi.domain.derive import Directive, Observed
 from tashi.domain.desired import Busy
 from tashi.domain.models import DiskBus, DiskCache, ImageFormat, NetworkKind
@@ -75,6 +76,8 @@ class DesiredInstanceOut(Wire):
     reboot_hard: bool = False
     resume: bool = Field(default=False, description="start it from its saved state")
     display: DesiredDisplayOut | None = None
+    migration: DesiredMigrationOut | None = Field(
+        default=None, description="a live migration this host is the source or target of")
 
 
 class DesiredOut(Wire):
@@ -94,6 +97,8 @@ class ObservationIn(Wire):
     busy: Busy = Field(
         default="", description="an operation in flight: only its progress counts")
     progress: Int | None = Field(default=None, ge=0, le=100, description="percent done")
+    migration: MigrationReportIn | None = Field(
+        default=None, description="what it saw of a migration it takes part in")
 
 
 class ConsoleIn(Wire):

@@ -20,6 +20,7 @@ from tashi.api.schemas.base import (
     NetworkName,
     Wire,
 )
+from tashi.api.schemas.migration import MigrationOut, ResultWire
 from tashi.api.schemas.usage import UsageOut
 from tashi.domain.events import EventKind
 from tashi.domain.models import DiskBus, DiskCache
@@ -157,6 +158,10 @@ class InstanceOut(Wire):
     updated_at: datetime
     usage: UsageOut | None = Field(default=None, description="the latest usage figures "
                                    "its host measured (one instance's answer only)")
+    migration: MigrationOut | None = Field(default=None, description="a live migration "
+                                           "wanted or under way")
+    last_migration: ResultWire | None = Field(default=None, description="the last live "
+                                              "migration that completed, as QEMU measured it")
 
 
 class DestroyOut(Wire):

@@ -43,7 +43,7 @@ from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, claims, convert, derived, ledger
+from tashi.store.sql import batch, claims, convert, derived, ledger, migration
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.accounting import SqlAccounting
 from tashi.store.sql.consumption import SqlConsumption
@@ -260,6 +260,12 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
         with self._write.begin() as s:
             return derived.write_instance(s, instance_id, generation=generation, spec=spec,
                                           status=status, now=self._clock())
+
+    def start_migration(self, instance_id: int, *, generation: int, spec: InstanceSpec,
+                        status: InstanceStatus) -> Instance:
+        with self._write.begin() as s:
+            return migration.start_migration(s, instance_id, generation=generation,
+                                             spec=spec, status=status, now=self._clock())
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         with self._write.begin() as s:

@@ -54,10 +54,12 @@ def build_argv(
     composition: Composition | None = None,
     *,
     incoming: bool = False,
+    share_rw: bool = False,
 ) -> list[str]:
     """The full QEMU argv for ``request``, its files under ``layout``, its disks and
     NICs where the host's ``composition`` puts them (default: :func:`compose`);
-    ``incoming``: waiting for its state (``-incoming defer``: a resume).
+    ``incoming``: waiting for its state (``-incoming defer``: a resume, a migration);
+    ``share_rw``: its disk devices share writing (with a migration's NBD exports).
 
     Raises DriverError for what this driver cannot do (an unknown NIC model, a network
     or disk kind the host does not serve, a malformed MAC, non-positive sizes)."""
@@ -77,7 +79,8 @@ def build_argv(
         argv += ["-device", f"virtio-scsi-pci,id={SCSI_CONTROLLER}"]
     for index, disk in enumerate(request.disks):
         argv += disk_args(index, disk,
-                          composition.disk_target(iid, disk, layout.overlay(index)))
+                          composition.disk_target(iid, disk, layout.overlay(index)),
+                          share_rw=share_rw)
     for index, nic in enumerate(request.nics):
         argv += nic_args(index, nic, composition.nic_backend(iid, index, nic), iid)
     return argv + (["-incoming", "defer"] if incoming else [])
@@ -104,7 +107,8 @@ def runtime_args(layout: RuntimeLayout) -> list[str]:
     ]
 
 
-def disk_args(index: int, disk: DiskPlan, target: DiskTarget) -> list[str]:
+def disk_args(index: int, disk: DiskPlan, target: DiskTarget, *,
+              share_rw: bool = False) -> list[str]:
     """Disk ``index`` on its bus, where its provider put it (an overlay, the image itself,
     a blank or scratch file), with its cache mode (QEMU's default, writeback, is left
     implicit)."""
@@ -118,6 +122,8 @@ def disk_args(index: int, disk: DiskPlan, target: DiskTarget) -> list[str]:
         device += f",bus={SCSI_CONTROLLER}.0"
     if index == 0:
         device += ",bootindex=0"
+    if share_rw and not disk.read_only:
+        device += ",share-rw=on"
     return ["-drive", drive, "-device", device]
 
 

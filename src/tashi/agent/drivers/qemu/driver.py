@@ -19,13 +19,13 @@ from pathlib import Path
 from tashi.agent.drivers.base import HostInfo, VmRequest, VmStatus, VncEndpoint
 from tashi.agent.drivers.composition import Composition, compose
 from tashi.agent.drivers.hostinfo import disk_gib_of, host_resources
-from tashi.agent.drivers.qemu import display, process, savedstate
+from tashi.agent.drivers.qemu import display, migration, process, savedstate
 from tashi.agent.drivers.qemu.accel import Accelerator
 from tashi.agent.drivers.qemu.argv import QEMU_BINARY, build_argv
 from tashi.agent.drivers.qemu.consolelog import APPEND_OPTION, read_console, rotate_if_large
 from tashi.agent.drivers.qemu.ending import How, describe, read_ending, record_ending
 from tashi.agent.drivers.qemu.facts import measure_facts
-from tashi.agent.drivers.qemu.qmp import qmp_execute, query_status
+from tashi.agent.drivers.qemu.qmp import qmp_execute, qmp_session, query_status
 from tashi.agent.drivers.qemu.reboot import read_reboots, reboot_vm, write_reboots
 from tashi.agent.drivers.qemu.runtime import (
     UNIX_PATH_MAX,
@@ -47,6 +47,7 @@ from tashi.common.qemu_img import QEMU_IMG
 from tashi.domain.capabilities import HypervisorFacts
 from tashi.domain.derive import Observed
 from tashi.domain.errors import DriverError
+from tashi.domain.migration import IncomingEndpoint, MigrationProgress, MigrationTunables, Sent
 from tashi.domain.usage import VmUsage
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ LIST_QMP_TIMEOUT_S = 1.0
 QUIT_TIMEOUT_S = 2.0
 POWERDOWN_QMP_TIMEOUT_S = 5.0
 LOG_TAIL_BYTES = 2000
+#: QEMU run states in which the guest does not run: paused, waiting for or done with a
+#: migration (the target's guest runs only once the whole state came).
+STOPPED_STATES = frozenset({"paused", "inmigrate", "postmigrate", "finish-migrate",
+                            "prelaunch"})
 
 
 class QemuDriver:
@@ -77,7 +82,9 @@ class QemuDriver:
         disk_limit_gib: int | None = None,
         composition: Composition | None = None,
         vnc_listen: str = "127.0.0.1",
+        migration_address: str = "127.0.0.1",
     ) -> None:
+        self._address = migration_address  # where other hosts reach this one's QEMUs
         self._disk_limit_gib = disk_limit_gib
         self._vnc_listen = vnc_listen  # the host's address VNC servers listen on
         self._composition = composition or compose(qemu_img)
@@ -90,6 +97,8 @@ class QemuDriver:
         self._locks: dict[int, asyncio.Lock] = {}
         self._starting: set[int] = set()
         self._progress: dict[int, int] = {}  # percent of a suspend or resume in flight
+        self._moving: dict[int, MigrationProgress] = {}  # migrations in flight
+        self._cancels: dict[int, asyncio.Event] = {}
 
     @property
     def name(self) -> str:
@@ -138,7 +147,7 @@ class QemuDriver:
         except DriverError as exc:
             log.debug("instance %d: QMP not answering: %s", instance_id, exc)
             return VmStatus(instance_id, Observed.RUNNING, "QMP not answering", reboots)
-        observed = Observed.PAUSED if state == "paused" else Observed.RUNNING
+        observed = Observed.PAUSED if state in STOPPED_STATES else Observed.RUNNING
         return VmStatus(instance_id, observed, f"QMP status: {state}", reboots)
 
     async def start(self, request: VmRequest) -> None:
@@ -171,6 +180,71 @@ class QemuDriver:
                 await asyncio.to_thread(shutil.rmtree, saved.root, True)
                 log.info("instance %d (%s): resumed; its saved state %s removed", iid,
                          request.name, saved.root)
+
+    # --- live migration (see .migration) ---------------------------------------------
+
+    async def prepare_incoming(self, request: VmRequest, number: int,
+                               tunables: MigrationTunables) -> IncomingEndpoint:
+        iid, layout = request.instance_id, self._layout(request.instance_id)
+        async with self._lock(iid):
+            if self._pid(iid) is not None:
+                endpoint = migration.read_endpoint(layout.root)
+                if endpoint is not None and endpoint.number == number:
+                    return endpoint
+                raise DriverError(f"instance {iid} ({request.name}): a VM of it runs here "
+                                  f"already; it cannot take migration {number}")
+            argv = build_argv(request, layout, self._accel, self._qemu_binary,
+                              self._composition, incoming=True, share_rw=True)
+            await self._check_start(request, layout)
+            self._starting.add(iid)
+            try:
+                await self._launch(request, layout, argv, None)
+                async with qmp_session(layout.qmp_socket, client_name=vm_name(iid)) as qmp:
+                    endpoint = await migration.serve_incoming(qmp, layout.root, self._address,
+                                                              number, tunables)
+            except BaseException:
+                await self._undo_start(iid, layout)
+                raise
+            finally:
+                self._starting.discard(iid)
+        log.info("instance %d (%s): waiting for migration %d on %s (disks on NBD port %d)",
+                 iid, request.name, number, endpoint.uri, endpoint.nbd_port)
+        return endpoint
+
+    def incoming_endpoint(self, instance_id: int) -> IncomingEndpoint | None:
+        return migration.read_endpoint(self._layout(instance_id).root)
+
+    async def migrate(self, instance_id: int, endpoint: IncomingEndpoint,
+                      tunables: MigrationTunables) -> Sent:
+        async with self._lock(instance_id):
+            label = f"instance {instance_id} ({self._label(instance_id)})"
+            if self._pid(instance_id) is None:
+                raise DriverError(f"{label}: cannot migrate: its VM is not running here")
+            cancel = self._cancels.setdefault(instance_id, asyncio.Event())
+            try:
+                async with qmp_session(self._layout(instance_id).qmp_socket,
+                                       client_name=vm_name(instance_id)) as qmp:
+                    return await migration.send(
+                        qmp, endpoint, tunables, label,
+                        lambda p: self._moving.__setitem__(instance_id, p), cancel)
+            finally:
+                self._moving.pop(instance_id, None)
+                self._cancels.pop(instance_id, None)
+
+    def cancel_migration(self, instance_id: int) -> None:
+        if instance_id in self._cancels:
+            self._cancels[instance_id].set()
+
+    def migration_progress(self, instance_id: int) -> MigrationProgress | None:
+        return self._moving.get(instance_id)
+
+    async def finish_incoming(self, instance_id: int) -> None:
+        async with self._lock(instance_id):
+            layout = self._layout(instance_id)
+            async with qmp_session(layout.qmp_socket, client_name=vm_name(instance_id)) as qmp:
+                await migration.stop_serving(qmp, layout.root)
+        log.info("instance %d (%s): runs here after its migration; NBD exports closed",
+                 instance_id, self._label(instance_id))
 
     async def suspend(self, instance_id: int, path: Path) -> None:
         saved = SavedState(path)
