@@ -174,6 +174,9 @@ async def test_migrate_back_and_forth_keeps_the_guest_counting_and_its_disk(
             host = to
         events = await client.events(inst.id)
         assert sum(e.kind == "instance.migrated" and "done" in e.message for e in events) == 10
+        # each target had the guest announce itself on its new host (QEMU took it)
+        logs = "".join((st.root / f"agent-{h}.log").read_text() for h in HOSTS)
+        assert logs.count("its NICs announced (announce-self)") == 10, logs[-3000:]
 
 
 #: Seconds of memory transfer (time to meddle), and a downtime it surely converges within.

@@ -310,6 +310,7 @@ async def test_host_info_and_capabilities(driver: QemuDriver) -> None:
     assert info.hypervisor in ("qemu-tcg", "qemu-kvm")
     caps = await capabilities_of(driver)
     assert caps.abilities == {Ability.CONSOLE, Ability.PAUSE, Ability.REBOOT, Ability.SUSPEND,
+                              Ability.LIVE_MIGRATION,
                               Ability.VNC}
     assert caps.facts.hypervisor == "qemu"
     assert driver.name == "qemu"

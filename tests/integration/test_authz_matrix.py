@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tashi import __version__
 from tashi.common.passwords import hash_password
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.states import Role
@@ -265,7 +266,7 @@ async def test_other_users_never_see_the_instance(world: World) -> None:
 
 async def test_agent_cannot_report_for_another_hosts_instance(world: World) -> None:
     w = world
-    w.rig.core.hosts.heartbeat("h2", cores=4, memory_mib=4096, version="test")
+    w.rig.core.hosts.heartbeat("h2", cores=4, memory_mib=4096, version=__version__)
     w.rig.core.instances.bind(w.instance, "h2", 1)
     resp = await call(w, "agent", "POST", "/agent/hosts/h1/report",
                       {"instances": [{"id": w.instance, "observed": "absent"}]})

@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 from click.testing import CliRunner, Result
 
+from tashi import __version__
 from tashi.api.app import create_app
 from tashi.cli import wait
 from tashi.cmd.cli import main
@@ -338,14 +339,14 @@ def _qemu_caps(*nic_models: str) -> HostCapabilities:
 def test_host_show_displays_what_its_drivers_can_do(manager: Manager) -> None:
     ok(tashi(manager, "host", "add", "node1"))
     ok(tashi(manager, "host", "add", "node2"))
-    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version="0.1",
+    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version=__version__,
                                  hypervisor="qemu-tcg", capabilities=_qemu_caps("virtio", "e1000"))
     shown = dict(line.split(": ", 1) for line in
                  ok(tashi(manager, "host", "show", "node1")).splitlines())
     assert {k: v.strip() for k, v in shown.items()} == {
         "name": "node1", "state": "Normal", "up": "yes (last heartbeat 0s ago)",
         "cores": "0/8 used", "memory": "0 MiB/8.0 GiB used", "disk": "0/0 GiB used",
-        "instances": "0", "reserved for": "anyone", "agent": "0.1",
+        "instances": "0", "reserved for": "anyone", "agent": __version__,
         "hypervisor": "qemu 7.2.22 (qemu-tcg)", "accelerator": "tcg",
         "cpu model": "max (host CPU: AMD EPYC)", "machine types": "pc",
         "nic models": "e1000, virtio", "network kinds": "user",
@@ -369,7 +370,7 @@ def test_a_nic_model_no_host_offers_is_refused(manager: Manager, image: str) -> 
             in fails(tashi(manager, "vm", "create", "r", "--image", image,
                            "--nic-model", "rtl8139"), 2))
     ok(tashi(manager, "host", "add", "node1"))
-    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version="0.1",
+    manager.core.hosts.heartbeat("node1", cores=8, memory_mib=8192, version=__version__,
                                  capabilities=_qemu_caps("virtio"))
     line = fails(tashi(manager, "vm", "create", "f", "--image", image, "--nic-model", "e1000"),
                  2)

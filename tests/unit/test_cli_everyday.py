@@ -96,7 +96,7 @@ def test_slots_for_users(manager: Manager) -> None:
     hosts = manager.core.hosts
     for name in ("h1", "h2"):
         hosts.register(name, "test")
-        hosts.heartbeat(name, cores=4, memory_mib=4096, version="test")
+        hosts.heartbeat(name, cores=4, memory_mib=4096, version=__version__)
     hosts.reserve("h2", ["bob"], "test")
     alice = add_user(manager, "alice")
     out = ok(tashi(manager, "slots", "--cores", "1", "--memory", "1024", token=alice))

@@ -60,4 +60,5 @@ def build_core(settings: ManagerSettings, store: Store) -> ManagerCore:
     return ManagerCore.build(store, SystemClock(), image_dir=settings.image_dir,
                              heartbeat_timeout_s=settings.heartbeat_timeout_s,
                              join_token=join, directory=directory_of(settings),
-                             notifier=notifier_for(settings.db_url))
+                             notifier=notifier_for(settings.db_url),
+                             migrations_per_host=settings.migrations_per_host)

@@ -54,7 +54,7 @@ class ManagerCore:
     def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
               join_token: str | None, max_wait_s: float = 30.0,
               directory: UserDirectory | None = None,
-              notifier: Notifier | None = None) -> ManagerCore:
+              notifier: Notifier | None = None, migrations_per_host: int = 2) -> ManagerCore:
         """``notifier``: what wakes long-polls (default: the in-process one, for a single
         manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL.
         Its metrics are kept on a registry of its own (see :mod:`tashi.manager.metrics`)."""
@@ -65,7 +65,8 @@ class ManagerCore:
                             heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token)
         metrics.watch(store, clock, hosts.is_up)
         migrations = MigrationService(store, clock, notifier, instances, hosts.is_up,
-                                      metrics.migration_downtime.observe)
+                                      metrics.migration_downtime.observe,
+                                      per_host=migrations_per_host)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
             reports=ReportService(store, clock, notifier, instances, migrations),

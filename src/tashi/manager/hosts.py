@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from tashi import __version__
 from tashi.common.clock import Clock
 from tashi.common.secrets import hash_token, new_token
 from tashi.domain.capabilities import HostCapabilities
@@ -19,6 +20,7 @@ from tashi.domain.models import Host, Instance
 from tashi.domain.names import check_name
 from tashi.domain.resources import Resources
 from tashi.domain.states import HOLDS_RESOURCES, HostState
+from tashi.domain.versions import version_state
 from tashi.identity.jointokens import JoinTokens
 from tashi.identity.loginlimit import LoginLimiter
 from tashi.manager.instances import InstanceService
@@ -50,8 +52,11 @@ class HostLayout:
 class HostService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier, *,
                  instances: InstanceService, heartbeat_timeout_s: float,
-                 join_token: str | None) -> None:
+                 join_token: str | None, version: str = __version__) -> None:
+        """``version``: the manager's own (agents of another are not trusted with new
+        instances: :mod:`tashi.domain.versions`)."""
         self._store = store
+        self._version = version
         self._instances = instances
         self._clock = clock
         self._notifier = notifier
@@ -140,6 +145,10 @@ class HostService:
                                             at=self._clock.now(), hypervisor=hypervisor,
                                             capabilities=capabilities)
         self._beats[name] = host
+        change = version_state(host.state, self._version, before.agent_version, version)
+        if change is not None:
+            host = self._beats[name] = self.set_state(name, change[0],
+                                                      f"the manager ({change[1]})")
         if host.silent:
             self.set_silent(name, False, f"host {name} heartbeats again")
         if before.capabilities != host.capabilities:

@@ -44,8 +44,11 @@ Observe = Callable[[float], None]
 class MigrationService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier,
                  instances: InstanceService, is_up: Callable[[Host], bool],
-                 observe_downtime: Observe | None = None) -> None:
+                 observe_downtime: Observe | None = None, per_host: int = 2) -> None:
+        """``per_host``: how many migrations a host may have under way at once, in and
+        out together (Nova's ``max_concurrent_live_migrations``)."""
         self._store = store
+        self._per_host = per_host
         self._clock = clock
         self._notifier = notifier
         self._instances = instances
@@ -220,7 +223,8 @@ class MigrationService:
         status = replace(instance.status, incoming=None, migrating=None, migrated=None,
                          last_failure="", message=why, observed_at=self._clock.now())
         updated = self._store.start_migration(instance.id, generation=instance.generation,
-                                              spec=spec, status=status)
+                                              spec=spec, status=status,
+                                              per_host=self._per_host)
         self._instances.changed(instance, updated, why, actor=principal.label)
         self._event(updated, why, principal.label)
         self._notifier.bump(host_key(target))

@@ -17,6 +17,8 @@ class ManagerSettings(BaseSettings):
     image_dir: Path = Path("./images")
     heartbeat_timeout_s: float = 30.0
     liveness_interval_s: float = 5.0
+    migrations_per_host: int = Field(default=2, ge=1, description="live migrations a host "
+                                     "may have under way at once, in and out together")
     usage_interval_s: int = Field(default=3600, description="length of a usage record's "
                                   "interval; must divide a day; fixed once records exist")
     usage_grace_s: float = Field(default=150.0, ge=0, description="an interval closes this "

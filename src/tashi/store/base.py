@@ -224,10 +224,10 @@ class Store(Protocol):
         """Change the spec (bumping the generation), optionally the status too."""
         ...
     def start_migration(self, instance_id: int, *, generation: int, spec: InstanceSpec,
-                        status: InstanceStatus) -> Instance:
+                        status: InstanceStatus, per_host: int = 2) -> Instance:
         """Write ``spec`` (with a migration) as :meth:`update_instance` does, once its
-        target host has room for it (Conflict saying why not), checked in the writing
-        transaction against the claims on the target."""
+        target host has room for it and neither host has ``per_host`` migrations under
+        way (Conflict saying why not), checked in the writing transaction."""
         ...
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         """Record an observation; no generation check, no bump."""

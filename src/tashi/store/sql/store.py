@@ -262,10 +262,11 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
                                           status=status, now=self._clock())
 
     def start_migration(self, instance_id: int, *, generation: int, spec: InstanceSpec,
-                        status: InstanceStatus) -> Instance:
+                        status: InstanceStatus, per_host: int = 2) -> Instance:
         with self._write.begin() as s:
             return migration.start_migration(s, instance_id, generation=generation,
-                                             spec=spec, status=status, now=self._clock())
+                                             spec=spec, status=status, now=self._clock(),
+                                             per_host=per_host)
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         with self._write.begin() as s:

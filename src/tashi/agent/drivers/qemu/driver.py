@@ -243,8 +243,9 @@ class QemuDriver:
             layout = self._layout(instance_id)
             async with qmp_session(layout.qmp_socket, client_name=vm_name(instance_id)) as qmp:
                 await migration.stop_serving(qmp, layout.root)
-        log.info("instance %d (%s): runs here after its migration; NBD exports closed",
-                 instance_id, self._label(instance_id))
+                announced = await migration.announce(qmp)
+        log.info("instance %d (%s): runs here after its migration; NBD exports closed; %s",
+                 instance_id, self._label(instance_id), announced)
 
     async def suspend(self, instance_id: int, path: Path) -> None:
         saved = SavedState(path)
