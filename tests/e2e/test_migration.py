@@ -57,7 +57,8 @@ class TwoHosts(Stack):
                      "--accel", "auto"],
                     self.root / f"agent-{host}.log",
                     {"TASHI_AGENT_TOKEN": self.tokens[host], "TASHI_AGENT_ADDRESS": "127.0.0.1",
-                     "TASHI_AGENT_HEARTBEAT_INTERVAL_S": "1", "TASHI_AGENT_RESYNC_S": "0.2"})
+                     "TASHI_AGENT_HEARTBEAT_INTERVAL_S": "1", "TASHI_AGENT_RESYNC_S": "0.2",
+                     "TASHI_AGENT_CPU_RATIO": "4"})
 
     def start_agent(self, host: str) -> None:
         self.procs[host] = self.agent_of(host).start()

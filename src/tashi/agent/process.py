@@ -80,7 +80,8 @@ async def run_agent(settings: AgentSettings) -> None:
                       report_every_s=settings.report_every_s,
                       manager_url=settings.manager_url,
                       usage_every_s=settings.usage_every_s,
-                      usage_spool=settings.state_dir / "usage-spool")
+                      usage_spool=settings.state_dir / "usage-spool",
+                      cpu_ratio=settings.cpu_ratio)
         metrics = None if not settings.metrics_listen else MetricsServer(
             settings.metrics_listen, agent.metrics.registry, host=settings.host)
         try:

@@ -95,14 +95,16 @@ class Agent:
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
                  report_every_s: float = 30.0, manager_url: str | None = None,
                  usage_every_s: float = USAGE_EVERY_S, usage_spool: Path | None = None,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, cpu_ratio: float = 1.0) -> None:
         """``manager_url``: named in the logs and errors (else "the manager");
+        ``cpu_ratio``: virtual cores offered per core the driver measures;
         ``usage_every_s``: how often a metered driver's VMs are measured;
         ``usage_spool``: the directory where usage reports wait to be sent (default: in
         memory); ``registry``: where its metrics are kept (default: a registry of its
         own)."""
         self._client = client
         self._host = host
+        self._cpu_ratio = cpu_ratio
         self._manager = f"the manager at {manager_url}" if manager_url else "the manager"
         self._driver = driver
         self._reconciler = Reconciler(driver, image_dir, suspend_dir)
@@ -175,7 +177,8 @@ class Agent:
             self._capabilities = CapabilitiesWire.of(await capabilities_of(self._driver))
         try:
             await self._client.heartbeat(self._host, HeartbeatIn(
-                cores=info.cores, memory_mib=info.memory_mib, disk_gib=info.disk_gib,
+                cores=max(1, int(info.cores * self._cpu_ratio)), memory_mib=info.memory_mib,
+                disk_gib=info.disk_gib,
                 agent_version=__version__, hypervisor=info.hypervisor,
                 capabilities=self._capabilities))
         except TashiError:

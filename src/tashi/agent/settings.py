@@ -37,6 +37,9 @@ class AgentSettings(BaseSettings):
     accel: Literal["auto", "kvm", "tcg"] = "auto"
     disk_gib: int | None = Field(default=None, ge=0, description="room for instance disks "
                                  "(default: the size of the state directory's filesystem)")
+    cpu_ratio: float = Field(default=1.0, gt=0, le=64, allow_inf_nan=False,
+                             description="virtual cores offered per core (above 1: CPU "
+                             "overcommitted, as Nova's cpu_allocation_ratio)")
     heartbeat_interval_s: float = Field(default=10.0, gt=0, allow_inf_nan=False,
                                         description="seconds between heartbeats")
     poll_wait_s: float = 20.0

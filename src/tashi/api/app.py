@@ -32,6 +32,7 @@ from tashi.api.routes import (
 )
 from tashi.manager.accounting import CLOSE_EVERY_S, accounting_loop
 from tashi.manager.core import ManagerCore
+from tashi.manager.evacuation import EVACUATE_EVERY_S, evacuation_loop
 from tashi.manager.hosts import liveness_loop
 from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
 
@@ -56,7 +57,9 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
                                      name="accounting"),
                  asyncio.create_task(liveness_loop(core.hosts, liveness_interval_s),
                                      name="liveness"),
-                 asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry")]
+                 asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry"),
+                 asyncio.create_task(evacuation_loop(core.evacuations, EVACUATE_EVERY_S),
+                                     name="evacuation")]
         try:
             yield
         finally:

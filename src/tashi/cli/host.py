@@ -7,6 +7,7 @@ import shlex
 import click
 
 from tashi.api.schemas import CapabilitiesWire, HostCredentialOut, HostOut
+from tashi.cli.evacuate import evacuate
 from tashi.cli.render import age, emit_json, fields, mib, table
 from tashi.cli.session import Session, pass_session
 
@@ -14,6 +15,9 @@ from tashi.cli.session import Session, pass_session
 @click.group()
 def host() -> None:
     """Hosts (admins only)."""
+
+
+host.add_command(evacuate)
 
 
 @host.command("list")

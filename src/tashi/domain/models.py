@@ -185,6 +185,7 @@ class InstanceSpec:
     reboot_hard: bool = False  # the last one asked: a reset (else the guest's own reboot)
     migration: MigrationSpec | None = None  # a live migration wanted (see domain.migration)
     migrations: int = 0  # live migrations asked since it was created (each bumps it)
+    relocating: bool = False  # suspended to leave its host: resumed elsewhere once saved
 
     @property
     def disk_gib(self) -> int:

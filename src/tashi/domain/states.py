@@ -111,6 +111,7 @@ class HostState(StrEnum):
 
     NORMAL = "Normal"
     DRAINED = "Drained"  # takes no new instances
+    EVACUATING = "Evacuating"  # takes none, and what it runs is moved away (then Drained)
     VERSION_MISMATCH = "VersionMismatch"  # its agent speaks another version
 
 

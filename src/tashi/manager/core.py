@@ -12,6 +12,7 @@ from tashi.identity.sources.directory import UserDirectory
 from tashi.identity.users import UserService
 from tashi.manager.accounting import AccountingService
 from tashi.manager.displays import DisplayService
+from tashi.manager.evacuation import EvacuationService
 from tashi.manager.events import EventService
 from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
@@ -36,6 +37,7 @@ class ManagerCore:
     instances: InstanceService
     reports: ReportService
     migrations: MigrationService
+    evacuations: EvacuationService
     hosts: HostService
     images: ImageService
     networks: NetworkService
@@ -71,6 +73,7 @@ class ManagerCore:
             store=store, clock=clock, notifier=notifier, instances=instances,
             reports=ReportService(store, clock, notifier, instances, migrations),
             migrations=migrations, hosts=hosts,
+            evacuations=EvacuationService(store, hosts, instances, migrations),
             images=ImageService(store, image_dir), networks=NetworkService(store),
             users=UserService(store, clock, directory=directory),
             events=EventService(store, instances),

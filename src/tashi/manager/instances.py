@@ -240,6 +240,20 @@ class InstanceService:
         return self.change_spec(instance, replace(instance.spec, power=power), why,
                                 status=status, actor=principal.label)
 
+    def relocate(self, instance: Instance, asked_by: str, *, resume: bool) -> Instance:
+        """Suspend ``instance`` to take it off its host (an evacuation, for those that
+        cannot move live): with ``resume``, it is resumed elsewhere once saved, else it
+        stays Suspended. InvalidTransition as :meth:`operate` for a suspend."""
+        power = check_operation(Operation.SUSPEND, instance.name, instance.state)
+        self._check_host_can(instance, Operation.SUSPEND)
+        then = "resumed elsewhere once saved" if resume else "left suspended"
+        why = f"suspend asked by {asked_by} ({then})"
+        status = replace(instance.status, message=why, observed_at=self._clock.now(),
+                         last_failure="")
+        return self.change_spec(instance, replace(instance.spec, power=power,
+                                                  relocating=resume),
+                                why, status=status, actor=asked_by)
+
     def reboot(self, principal: Principal, ref: str, *, hard: bool) -> Instance:
         """Ask the bound host's agent to reboot the VM (it stays Running): the request is
         counted in the spec (``reboots``), the agent carries out those it has not."""

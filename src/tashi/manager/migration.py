@@ -63,14 +63,20 @@ class MigrationService:
         can take it) while it runs."""
         require_admin(principal)
         tunables.check()
-        instance = self._instances.get(principal, ref)
+        return self.move(self._instances.get(principal, ref), to, tunables, principal.label)
+
+    def move(self, instance: Instance, to: str | None, tunables: MigrationTunables,
+             asked_by: str) -> Instance:
+        """Start moving ``instance`` live to ``to`` (None: the roomiest host that can take
+        it), asked by ``asked_by`` (an admin, or an evacuation): InvalidTransition when
+        it cannot move live at all, Conflict when no host can take it now."""
         source = self._check_migratable(instance)
         candidates = [self._target(instance, source, to)] if to else self._candidates(
             instance, source)
         refusals = []
         for target in candidates:
             try:
-                return self._begin(principal, instance, source, target.name, tunables)
+                return self._begin(asked_by, instance, source, target.name, tunables)
             except Conflict as exc:
                 if to:
                     raise
@@ -214,19 +220,19 @@ class MigrationService:
             return f"it is {host.state}"
         return incompatible(source.capabilities, host.capabilities)
 
-    def _begin(self, principal: Principal, instance: Instance, source: Host, target: str,
+    def _begin(self, asked_by: str, instance: Instance, source: Host, target: str,
                tunables: MigrationTunables) -> Instance:
         number = instance.spec.migrations + 1
-        migration = MigrationSpec(number, source.name, target, tunables, principal.label)
-        why = f"migration {number} to host {target} asked by {principal.label}"
+        migration = MigrationSpec(number, source.name, target, tunables, asked_by)
+        why = f"migration {number} to host {target} asked by {asked_by}"
         spec = replace(instance.spec, migration=migration, migrations=number)
         status = replace(instance.status, incoming=None, migrating=None, migrated=None,
                          last_failure="", message=why, observed_at=self._clock.now())
         updated = self._store.start_migration(instance.id, generation=instance.generation,
                                               spec=spec, status=status,
                                               per_host=self._per_host)
-        self._instances.changed(instance, updated, why, actor=principal.label)
-        self._event(updated, why, principal.label)
+        self._instances.changed(instance, updated, why, actor=asked_by)
+        self._event(updated, why, asked_by)
         self._notifier.bump(host_key(target))
         log.info("instance %d (%s): %s", instance.id, instance.name, why)
         return updated

@@ -33,9 +33,15 @@ class SavedStates:
         self._instances = instances
 
     def suspended(self, instance: Instance, status: InstanceStatus) -> None:
-        """Its state is saved: it leaves its host, which frees its claim."""
+        """Its state is saved: it leaves its host, which frees its claim (and when it was
+        suspended to leave its host, it is resumed at once, wherever the scheduler
+        places it)."""
         host = instance.spec.host
         why = f"suspended on host {host}: its state saved in the suspend directory"
+        if instance.spec.relocating:
+            self._unbind(instance, status, f"{why}; resumed elsewhere (it was moved off "
+                         f"host {host})", Power.RUNNING)
+            return
         self._unbind(instance, status, why, Power.SUSPENDED)
 
     def suspend_failed(self, instance: Instance, status: InstanceStatus, reason: str,
@@ -48,7 +54,7 @@ class SavedStates:
                     instance.name, host, reason)
         why = f"suspend failed on host {host}: {reason}"
         self._instances.change_spec(
-            instance, replace(instance.spec, power=power), f"{why}; it runs on",
+            instance, replace(instance.spec, power=power, relocating=False), f"{why}; it runs on",
             status=replace(status, message=why, last_failure=why), actor=f"agent of host {host}")
 
     def resume_failed(self, instance: Instance, status: InstanceStatus, reason: str) -> None:
@@ -65,5 +71,9 @@ class SavedStates:
         host = instance.spec.host
         off_host = replace(status, message=why, observed_at=self._clock.now(), observed="",
                            ran=False, ended=False, saved=True, progress=None)
-        self._instances.change_spec(instance, replace(instance.spec, host=None, power=power),
-                                    why, status=off_host, actor=f"agent of host {host}")
+        spec = replace(instance.spec, host=None, power=power, relocating=False)
+        if instance.spec.relocating:  # anywhere but the host it left
+            spec = replace(spec, allow_elsewhere=spec.allow_elsewhere or spec.target_host
+                           is not None)
+        self._instances.change_spec(instance, spec, why, status=off_host,
+                                    actor=f"agent of host {host}")

@@ -37,7 +37,8 @@ from tashi.store.migration_docs import (
 #: The placement fields of a spec and their defaults (left out when at them).
 _PLACEMENT: dict[str, Any] = {"target_host": None, "allow_elsewhere": False,
                               "group": None, "anti_affinity": False, "power": Power.RUNNING,
-                              "reboots": 0, "reboot_hard": False, "migrations": 0}
+                              "reboots": 0, "reboot_hard": False, "migrations": 0,
+                              "relocating": False}
 #: A disk's fields beyond image and persistent, and their defaults (left out when at them).
 _DISK: dict[str, Any] = {"size_gib": 0, "scratch": False, "bus": DiskBus.VIRTIO,
                          "cache": DiskCache.WRITEBACK}
@@ -110,6 +111,7 @@ def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
         reboot_hard=bool(doc.get("reboot_hard", False)),
         migration=migration_from_doc(doc.get("migration")),
         migrations=int(doc.get("migrations", 0)),
+        relocating=bool(doc.get("relocating", False)),
     )
 
 

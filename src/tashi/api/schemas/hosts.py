@@ -123,7 +123,8 @@ class HostDetailOut(HostOut):
 
 class HostStateIn(Wire):
     state: HostState | None = Field(default=None,
-                                    description="Normal, or Drained to take no new instances")
+                                    description="Normal; Drained to take no new instances; "
+                                    "Evacuating to move away what it runs, then Drained")
     reserved_for: list[UserName] | None = Field(
         default=None, max_length=100,
         description="take only these users' instances; [] for anyone's again")

@@ -1,4 +1,4 @@
-"""Only hosts in state Normal take instances (not Drained, not VersionMismatch)."""
+"""Only hosts in state Normal take instances (not Drained, Evacuating, VersionMismatch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from tashi.domain.states import HostState
 from tashi.scheduler.filters.base import Filter, Part, Scope
 from tashi.scheduler.model import ClusterFacts, HostSnapshot, PlacementRequest
 
-_WORDS = {HostState.DRAINED: "drained", HostState.VERSION_MISMATCH: "version mismatch"}
+_WORDS = {HostState.DRAINED: "drained", HostState.EVACUATING: "evacuating",
+          HostState.VERSION_MISMATCH: "version mismatch"}
 
 
 class HostStateFilter(Filter):

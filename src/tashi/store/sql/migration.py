@@ -55,8 +55,9 @@ def _check_under_way(s: Session, instance_id: int, source: str, target: str,
             InstanceRow.state.in_([str(m) for m in MIGRATING]),
             InstanceRow.id != instance_id)):
         m = spec_doc.get("migration") or {}
-        for host in {m.get("source"), m.get("target")} & counts.keys():
-            counts[host] += 1
+        for host in counts:
+            if host in (m.get("source"), m.get("target")):
+                counts[host] += 1
     for host in (source, target):
         if counts[host] >= per_host:
             raise Conflict(f"host {host} has {counts[host]} migration(s) under way, its "
