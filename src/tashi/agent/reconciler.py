@@ -81,6 +81,9 @@ class Reconciler:
         self._failures: dict[int, str] = {}  # failed starts (and resumes), by instance
         self._suspend_failures: dict[int, str] = {}
         self._first_pass = True
+        #: A VM migrated here runs, and the manager has not bound it here yet: it may
+        #: still wait for the source's word, so each pass reports (not every 30 s).
+        self.awaiting_switch = False
         self.changed = asyncio.Event()  # set when an operation ends: look again soon
         #: awaited before a VM is stopped, destroyed or suspended (its last usage report)
         self.before_ending: Callable[[int], Awaitable[None]] | None = None
@@ -105,6 +108,9 @@ class Reconciler:
                          instance_id)
                 self._launch(instance_id, "destroy", self._driver.destroy(instance_id))
         self._forget(wanted.keys())
+        self.awaiting_switch = any(
+            d.directive is Directive.INCOMING and d.id in actual
+            and actual[d.id].observed is Observed.RUNNING for d in desired)
         said = []
         for d in desired:
             if d.id not in self._ops:

@@ -234,7 +234,8 @@ class Agent:
         if self._displays is not None:  # VNC and screenshots: apart from the VM's operations
             self._displays.take(desired)
         observations = await self._reconciler.converge(desired)
-        if observations == self._last_report and not self._report_due():
+        if observations == self._last_report and not self._report_due() \
+                and not self._reconciler.awaiting_switch:
             return
         if self._consoles is not None:  # what a state shows is on the console by then
             await self._consoles.send_changed()
