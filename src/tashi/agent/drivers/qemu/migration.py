@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 INCOMING_FILE = "incoming.json"
 POLL_S = 0.005  # query-migrate on a held session is cheap; the switchover waits on it
 UNLIMITED = 64 * 1024**3  # bytes/s: as fast as the link takes it
+FIGURES_WAIT_POLLS = 400  # of 5 ms: what QEMU takes from "completed" to its figures
 MIRROR_PREFIX = "tashi-mirror-"
 NODE_PREFIX = "tashi-nbd-"
 #: query-migrate states in which the migration is still going on.
@@ -285,6 +286,13 @@ async def _migrate_state(qmp: QmpSession) -> str:
 
 
 async def _figures(qmp: QmpSession, mirrored: int = 0) -> Sent:
+    """QEMU's figures of a completed migration. Its migration thread marks the
+    migration completed before it computes them (total time and downtime read 0 for
+    that moment), then sets the VM postmigrate under the same lock: wait for that."""
+    for _ in range(FIGURES_WAIT_POLLS):
+        if await qmp.status() == "postmigrate":
+            break
+        await asyncio.sleep(0.005)
     info = await qmp.execute("query-migrate")
     if not isinstance(info, Mapping):
         raise DriverError(f"QMP query-migrate: unexpected answer {info!r}")
