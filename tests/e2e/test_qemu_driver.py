@@ -10,12 +10,20 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from qemu.qmp import QMPClient
 
-from tashi.agent.drivers.base import DiskPlan, NicPlan, VmRequest, VmStatus, capabilities_of
+from tashi.agent.drivers.base import (
+    DiskPlan,
+    NicPlan,
+    SeedFiles,
+    VmRequest,
+    VmStatus,
+    capabilities_of,
+)
 from tashi.agent.drivers.qemu import QemuDriver, detect_accelerator
 from tashi.agent.drivers.qemu.consolelog import rotate_if_large
 from tashi.agent.drivers.qemu.qmp import qmp_execute
@@ -241,6 +249,34 @@ async def test_paused_vm_is_listed_paused_and_killed_on_stop_timeout(
     assert await only_status(QemuDriver(state_dir, detect_accelerator())) == VmStatus(
         6, Observed.STOPPED, "QEMU process killed by the agent: still running 1 s after "
         "the power button")
+
+
+#: A guest that no longer hears the power button (its acpid killed once booted).
+DEAF = SeedFiles("local-hostname: deaf\n", "#!/bin/sh\nkillall acpid\necho TASHI-DEAF\n")
+
+
+async def test_the_shutdown_timeout_counts_from_the_first_press_across_agent_restarts(
+    driver: QemuDriver, state_dir: Path, guest_image: Path
+) -> None:
+    """Three agents die while they wait on a guest that ignores the button; the fourth
+    kills it when the timeout (8 s) has passed since the first press, not 8 s after
+    its own (as every restart did before: 4 restarts, 49.7 s for a timeout of 20)."""
+    plain = vm(14, guest_image)
+    await driver.start(replace(plain, disks=(*plain.disks, DiskPlan(
+        None, ImageFormat.RAW, False, seed=DEAF))))
+    await wait_console(driver, 14, "TASHI-DEAF")
+    pressed = time.monotonic()
+    for _ in range(3):
+        dying = asyncio.create_task(QemuDriver(state_dir, detect_accelerator()).stop(14, 8))
+        await asyncio.sleep(2)
+        dying.cancel()
+        await asyncio.gather(dying, return_exceptions=True)
+    await QemuDriver(state_dir, detect_accelerator()).stop(14, 8)
+    took = time.monotonic() - pressed
+    assert 8 <= took < 11, took
+    assert await only_status(driver) == VmStatus(  # its parent, which saw the signal
+        14, Observed.STOPPED, "QEMU process killed by signal 9 (by the agent: still running "
+        "8 s after the power button)")
 
 
 async def test_busy_qmp_does_not_fail_the_listing(driver: QemuDriver, state_dir: Path,

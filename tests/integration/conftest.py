@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,9 @@ from tashi.domain.errors import NotFound
 from tashi.domain.models import ImageFormat, Visibility
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.manager.core import ManagerCore
+from tashi.manager.leadership import Leadership
 from tashi.scheduler.service import Scheduler
-from tashi.store.base import NewImage
+from tashi.store.base import NewImage, Snapshot, Store
 from tashi.store.sql import open_store
 
 
@@ -58,12 +59,32 @@ class Rig:
         await self.start_agent(name)
         return self.drivers[name]
 
+    def new_agent(self, name: str, *, url: str | None = None,
+                  state_dir: Path | None = None) -> Agent:
+        """Host ``name``'s agent, reaching the manager at ``url`` (default: the rig's)."""
+        client = TashiClient(url or self.url, self.tokens[name])
+        self.clients.append(client)
+        return Agent(client, name, self.drivers[name], self.image_dir,
+                     heartbeat_interval_s=0.2, poll_wait_s=5, resync_s=0.1,
+                     report_every_s=1, state_dir=state_dir)
+
     async def start_agent(self, name: str) -> None:
-        agent = Agent(self.client(self.tokens[name]), name, self.drivers[name], self.image_dir,
-                      heartbeat_interval_s=0.2, poll_wait_s=5, resync_s=0.1,
-                      report_every_s=1)
+        agent = self.new_agent(name)
         await agent.heartbeat()
         self.agents[name] = asyncio.create_task(agent.run())
+
+    @contextlib.asynccontextmanager
+    async def agent_running(self, name: str, *, url: str | None = None,
+                            state_dir: Path | None = None) -> AsyncIterator[Agent]:
+        """Host ``name``'s agent (:meth:`new_agent`), running for the block."""
+        agent = self.new_agent(name, url=url, state_dir=state_dir)
+        await agent.heartbeat()
+        task = asyncio.create_task(agent.run())
+        try:
+            yield agent
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def stop_agent(self, name: str) -> None:
         task = self.agents.pop(name)
@@ -122,18 +143,28 @@ class Rig:
 
 
 async def start_rig(tmp_path: Path, *, heartbeat_timeout_s: float = 30,
-                    join_token: str | None = None,
-                    store_url: str | None = None) -> tuple[Rig, _Server, asyncio.Task[None]]:
-    """``store_url``: the manager's store (default: sqlite in ``tmp_path``)."""
+                    join_token: str | None = None, store_url: str | None = None,
+                    leadership: Callable[[Store], Leadership] | None = None,
+                    restored: tuple[Snapshot, str] | None = None,
+                    ) -> tuple[Rig, _Server, asyncio.Task[None]]:
+    """``store_url``: the manager's store (default: sqlite in ``tmp_path``);
+    ``leadership``: what makes the app's leadership of it (default: the app's);
+    ``restored``: a snapshot to restore into the new store (a backup), and the token
+    of an admin in it."""
     store = open_store(store_url or f"sqlite:///{tmp_path}/tashi.db")
-    admin_token = ensure_admin(store)
-    assert admin_token
-    ensure_default_network(store)
+    if restored is None:
+        admin_token = ensure_admin(store)
+        assert admin_token
+        ensure_default_network(store)
+    else:
+        store.restore(restored[0])
+        admin_token = restored[1]
     image_dir = tmp_path / "images"
     core = ManagerCore.build(store, SystemClock(), image_dir=image_dir,
                              heartbeat_timeout_s=heartbeat_timeout_s, join_token=join_token,
                              max_wait_s=5)
-    app = create_app(core, liveness_interval_s=0.2)
+    app = create_app(core, liveness_interval_s=0.2,
+                     leadership=None if leadership is None else leadership(store))
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                     lifespan="on"))
     serving = asyncio.create_task(server.serve())
@@ -265,9 +296,10 @@ def _pg_dir() -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def postgres(request: pytest.FixtureRequest) -> PostgresCluster:
-    """A PostgreSQL cluster for the whole session, stopped and deleted at its end."""
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster (its template database migrated), stopped and
+    deleted when the block ends; also for the benchmarks (``benchmarks/failover.py``)."""
     import shutil
     import time
 
@@ -276,21 +308,32 @@ def postgres(request: pytest.FixtureRequest) -> PostgresCluster:
     bindir, root = _pg_bindir(), _pg_dir()
     data, log = root / "data", root / "server.log"
     pg_ctl = str(bindir / "pg_ctl")
-    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
-    started = time.monotonic()
-    _pg_run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "--no-sync", "-E", "UTF8", "--no-locale"], "initdb")
-    settings = {**PG_SETTINGS, "unix_socket_directories": f"'{root}'"}
-    with open(data / "postgresql.conf", "a") as conf:
-        conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
-    _pg_run([pg_ctl, "start", "-w", "-s", "-D", str(data), "-l", str(log)], "start", log)
-    request.addfinalizer(lambda: _pg_run(  # noqa: PT021 (no yield: no Iterator import)
-        [pg_ctl, "stop", "-w", "-s", "-m", "immediate", "-D", str(data)], "stop", log))
-    cluster = PostgresCluster(root, 0.0)
-    cluster.execute(f"CREATE DATABASE {cluster.template}")
-    migrate(cluster.url(cluster.template))
-    cluster.start_s = time.monotonic() - started
-    return cluster
+    try:
+        started = time.monotonic()
+        _pg_run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                 "--no-sync", "-E", "UTF8", "--no-locale"], "initdb")
+        settings = {**PG_SETTINGS, "unix_socket_directories": f"'{root}'"}
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.writelines(f"{k} = {v}\n" for k, v in settings.items())
+        _pg_run([pg_ctl, "start", "-w", "-s", "-D", str(data), "-l", str(log)], "start", log)
+        try:
+            cluster = PostgresCluster(root, 0.0)
+            cluster.execute(f"CREATE DATABASE {cluster.template}")
+            migrate(cluster.url(cluster.template))
+            cluster.start_s = time.monotonic() - started
+            yield cluster
+        finally:
+            _pg_run([pg_ctl, "stop", "-w", "-s", "-m", "immediate", "-D", str(data)],
+                    "stop", log)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster for the whole session, stopped and deleted at its end."""
+    with postgres_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

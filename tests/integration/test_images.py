@@ -99,6 +99,7 @@ async def test_junk_and_unsupported_formats_are_refused(rig: Rig, tmp_path: Path
         ("junk.qcow2", truncated_qcow2, "'junk.qcow2' is not a readable disk image"),
         ("disk.vmdk", vmdk.read_bytes(), "'disk.vmdk' is in the unsupported format 'vmdk'"),
         ("desc.vmdk", descriptor, "'desc.vmdk' is a VMDK descriptor"),
+        ("nothing.raw", b"", "'nothing.raw' is empty (0 bytes): not a disk image"),
     ]
     async with http(rig) as client:
         for name, content, message in cases:
@@ -109,6 +110,14 @@ async def test_junk_and_unsupported_formats_are_refused(rig: Rig, tmp_path: Path
             assert time.monotonic() - started < 10
         assert await listed(client) == ["guest"]
     assert entries(rig.image_dir) == ["guest"]
+
+
+async def test_a_method_not_allowed_says_which_are(rig: Rig) -> None:
+    async with http(rig) as client:
+        resp = await client.patch("/images/guest")
+    assert resp.status_code == 405, resp.text
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "DELETE"}
+    assert resp.json()["error"] == "http_error"
 
 
 async def test_a_duplicate_name_is_a_conflict_and_the_first_image_stays(rig: Rig) -> None:

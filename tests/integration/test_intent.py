@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
+import pytest
+
+from tashi.agent.drivers.fake import FakeDriver
 from tashi.domain.derive import Observed
 from tashi.domain.desired import Observation
+from tashi.domain.errors import StaleGeneration
+from tashi.domain.models import Instance
 from tashi.domain.states import InstanceState, Power
 from tests.integration.conftest import Rig
 from tests.integration.test_cluster_lifecycle import vm
@@ -72,3 +78,45 @@ async def test_reports_never_make_a_users_write_fail(scheduled: Rig) -> None:
     assert (stopped.state, stopped.generation) == (InstanceState.SHUTTING_DOWN,
                                                    read.generation + 1)
     await scheduled.wait_for("busy", "Exited", timeout_s=10)
+
+
+async def test_a_retried_shutdown_or_destroy_succeeds(scheduled: Rig) -> None:
+    """A request retried after its first attempt took (its answer lost) is answered with
+    the instance as it is, not 409 "cannot go from Destroying to Destroying"."""
+    await scheduled.add_host("h1", FakeDriver(cores=8, memory_mib=8192, stop_delay_s=30))
+    await scheduled.admin.create_instance(vm("twice"))
+    await scheduled.wait_for("twice", "Running")
+    first = await scheduled.admin.shutdown_instance("twice")
+    again = await scheduled.admin.shutdown_instance("twice")
+    assert (first.state, again.state) == ("ShuttingDown", "ShuttingDown")
+    assert again.generation == first.generation  # nothing written the second time
+    gone = await scheduled.admin.destroy_instance("twice")
+    retried = await scheduled.admin.destroy_instance("twice")
+    assert gone.instance is not None
+    assert retried.instance is not None
+    assert (gone.deleted, retried.deleted) == (False, False)
+    assert retried.instance.state == "Destroying"
+    assert retried.instance.generation == gone.instance.generation
+
+
+async def test_a_users_action_racing_a_binding_is_done_on_what_it_became(
+        scheduled: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user names no generation: a write between the action's read and its own
+    (here: one stale answer from the store, as when a binding lands in between) makes
+    the manager read again and do it, not answer "generation N is stale"."""
+    rig = scheduled
+    await rig.add_host("h1")
+    inst = await rig.admin.create_instance(vm("raced"))
+    await rig.wait_for(inst.id, "Running")
+    real = rig.core.store.update_instance
+    stale = iter([True])
+
+    def once_stale(instance_id: int, **changes: Any) -> Instance:
+        if next(stale, False):
+            raise StaleGeneration(f"instance {instance_id}: generation is stale (test)")
+        return real(instance_id, **changes)
+
+    monkeypatch.setattr(rig.core.store, "update_instance", once_stale)
+    shown = await rig.admin.shutdown_instance(inst.id)
+    assert shown.power == "stopped"
+    assert next(stale, None) is None  # the stale answer was met, and read past

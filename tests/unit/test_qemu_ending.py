@@ -47,3 +47,15 @@ def test_unreadable_or_unknown_records_are_ignored(tmp_path: Path,
     assert "cannot read ending.json" in caplog.text
     record_ending(tmp_path / "gone", "power-button", 1)  # no directory: logged, not raised
     assert "cannot record how the VM was ended" in caplog.text
+
+
+def test_the_first_press_is_kept_for_its_qemu_only(tmp_path: Path) -> None:
+    record_ending(tmp_path, "power-button", 20, pressed_at=1000.5, pid=4242)
+    ending = read_ending(tmp_path)
+    assert ending == Ending("power-button", 20.0, 1000.5, 4242)
+    assert ending.pressed_for(4242) == 1000.5
+    assert ending.pressed_for(4243) is None  # another QEMU (the VM started again)
+    record_ending(tmp_path, "killed-after-timeout", 20)
+    killed = read_ending(tmp_path)
+    assert killed is not None
+    assert killed.pressed_for(4242) is None

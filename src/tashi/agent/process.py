@@ -81,7 +81,7 @@ async def run_agent(settings: AgentSettings) -> None:
                       manager_url=settings.manager_url,
                       usage_every_s=settings.usage_every_s,
                       usage_spool=settings.state_dir / "usage-spool",
-                      cpu_ratio=settings.cpu_ratio)
+                      cpu_ratio=settings.cpu_ratio, state_dir=settings.state_dir)
         metrics = None if not settings.metrics_listen else MetricsServer(
             settings.metrics_listen, agent.metrics.registry, host=settings.host)
         try:

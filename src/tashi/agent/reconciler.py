@@ -84,6 +84,9 @@ class Reconciler:
         #: A VM migrated here runs, and the manager has not bound it here yet: it may
         #: still wait for the source's word, so each pass reports (not every 30 s).
         self.awaiting_switch = False
+        #: HA instances held while the manager is not heard (see agent.fencing): paused,
+        #: nothing else done to them until the manager's word comes again.
+        self.fenced: frozenset[int] = frozenset()
         self.changed = asyncio.Event()  # set when an operation ends: look again soon
         #: awaited before a VM is stopped, destroyed or suspended (its last usage report)
         self.before_ending: Callable[[int], Awaitable[None]] | None = None
@@ -97,7 +100,7 @@ class Reconciler:
         for d in desired:
             if d.directive is not Directive.SUSPEND:
                 self._suspend_failures.pop(d.id, None)  # the manager took it in
-            if d.id not in self._ops:
+            if d.id not in self._ops and d.id not in self.fenced:
                 self._act(d, actual.get(d.id))
             elif self._op_names.get(d.id) == "migrate" and d.directive is not Directive.MIGRATE:
                 assert self._migratable is not None  # no longer wanted: aborted
@@ -118,6 +121,24 @@ class Reconciler:
             elif (busy := self._busy(d.id)) is not None:
                 said.append(busy)
         return said
+
+    async def fence(self, instance_ids: Collection[int], why: str) -> list[int]:
+        """Hold ``instance_ids`` (:attr:`fenced`) and pause those of them running (destroy
+        them where the driver cannot pause); the ones paused or destroyed now."""
+        self.fenced |= frozenset(instance_ids)
+        actual = {s.instance_id: s for s in await self._driver.list_instances()}
+        stopped = []
+        for instance_id in sorted(instance_ids):
+            seen = actual.get(instance_id)
+            if seen is None or seen.observed is not Observed.RUNNING \
+                    or instance_id in self._ops:
+                continue
+            how = "pausing" if self._pausable is not None else "destroying"
+            log.warning("instance %d: %s it: %s", instance_id, how, why)
+            self._launch(instance_id, "fence", self._driver.destroy(instance_id)
+                         if self._pausable is None else self._pausable.pause(instance_id))
+            stopped.append(instance_id)
+        return stopped
 
     def _busy(self, instance_id: int) -> Observation | None:
         """What is said of an instance with an operation in flight: the progress of a

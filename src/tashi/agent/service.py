@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,8 @@ from tashi import __version__
 from tashi.agent.consoles import ConsoleStreamer
 from tashi.agent.displays import DisplayKeeper
 from tashi.agent.drivers.base import Console, HypervisorDriver, Metered, Vnc, capabilities_of
+from tashi.agent.epoch import EPOCH_FILE, EpochGuard
+from tashi.agent.fencing import FENCE_TICK_S, HA_FILE, HaLeases
 from tashi.agent.metrics import AgentMetrics
 from tashi.agent.reconciler import Reconciler
 from tashi.agent.usage import USAGE_EVERY_S, UsageSampler
@@ -29,6 +32,7 @@ from tashi.agent.usage_spool import UsageSpool
 from tashi.api.schemas import (
     CapabilitiesWire,
     DesiredInstanceOut,
+    DesiredOut,
     HeartbeatIn,
     ObservationIn,
     ReportIn,
@@ -95,8 +99,12 @@ class Agent:
                  poll_wait_s: float = 20.0, resync_s: float = 1.0,
                  report_every_s: float = 30.0, manager_url: str | None = None,
                  usage_every_s: float = USAGE_EVERY_S, usage_spool: Path | None = None,
-                 registry: CollectorRegistry | None = None, cpu_ratio: float = 1.0) -> None:
+                 registry: CollectorRegistry | None = None, cpu_ratio: float = 1.0,
+                 state_dir: Path | None = None) -> None:
         """``manager_url``: named in the logs and errors (else "the manager");
+        ``state_dir``: where its HA instances (:mod:`tashi.agent.fencing`) and the
+        newest store epoch it acted on (:mod:`tashi.agent.epoch`) are kept across
+        restarts (default: in memory);
         ``cpu_ratio``: virtual cores offered per core the driver measures;
         ``usage_every_s``: how often a metered driver's VMs are measured;
         ``usage_spool``: the directory where usage reports wait to be sent (default: in
@@ -122,6 +130,9 @@ class Agent:
         self._resync_s = resync_s
         self._report_every_s = report_every_s
         self._desired: list[DesiredInstance] | None = None  # None: not heard yet
+        self._desired_asked_at = 0.0  # when the desired state in hand was asked for
+        self._ha = HaLeases(host, time.monotonic(), state_dir and state_dir / HA_FILE)
+        self._epochs = EpochGuard(host, state_dir and state_dir / EPOCH_FILE)
         self._last_report: list[Observation] | None = None
         self._last_report_at: float | None = None
         self._capabilities: CapabilitiesWire | None = None  # measured at the first heartbeat
@@ -130,11 +141,31 @@ class Agent:
             lambda: {} if self._usage is None else self._usage.latest,
             lambda: {d.id: d.name for d in self._desired or ()})
 
+    @property
+    def refused_epoch(self) -> int | None:
+        """The store epoch of the last desired state refused as older than one it acted
+        on (None: the last one was taken)."""
+        return self._epochs.refused
+
+    @property
+    def ha_instances(self) -> frozenset[int]:
+        """The HA instances it knows of (from the manager, or kept from before)."""
+        return frozenset(self._ha.leases)
+
     async def run(self) -> None:
         """Run until cancelled. VMs keep running when the agent stops.
 
         The first heartbeat is retried until the manager answers; a refused
-        credential raises (Unauthenticated or Forbidden), said for a person."""
+        credential raises (Unauthenticated or Forbidden), said for a person. HA leases
+        are watched from the start (an agent may start while the manager is away)."""
+        fence = asyncio.create_task(self._fence_loop(), name="fence")
+        try:
+            await self._run()
+        finally:
+            fence.cancel()
+            await asyncio.gather(fence, return_exceptions=True)
+
+    async def _run(self) -> None:
         try:
             await until_accepted(self.heartbeat, host=self._host, what="heartbeat",
                                  manager=self._manager)
@@ -175,6 +206,7 @@ class Agent:
         info = await self._driver.host_info()
         if self._capabilities is None:
             self._capabilities = CapabilitiesWire.of(await capabilities_of(self._driver))
+        sent = time.monotonic()
         try:
             await self._client.heartbeat(self._host, HeartbeatIn(
                 cores=max(1, int(info.cores * self._cpu_ratio)), memory_mib=info.memory_mib,
@@ -184,6 +216,7 @@ class Agent:
         except TashiError:
             self.metrics.failed("heartbeat")
             raise
+        self._ha.heard(sent)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -200,6 +233,7 @@ class Agent:
         since: str | None = None
         backoff = RETRY_FIRST_S
         while True:
+            asked = time.monotonic()
             try:
                 answer = await self._client.desired(self._host, since, self._poll_wait_s)
             except TashiError as exc:
@@ -213,18 +247,67 @@ class Agent:
                 since = None
                 continue
             backoff = RETRY_FIRST_S
+            if asked < self._desired_asked_at:  # older than the one in hand: ask again
+                since = None
+                continue
             if answer.revision != since:
-                self._desired = [desired_of(d) for d in answer.instances]
-                self._reconciler.changed.set()
+                self._take_desired(answer, asked)
             since = answer.revision
+
+    def _take_desired(self, answer: DesiredOut, asked: float) -> bool:
+        """Take ``answer`` (asked for at ``asked``) as the desired state, unless it is of
+        an older store epoch than one acted on."""
+        if not self._epochs.accept(answer.epoch, self._manager):
+            return False
+        self._desired = [desired_of(d) for d in answer.instances]
+        self._desired_asked_at = asked
+        self._ha.take(self._desired)
+        self._reconciler.changed.set()
+        return True
+
+    async def _fence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FENCE_TICK_S)
+            try:
+                await self.check_leases(time.monotonic())
+            except TashiError as exc:
+                log.warning("host %s: HA instances held: %s did not answer: %s",
+                            self._host, self._manager, exc.message)
+            except Exception:
+                log.exception("host %s: HA lease check failed; retrying", self._host)
+
+    async def check_leases(self, now: float) -> None:
+        """Hold and pause the HA instances whose lease ran out; once the manager
+        answered a heartbeat again, let go of them under a fresh desired state."""
+        due = self._ha.due(now)
+        if due:
+            silent_s = now - self._ha.heard_at
+            why = (f"{self._manager} has not answered a heartbeat for {silent_s:.0f} s: "
+                   "its HA lease runs out, and it may be restarted on another host")
+            if not self._reconciler.fenced:
+                log.warning("host %s: %s; holding HA instances %s", self._host, why,
+                            ", ".join(map(str, due)))
+            await self._reconciler.fence(due, why)
+            return
+        if not self._reconciler.fenced:
+            return
+        asked = time.monotonic()
+        answer = await self._client.desired(self._host, None, 0)
+        if not self._take_desired(answer, asked):
+            return  # a store gone back in time: they stay held
+        held = sorted(self._reconciler.fenced)
+        self._reconciler.fenced = frozenset()
+        log.warning("host %s: %s answers again; HA instances %s no longer held (those "
+                    "still bound here go on)", self._host, self._manager,
+                    ", ".join(map(str, held)))
 
     async def _converge_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconciler.changed.wait(), self._resync_s)
             self._reconciler.changed.clear()
-            if self._desired is None:
-                continue
+            if self._desired is None or self._epochs.refused is not None:
+                continue  # not heard yet, or the last answer refused: VMs left as they are
             try:
                 await self.converge_once(self._desired)
             except Exception:
@@ -270,7 +353,7 @@ def desired_of(d: DesiredInstanceOut) -> DesiredInstance:
         reboots=d.reboots, reboot_hard=d.reboot_hard, resume=d.resume,
         display=None if d.display is None else DesiredDisplay(
             d.display.vnc, d.display.vnc_open, d.display.vnc_password, d.display.screenshot),
-        migration=desired_migration_of(d.migration))
+        migration=desired_migration_of(d.migration), ha_lease_s=d.ha_lease_s)
 
 
 def report_in(observations: list[Observation]) -> ReportIn:

@@ -34,38 +34,46 @@ from tashi.manager.accounting import CLOSE_EVERY_S, accounting_loop
 from tashi.manager.core import ManagerCore
 from tashi.manager.evacuation import EVACUATE_EVERY_S, evacuation_loop
 from tashi.manager.hosts import liveness_loop
+from tashi.manager.leadership import Leadership, default_replica_id, while_leading
 from tashi.manager.retry import RetryController, RetryPolicy, retry_loop
 
 
 def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
                retry: RetryPolicy | None = None, retry_interval_s: float = 1.0,
                metrics_token: SecretStr | None = None, usage_interval_s: int | None = None,
-               usage_close_every_s: float = CLOSE_EVERY_S) -> FastAPI:
+               usage_close_every_s: float = CLOSE_EVERY_S,
+               leadership: Leadership | None = None) -> FastAPI:
     """``retry``: how Held instances whose start failed are retried (default:
     :class:`RetryPolicy`'s defaults); ``metrics_token``: the scrape token that reads
     ``/metrics`` (besides admins' tokens; see :mod:`tashi.api.routes.metrics`);
     ``usage_interval_s``: the length of usage intervals (None: the store's), closed
-    every ``usage_close_every_s`` (see :mod:`tashi.manager.accounting`)."""
+    every ``usage_close_every_s`` (see :mod:`tashi.manager.accounting`).
+
+    The loops that must run once in a cluster (accounting, liveness with HA restarts,
+    retries, evacuations) run only while ``leadership`` (default: this process's, with
+    the default lease) leads, their store writes fenced by its token
+    (:mod:`tashi.manager.leadership`); the API itself serves in every replica."""
     retries = RetryController(core.store, core.clock, core.instances, retry or RetryPolicy())
+    leader = leadership or Leadership(core.store, default_replica_id())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core.notifier.attach(asyncio.get_running_loop())
         if usage_interval_s is not None:
             await asyncio.to_thread(core.accounting.use_interval, usage_interval_s)
-        tasks = [asyncio.create_task(accounting_loop(core.accounting, usage_close_every_s),
-                                     name="accounting"),
-                 asyncio.create_task(liveness_loop(core.hosts, liveness_interval_s),
-                                     name="liveness"),
-                 asyncio.create_task(retry_loop(retries, retry_interval_s), name="retry"),
-                 asyncio.create_task(evacuation_loop(core.evacuations, EVACUATE_EVERY_S),
-                                     name="evacuation")]
+        once = {"accounting": lambda: accounting_loop(core.accounting, usage_close_every_s),
+                "liveness": lambda: liveness_loop(core.hosts, liveness_interval_s, core.ha),
+                "retry": lambda: retry_loop(retries, retry_interval_s),
+                "evacuation": lambda: evacuation_loop(core.evacuations, EVACUATE_EVERY_S)}
+        tasks = [asyncio.create_task(leader.run(), name="leadership"),
+                 asyncio.create_task(while_leading(leader, once), name="leader work")]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(leader.release)  # the next replica takes over at once
 
     app = FastAPI(title="Tashi cluster manager", version=__version__, lifespan=lifespan,
                   openapi_url=OPENAPI, docs_url=None, redoc_url=None)

@@ -16,6 +16,7 @@ from tashi.api.schemas import (
     DesiredSeedOut,
     DiskOut,
     EventOut,
+    HaRestartOut,
     HostOut,
     ImageOut,
     InstanceOut,
@@ -62,7 +63,11 @@ def instance_out(i: Instance) -> InstanceOut:
         avoid=[AvoidedHostOut(host=a.host, until=a.until) for a in status.avoid],
         retry_at=status.retry_at, created_at=i.created_at, updated_at=i.updated_at,
         migration=migration_out(spec.migration, status),
-        last_migration=result_out(status.last_migration),
+        last_migration=result_out(status.last_migration), ha=spec.ha,
+        restarted=None if spec.restarted is None else HaRestartOut(
+            number=spec.restarted.number, host=spec.restarted.host,
+            heard_at=spec.restarted.heard_at, at=spec.restarted.at),
+        recovered_at=status.recovered_at,
     )
 
 
@@ -134,7 +139,7 @@ def desired_out(d: DesiredInstance) -> DesiredInstanceOut:
         display=None if d.display is None else DesiredDisplayOut(
             vnc=d.display.vnc, vnc_open=d.display.vnc_open,
             vnc_password=d.display.vnc_password, screenshot=d.display.screenshot),
-        migration=desired_migration_out(d.migration))
+        migration=desired_migration_out(d.migration), ha_lease_s=d.ha_lease_s)
 
 
 def observation_of(o: ObservationIn) -> Observation:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from tashi.api.auth import check_first
 from tashi.common.hostpaths import without_host_paths
@@ -17,8 +19,13 @@ from tashi.domain.models import Principal
 log = logging.getLogger(__name__)
 
 
-def _answer(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _answer(status: int, code: str, message: str,
+            headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status,
+                        headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -58,9 +65,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _answer(exc.status_code, "http_error", str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the first route's methods only
+            headers["Allow"] = ", ".join(_allowed(request))
+        return _answer(exc.status_code, "http_error", str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return _answer(500, "internal", "internal error; see the manager's log")
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the application takes at the request's path (each
+    method tried against the routes, nested routers included)."""
+    return [m for m in _METHODS if any(
+        route.matches({**request.scope, "method": m})[0] is Match.FULL
+        for route in request.app.router.routes)]

@@ -8,6 +8,7 @@ import uvicorn
 from tashi.api.app import create_app
 from tashi.domain.errors import InvalidInput
 from tashi.manager.core import ManagerCore
+from tashi.manager.leadership import Leadership
 from tashi.manager.settings import ManagerSettings
 
 
@@ -19,7 +20,9 @@ def make_server(settings: ManagerSettings, core: ManagerCore,
     app = create_app(core, liveness_interval_s=settings.liveness_interval_s,
                      metrics_token=settings.metrics_token,
                      usage_interval_s=settings.usage_interval_s,
-                     usage_close_every_s=settings.usage_close_every_s)
+                     usage_close_every_s=settings.usage_close_every_s,
+                     leadership=Leadership(core.store, settings.replica_id,
+                                           lease_s=settings.leader_lease_s))
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise InvalidInput("give both TASHI_TLS_CERT and TASHI_TLS_KEY, or neither")
     config = uvicorn.Config(app, host=settings.listen, port=settings.port, log_config=None,

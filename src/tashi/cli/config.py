@@ -69,7 +69,12 @@ def resolve(url: str | None = None, token: str | None = None) -> Target:
 
 
 def check_url(url: str) -> str:
-    """``url`` if it can name a manager: http(s), with a host and a port in 1-65535."""
+    """``url`` if it can name a manager: http(s), with a host and a port in 1-65535; or
+    several such, separated by commas (the replicas of one cluster, tried in turn)."""
+    return ",".join(_check_one(u.strip()) for u in url.split(","))
+
+
+def _check_one(url: str) -> str:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:

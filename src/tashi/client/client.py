@@ -20,6 +20,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from tashi.api import schemas as wire  # its submodules load when first used
+from tashi.client.failover import Failover
 from tashi.domain.errors import ERRORS_BY_CODE, InvalidInput, TashiError, Unavailable
 
 if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
@@ -68,17 +69,22 @@ class TashiClient:
     def __init__(self, base_url: str, token: str | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout_s: float = 30.0, verify: bool | str = True) -> None:
-        """``verify``: True (the system's CAs), a CA file (a private CA), or False.
+        """``base_url``: the manager's URL, or several separated by commas (replicas of
+        one cluster: :mod:`tashi.client.failover`). ``verify``: True (the system's
+        CAs), a CA file (a private CA), or False.
 
         Raises :class:`~tashi.domain.errors.InvalidInput` for a URL that cannot name a
         manager, a token no HTTP header can carry, or a CA file that cannot be used."""
-        self._base = _checked_url(base_url.rstrip("/"))
+        urls = manager_urls(base_url)
+        self._base = ", ".join(urls)  # as errors name it
         headers = {"Authorization": f"Bearer {_checked_token(token)}"} if token else {}
         context: bool | ssl.SSLContext = (
             _ssl_context(verify) if isinstance(verify, str) else verify)
-        if context is True and self._base.startswith("http://"):
+        if context is True and all(u.startswith("http://") for u in urls):
             context = _trusting_nothing()  # no TLS here: the system's CAs are not loaded
-        self._http = httpx.AsyncClient(base_url=self._base, headers=headers,
+        if len(urls) > 1:  # replicas: see tashi.client.failover
+            transport = Failover(urls, transport or httpx.AsyncHTTPTransport(verify=context))
+        self._http = httpx.AsyncClient(base_url=urls[0], headers=headers,
                                        transport=transport, timeout=timeout_s, verify=context)
 
     async def __aenter__(self) -> TashiClient:
@@ -490,6 +496,12 @@ class TashiClient:
 def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     """A list of ``model``, built once (when first needed, not at import)."""
     return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def manager_urls(text: str) -> list[str]:
+    """The manager URLs in ``text``: one, or several separated by commas, each checked
+    (:class:`~tashi.domain.errors.InvalidInput` for one that cannot name a manager)."""
+    return [_checked_url(u.strip().rstrip("/")) for u in text.split(",")]
 
 
 def _checked_url(url: str) -> str:

@@ -34,7 +34,8 @@ def _settings(given: dict[str, object]) -> AgentSettings:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--manager-url", help="The manager's URL (TASHI_AGENT_MANAGER_URL).")
+@click.option("--manager-url", help="The manager's URL, or its replicas' separated by "
+              "commas (TASHI_AGENT_MANAGER_URL).")
 @click.option("--host", help="This host's name (default: from the hostname).")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Runtime state directory.")
 @click.option("--image-dir", type=click.Path(path_type=Path), help="Image directory.")

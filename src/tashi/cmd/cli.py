@@ -114,7 +114,8 @@ class Root(click.Group):
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", metavar="URL", help="The manager's URL (env TASHI_URL; config file).")
+@click.option("--url", metavar="URL", help="The manager's URL, or its replicas' separated "
+              "by commas (env TASHI_URL; config file).")
 @click.option("--token", metavar="TOKEN", help="Your API token (env TASHI_TOKEN; config file).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON instead of tables, errors too (also after the command).")

@@ -24,7 +24,8 @@ async def run_scheduler(url: str, token: str, policy: Policy | ExternalPolicy) -
 
 @click.command()
 @click.option("--manager-url", envvar="TASHI_URL", default="http://127.0.0.1:8470",
-              show_default=True, help="The manager's URL (TASHI_URL).")
+              show_default=True, help="The manager's URL, or its replicas' separated "
+              "by commas (TASHI_URL).")
 @click.option("--policy", type=click.Choice([*sorted(POLICIES), "external"]),
               default="spread", show_default=True,
               help="How hosts are chosen; external: ask --policy-program.")

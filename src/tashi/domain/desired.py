@@ -68,6 +68,7 @@ class DesiredInstance:
     resume: bool = False  # start it from its state saved in the suspend directory
     display: DesiredDisplay | None = None  # VNC and screenshot requests not answered
     migration: DesiredMigration | None = None  # a live migration this host takes part in
+    ha_lease_s: float = 0.0  # an HA instance: its host's lease (see domain.ha); 0: not HA
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ these once, at the boundary (``raise X(...) from exc``)::
     ├── NotFound              404  no such resource (or not visible to the caller)
     ├── Conflict              409  duplicate name, stale generation, wrong state
     │   ├── InvalidTransition 409  the state machine forbids this change
-    │   └── StaleGeneration   409  a write read at a generation another write passed
+    │   ├── StaleGeneration   409  a write read at a generation another write passed
+    │   └── LeaseLost         409  a fenced write of a replica whose lease was taken over
     ├── Unavailable           503  a dependency is down; retryable
     │   └── RateLimited       429  too many failed attempts: wait, then retry
     └── DriverError           500  the hypervisor failed to do what was asked
@@ -77,6 +78,12 @@ class InvalidTransition(Conflict):
 class StaleGeneration(Conflict):
     """The write was read at a generation another write has passed: re-read, retry.
     On the wire a plain ``conflict`` (the caller's remedy is the same)."""
+
+
+class LeaseLost(Conflict):
+    """A write fenced by a lease's token (:mod:`tashi.store.fencing`) found the lease
+    held by another replica, or with another token, or expired: nothing was written.
+    On the wire a plain ``conflict`` (it never reaches one: only leader work is fenced)."""
 
 
 class Unavailable(TashiError):

@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     INSTANCE_ASKED = "instance.asked"  # an operation asked that keeps its state (reboot)
     INSTANCE_REBOOTED = "instance.rebooted"  # its host's agent rebooted its VM
     INSTANCE_MIGRATED = "instance.migrated"  # a live migration completed, failed or was aborted
+    INSTANCE_RECOVERED = "instance.recovered"  # running again after an HA restart
     HOST_REGISTERED = "host.registered"
     HOST_JOINED = "host.joined"
     HOST_CREDENTIAL = "host.credential"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tashi.domain.capabilities import HostCapabilities
+from tashi.domain.ha import HaRestart
 from tashi.domain.migration import (
     IncomingEndpoint,
     MigrationProgress,
@@ -186,6 +187,8 @@ class InstanceSpec:
     migration: MigrationSpec | None = None  # a live migration wanted (see domain.migration)
     migrations: int = 0  # live migrations asked since it was created (each bumps it)
     relocating: bool = False  # suspended to leave its host: resumed elsewhere once saved
+    ha: bool = False  # restarted elsewhere from its image when its host fails (domain.ha)
+    restarted: HaRestart | None = None  # its last HA restart
 
     @property
     def disk_gib(self) -> int:
@@ -240,6 +243,7 @@ class InstanceStatus:
     migrating: MigrationProgress | None = None  # the source's progress of the migration
     migrated: MigrationResult | None = None  # the source's VM sent all: waiting on the target
     last_migration: MigrationResult | None = None  # the last one that completed
+    recovered_at: datetime | None = None  # seen running again after its last HA restart
 
     @property
     def attempts(self) -> int:

@@ -268,7 +268,8 @@ class Cluster:
                           poll_wait_s=agent_settings.poll_wait_s,
                           resync_s=agent_settings.resync_s,
                           report_every_s=agent_settings.report_every_s,
-                          usage_every_s=agent_settings.usage_every_s, registry=registry)
+                          usage_every_s=agent_settings.usage_every_s, registry=registry,
+                          state_dir=agent_settings.state_dir)
             await agent.heartbeat()
             tasks = [asyncio.create_task(agent.run(), name="agent"),
                      asyncio.create_task(Scheduler(admin_client).run(), name="scheduler")]

@@ -61,4 +61,5 @@ def build_core(settings: ManagerSettings, store: Store) -> ManagerCore:
                              heartbeat_timeout_s=settings.heartbeat_timeout_s,
                              join_token=join, directory=directory_of(settings),
                              notifier=notifier_for(settings.db_url),
-                             migrations_per_host=settings.migrations_per_host)
+                             migrations_per_host=settings.migrations_per_host,
+                             ha_lease_s=settings.ha_lease_s)

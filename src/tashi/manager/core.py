@@ -14,6 +14,7 @@ from tashi.manager.accounting import AccountingService
 from tashi.manager.displays import DisplayService
 from tashi.manager.evacuation import EvacuationService
 from tashi.manager.events import EventService
+from tashi.manager.ha import HaService
 from tashi.manager.hosts import HostService
 from tashi.manager.images import ImageService
 from tashi.manager.instances import InstanceService
@@ -38,6 +39,7 @@ class ManagerCore:
     reports: ReportService
     migrations: MigrationService
     evacuations: EvacuationService
+    ha: HaService
     hosts: HostService
     images: ImageService
     networks: NetworkService
@@ -56,9 +58,12 @@ class ManagerCore:
     def build(cls, store: Store, clock: Clock, *, image_dir: Path, heartbeat_timeout_s: float,
               join_token: str | None, max_wait_s: float = 30.0,
               directory: UserDirectory | None = None,
-              notifier: Notifier | None = None, migrations_per_host: int = 2) -> ManagerCore:
+              notifier: Notifier | None = None, migrations_per_host: int = 2,
+              ha_lease_s: float | None = None) -> ManagerCore:
         """``notifier``: what wakes long-polls (default: the in-process one, for a single
         manager); :func:`tashi.manager.pgnotify.notifier_for` picks it by store URL.
+        ``ha_lease_s``: a host's lease, after which its HA instances are restarted
+        elsewhere (default: the heartbeat timeout).
         Its metrics are kept on a registry of its own (see :mod:`tashi.manager.metrics`)."""
         notifier = notifier or Notifier()
         metrics = ManagerMetrics(CollectorRegistry())
@@ -69,9 +74,12 @@ class ManagerCore:
         migrations = MigrationService(store, clock, notifier, instances, hosts.is_up,
                                       metrics.migration_downtime.observe,
                                       per_host=migrations_per_host)
+        ha = HaService(store, clock, instances, since=hosts.started,
+                       lease_s=heartbeat_timeout_s if ha_lease_s is None else ha_lease_s)
         return cls(
             store=store, clock=clock, notifier=notifier, instances=instances,
-            reports=ReportService(store, clock, notifier, instances, migrations),
+            reports=ReportService(store, clock, notifier, instances, migrations,
+                                  ha_lease_s=ha.lease_s), ha=ha,
             migrations=migrations, hosts=hosts,
             evacuations=EvacuationService(store, hosts, instances, migrations),
             images=ImageService(store, image_dir), networks=NetworkService(store),

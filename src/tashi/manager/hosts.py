@@ -23,6 +23,7 @@ from tashi.domain.states import HOLDS_RESOURCES, HostState
 from tashi.domain.versions import version_state
 from tashi.identity.jointokens import JoinTokens
 from tashi.identity.loginlimit import LoginLimiter
+from tashi.manager.ha import HaService
 from tashi.manager.instances import InstanceService
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.scheduler.fit import how_many
@@ -63,7 +64,7 @@ class HostService:
         self._timeout = timedelta(seconds=heartbeat_timeout_s)
         self.join_tokens = JoinTokens(store, join_token)
         self.join_limiter = LoginLimiter(clock, what="joins", subject="host")
-        self._started = clock.now()
+        self.started = clock.now()  # no host is down sooner than its timeout after it
         self._beats: dict[str, Host] = {}  # each host as its last heartbeat here left it
 
     def register(self, name: str, by: str = "an admin") -> tuple[Host, str]:
@@ -180,7 +181,7 @@ class HostService:
     def is_up(self, host: Host) -> bool:
         if host.last_heartbeat is None:
             return False
-        since = max(host.last_heartbeat, self._started)  # a restarted manager waits a beat
+        since = max(host.last_heartbeat, self.started)  # a restarted manager waits a beat
         return self._clock.now() - since <= self._timeout
 
     def detail(self, name: str) -> tuple[HostView, list[Claim]]:
@@ -264,15 +265,19 @@ def _said(caps: HostCapabilities | None) -> str:
             f"{', '.join(sorted(caps.abilities)) or 'none'}")
 
 
-async def liveness_loop(hosts: HostService, interval_s: float) -> None:
+async def liveness_loop(hosts: HostService, interval_s: float,
+                        ha: HaService | None = None) -> None:
     """Mark hosts that stopped heartbeating silent: their VMs show Orphaned, what their
-    users asked is kept, and both end with the host's next heartbeat."""
+    users asked is kept, and both end with the host's next heartbeat. With ``ha``, the
+    HA instances of silent hosts past their lease are restarted elsewhere."""
     while True:
         try:
             for name in await asyncio.to_thread(hosts.down_hosts):
                 n = await asyncio.to_thread(hosts.set_silent, name, True,
                                             f"host {name} stopped heartbeating")
                 log.warning("host %s: silent; %d instance(s) orphaned", name, n)
+            if ha is not None:
+                await asyncio.to_thread(ha.sweep)
         except Exception:
             log.exception("liveness check failed; retrying")
         await asyncio.sleep(interval_s)

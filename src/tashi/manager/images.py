@@ -149,6 +149,9 @@ class ImageService:
             raise InvalidInput(_unsafe(name, "has a backing file"))
         if info.data_file:
             raise InvalidInput(_unsafe(name, "has an external data file"))
+        if info.virtual_size_bytes == 0:
+            raise InvalidInput(f"image {name!r} is empty (0 bytes): not a disk image a guest "
+                               "can boot")
         return info
 
     def _commit(self, tmp: Path, user: User, name: str, new: NewImage) -> Image:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from tashi.common.clock import Clock
 from tashi.domain import imagerefs
@@ -47,12 +48,13 @@ from tashi.identity.access import check_visible, require_admin, require_user
 from tashi.manager.disks import DiskRequest, disk_specs
 from tashi.manager.metrics import BindingMetrics
 from tashi.manager.notifier import PENDING, Notifier, host_key
-from tashi.store.base import Store
+from tashi.store.base import NewEvent, Store
 from tashi.store.binding import Binding, BindResult
 
 log = logging.getLogger(__name__)
 MAX_INSTANCE_ID = 2**63 - 1
-DESTROY_ATTEMPTS = 5  # reads of an instance a destroy makes while others write it
+T = TypeVar("T")
+ACTION_ATTEMPTS = 5  # reads of an instance a user's action makes while others write it
 S = InstanceState
 
 
@@ -81,6 +83,7 @@ class InstanceRequest:
     allow_elsewhere: bool = False
     group: str | None = None  # with anti_affinity and no group: the name is the group
     anti_affinity: bool = False
+    ha: bool = False  # restarted elsewhere when its host fails (see domain.ha)
     count: int = 1
     hostname: str | None = None  # a cloud-init seed (see domain.seeds): its local-hostname,
     user_data: str = ""  # its user-data,
@@ -147,7 +150,7 @@ class InstanceService:
             group = req.name
         return replace(spec, target_host=req.host,
                        allow_elsewhere=req.allow_elsewhere, group=group,
-                       anti_affinity=req.anti_affinity)
+                       anti_affinity=req.anti_affinity, ha=req.ha)
 
     def _image_for(self, principal: Principal, req: InstanceRequest) -> Image:
         """The image ``req.image`` names for the caller (see :mod:`tashi.domain.imagerefs`),
@@ -217,8 +220,24 @@ class InstanceService:
         see the instance."""
         return self._store.get_console(self.get(principal, ref).id)
 
+    def _again(self, action: Callable[[], T]) -> T:
+        """``action()``, read and done again when a write came between its read and its
+        own (an agent's report, a binding): a user names no generation, so what they
+        asked applies to the instance as it is now."""
+        for _ in range(ACTION_ATTEMPTS - 1):
+            with contextlib.suppress(StaleGeneration):
+                return action()
+        return action()
+
     def shutdown(self, principal: Principal, ref: str) -> Instance:
+        """Graceful shutdown; one already asked (ShuttingDown, Exited) is answered with
+        the instance as it is, so a retried request succeeds."""
+        return self._again(lambda: self._shutdown(principal, ref))
+
+    def _shutdown(self, principal: Principal, ref: str) -> Instance:
         instance = self.get(principal, ref)
+        if instance.spec.power is Power.STOPPED:
+            return instance
         check_transition(instance.state, S.SHUTTING_DOWN, what=f"instance {instance.name}")
         return self.change_spec(instance, replace(instance.spec, power=Power.STOPPED),
                                 f"graceful shutdown asked by {principal.label}",
@@ -228,6 +247,9 @@ class InstanceService:
         """Ask for ``op`` (pause, unpause): the wanted power state changes now, the
         bound host's agent converges to it. InvalidTransition in a state ``op`` does not
         start from, or on a host whose driver cannot do it."""
+        return self._again(lambda: self._operate(principal, ref, op))
+
+    def _operate(self, principal: Principal, ref: str, op: Operation) -> Instance:
         instance = self.get(principal, ref)
         power = check_operation(op, instance.name, instance.state)
         if op is Operation.RESUME:
@@ -257,6 +279,9 @@ class InstanceService:
     def reboot(self, principal: Principal, ref: str, *, hard: bool) -> Instance:
         """Ask the bound host's agent to reboot the VM (it stays Running): the request is
         counted in the spec (``reboots``), the agent carries out those it has not."""
+        return self._again(lambda: self._reboot(principal, ref, hard))
+
+    def _reboot(self, principal: Principal, ref: str, hard: bool) -> Instance:
         instance = self.get(principal, ref)
         check_operation(Operation.REBOOT, instance.name, instance.state)
         self._check_host_can(instance, Operation.REBOOT)
@@ -292,16 +317,15 @@ class InstanceService:
                                     f"({driver})")
 
     def destroy(self, principal: Principal, ref: str) -> Instance | None:
-        """Destroy: at once if no host holds it, else through Destroying. The caller
-        names no generation (a destroy is wanted whatever happened meanwhile): a write
-        between our read and ours (the scheduler binding it) makes us read again."""
-        for _ in range(DESTROY_ATTEMPTS - 1):
-            with contextlib.suppress(StaleGeneration):
-                return self._destroy(principal, ref)
-        return self._destroy(principal, ref)
+        """Destroy: at once if no host holds it, else through Destroying (one already
+        Destroying is answered as it is: a retried request succeeds). The caller names
+        no generation (a destroy is wanted whatever happened meanwhile)."""
+        return self._again(lambda: self._destroy(principal, ref))
 
     def _destroy(self, principal: Principal, ref: str) -> Instance | None:
         instance = self.get(principal, ref)
+        if instance.spec.power is Power.DELETED:
+            return instance
         if instance.spec.host is None:
             check_transition(instance.state, S.DESTROYING, what=f"instance {instance.name}")
             self._store.delete_instance(instance.id, generation=instance.generation)
@@ -409,27 +433,42 @@ class InstanceService:
                 actor: str = "manager") -> None:
         """Log, record and announce ``old``'s change into ``new`` (a state change, or a
         change of what the scheduler or the bound host's agent must look at)."""
-        if old.state is not new.state:
-            log.info("instance %d (%s): %s -> %s: %s", old.id, old.name, old.state,
-                     new.state, why)
-            self._event(new, f"{old.state} -> {new.state}: {why}", EventKind.INSTANCE_STATE,
-                        actor, old=old.state)
-        keys = [PENDING] if _placement_changed(old, new) else []
-        if old.spec != new.spec:  # what the bound host's agent is told changed
-            keys += [host_key(h) for h in {old.spec.host, new.spec.host} if h is not None]
-        self._notifier.bump(*keys)
+        self.changed_many([(old, new, why)], actor=actor)
+
+    def changed_many(self, changes: Sequence[tuple[Instance, Instance, str]], *,
+                     actor: str) -> None:
+        """:meth:`changed` of each (before, after, why), their events in one
+        transaction (an agent's report of many instances)."""
+        events, keys = [], set()
+        for old, new, why in changes:
+            if old.state is not new.state:
+                log.info("instance %d (%s): %s -> %s: %s", old.id, old.name, old.state,
+                         new.state, why)
+                events.append(_event_of(new, f"{old.state} -> {new.state}: {why}",
+                                        EventKind.INSTANCE_STATE, actor, old=old.state))
+            if _placement_changed(old, new):
+                keys.add(PENDING)
+            if old.spec != new.spec:  # what the bound host's agent is told changed
+                keys |= {host_key(h) for h in {old.spec.host, new.spec.host} if h is not None}
+        self._store.add_events(events)
+        self._notifier.bump(*sorted(keys))
 
     def _event(self, instance: Instance, message: str, kind: EventKind, actor: str, *,
                old: InstanceState | None = None) -> None:
         """Record an event of ``instance`` (its state now, unless it is gone)."""
-        gone = kind is EventKind.INSTANCE_DELETED
-        self._store.add_event(message, instance_id=instance.id, host=instance.spec.host,
-                              facts=EventFacts(kind, actor, instance.owner, old,
-                                               None if gone else instance.state,
-                                               instance.spec.resources))
+        self._store.add_events([_event_of(instance, message, kind, actor, old=old)])
 
 
 _SAVING = (Operation.SUSPEND, Operation.RESUME)  # each clears the last one's failure
+
+
+def _event_of(instance: Instance, message: str, kind: EventKind, actor: str, *,
+              old: InstanceState | None = None) -> NewEvent:
+    """An event of ``instance`` (its state now, unless it is gone)."""
+    gone = kind is EventKind.INSTANCE_DELETED
+    return NewEvent(message, instance.id, instance.spec.host, EventFacts(
+        kind, actor, instance.owner, old, None if gone else instance.state,
+        instance.spec.resources))
 
 
 def _placement_changed(old: Instance, new: Instance) -> bool:
@@ -453,6 +492,8 @@ def _created(user: str, spec: InstanceSpec) -> str:
         words.append(f"on host {spec.target_host}{elsewhere}")
     if spec.group:
         words.append(f"group {spec.group}{' (anti-affinity)' if spec.anti_affinity else ''}")
+    if spec.ha:
+        words.append("HA (restarted elsewhere if its host fails)")
     return ", ".join(words)
 
 

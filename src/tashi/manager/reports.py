@@ -10,9 +10,11 @@ bound to the reporting host is ignored (and logged).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from tashi.common.clock import Clock
 from tashi.common.hostpaths import without_host_paths
@@ -27,6 +29,7 @@ from tashi.domain.derive import (
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
 from tashi.domain.errors import Conflict, NotFound
 from tashi.domain.events import EventFacts, EventKind
+from tashi.domain.ha import DEFAULT_LEASE_S
 from tashi.domain.models import (
     DiskSpec,
     Image,
@@ -48,13 +51,21 @@ _LIVE = frozenset({Observed.RUNNING, Observed.PAUSED})  # what a reboot leaves
 
 class ReportService:
     def __init__(self, store: Store, clock: Clock, notifier: Notifier,
-                 instances: InstanceService, migrations: MigrationService) -> None:
+                 instances: InstanceService, migrations: MigrationService, *,
+                 ha_lease_s: float = DEFAULT_LEASE_S) -> None:
+        """``ha_lease_s``: the lease agents are told for their HA instances."""
         self._migrations = migrations
+        self._ha_lease_s = ha_lease_s
         self._store = store
         self._clock = clock
         self._notifier = notifier
         self._instances = instances
         self._saved = SavedStates(clock, instances)
+
+    def desired_state(self, host: str) -> tuple[int, list[DesiredInstance]]:
+        """The store's epoch, read first (see :mod:`tashi.agent.epoch`), and
+        :meth:`desired`."""
+        return self._store.epoch(), self.desired(host)
 
     def desired(self, host: str) -> list[DesiredInstance]:
         images = {i.name: i for i in self._store.list_images()}
@@ -82,15 +93,21 @@ class ReportService:
                 generation=inst.generation, seed=inst.spec.seed, reboots=inst.spec.reboots,
                 reboot_hard=inst.spec.reboot_hard, resume=inst.status.saved and not target,
                 display=None if target else displays.get(inst.id),
-                migration=self._migrations.desired(inst, host)))
+                migration=self._migrations.desired(inst, host),
+                ha_lease_s=self._ha_lease_s if inst.spec.ha and not target else 0.0))
         return out
 
     def apply(self, host: str, observations: Sequence[Observation]) -> int:
-        """Apply a host's report; return how many observations were ignored."""
+        """Apply a host's report; return how many observations were ignored. What only
+        records an observation (most of a report: Activating to Running, say) is written
+        in one transaction for the whole report, after the rest."""
         ignored = 0
+        bound = {i.id: i for i in self._store.list_instances(
+            host=host, ids={o.id for o in observations})}
+        seen: list[tuple[Instance, InstanceStatus, str]] = []
         for obs in observations:
             try:
-                instance = self._store.get_instance(obs.id)
+                instance = bound.get(obs.id) or self._store.get_instance(obs.id)
             except NotFound:
                 ignored += 1
                 continue
@@ -106,10 +123,31 @@ class ReportService:
                 self._notifier.bump(console_key(instance.id))
             try:
                 if not self._migrations.from_source(instance, obs):
-                    self._apply_one(instance, obs)
+                    self._apply_one(instance, obs, seen)
             except Conflict as exc:  # changed meanwhile; the next report re-applies
                 log.info("instance %d: report from %s not applied: %s", obs.id, host, exc)
+        self._record(host, seen)
         return ignored
+
+    def _record(self, host: str, seen: Sequence[tuple[Instance, InstanceStatus, str]]) -> None:
+        """Write the observations ``seen`` (instance, its new status, why) at once."""
+        if not seen:
+            return
+        try:
+            updated = self._store.set_instance_statuses([(i.id, st) for i, st, _ in seen])
+        except NotFound as exc:  # one deleted meanwhile: each on its own, the rest go in
+            log.info("report from %s: %s; its observations written one by one", host, exc)
+            for one in seen:
+                with contextlib.suppress(NotFound):
+                    self._record(host, [one])
+            return
+        self._instances.changed_many([(before, after, why) for (before, _, why), after
+                                      in zip(seen, updated, strict=True)],
+                                     actor=f"agent of host {host}")
+        for (before, _, _), after in zip(seen, updated, strict=True):
+            if after.status.recovered_at is not None \
+                    and after.status.recovered_at != before.status.recovered_at:
+                self._ran_again(after, host)
 
     def consoles(self, host: str, tails: Sequence[tuple[int, str]]) -> int:
         """Keep the console tails a host's agent sent (those of instances bound there)
@@ -129,7 +167,10 @@ class ReportService:
         self._notifier.bump(*(console_key(i) for i in kept))
         return len(kept)
 
-    def _apply_one(self, instance: Instance, obs: Observation) -> None:
+    def _apply_one(self, instance: Instance, obs: Observation,
+                   seen: list[tuple[Instance, InstanceStatus, str]]) -> None:
+        """Act on one observation; one that only records what was seen is added to
+        ``seen``, written by the caller with the others."""
         if obs.busy:
             self._progress(instance, obs)
             return
@@ -161,9 +202,9 @@ class ReportService:
             self._saved.suspend_failed(instance, status, without_host_paths(obs.failure),
                                        obs.observed)
         elif status != replace(instance.status, observed_at=now):
-            updated = self._store.set_instance_status(instance.id, status)
-            self._instances.changed(instance, updated, message or f"host {host} reports "
-                                    f"it {obs.observed}", actor=f"agent of host {host}")
+            recovered = _recovered(instance, status, obs.observed, now)
+            seen.append((instance, recovered or status,
+                         message or f"host {host} reports it {obs.observed}"))
 
     def _progress(self, instance: Instance, obs: Observation) -> None:
         """An operation in flight on the bound host (a suspend, a resume): only how far
@@ -173,6 +214,19 @@ class ReportService:
         self._store.set_instance_status(instance.id, replace(
             instance.status, progress=obs.progress,
             message=f"{obs.busy} on host {instance.spec.host}: {obs.progress}%"))
+
+    def _ran_again(self, instance: Instance, host: str) -> None:
+        """The first report of an HA-restarted instance running: how long it took."""
+        r, at = instance.spec.restarted, instance.status.recovered_at
+        assert r is not None
+        assert at is not None
+        message = (f"HA restart {r.number}: running again on host {host}, "
+                   f"{(at - r.heard_at).total_seconds():.1f} s after host {r.host} was "
+                   "last heard")
+        self._store.add_event(message, instance_id=instance.id, host=host, facts=EventFacts(
+            EventKind.INSTANCE_RECOVERED, f"agent of host {host}", instance.owner,
+            instance.state, instance.state, instance.spec.resources))
+        log.info("instance %d (%s): %s", instance.id, instance.name, message)
 
     def _rebooted(self, instance: Instance, number: int, host: str) -> None:
         how = "reset" if instance.spec.reboot_hard else "rebooted by its guest (or reset " \
@@ -205,6 +259,17 @@ class ReportService:
                        held=True, observed="", ran=False, ended=False)
         self._instances.change_spec(instance, replace(instance.spec, host=None), why,
                                     status=held, actor=f"agent of host {instance.spec.host}")
+
+
+def _recovered(instance: Instance, status: InstanceStatus, observed: Observed,
+               now: datetime) -> InstanceStatus | None:
+    """``status`` saying when it ran again, if this is the first report of an
+    HA-restarted instance running since its restart; else None."""
+    r = instance.spec.restarted
+    if observed is not Observed.RUNNING or r is None or (
+            status.recovered_at is not None and status.recovered_at >= r.at):
+        return None
+    return replace(status, recovered_at=now)
 
 
 def desired_disk(d: DiskSpec, images: Mapping[str, Image]) -> DesiredDisk:

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tashi.manager.leadership import default_replica_id
+
 
 class ManagerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASHI_", extra="ignore")
@@ -17,6 +19,16 @@ class ManagerSettings(BaseSettings):
     image_dir: Path = Path("./images")
     heartbeat_timeout_s: float = 30.0
     liveness_interval_s: float = 5.0
+    ha_lease_s: float | None = Field(default=None, gt=0, description="seconds after a "
+                                     "host's last heartbeat until its HA instances are "
+                                     "restarted elsewhere (default: the heartbeat timeout)")
+    leader_lease_s: float = Field(default=10.0, ge=0.3, le=3600, description="the lease "
+                                  "of the replica that does the once-only work (liveness, "
+                                  "retries, HA restarts, evacuations, usage closing); "
+                                  "another replica takes over within about 1.1 times it")
+    replica_id: str = Field(default_factory=default_replica_id, min_length=1, max_length=190,
+                            description="this replica's name in the lease (default "
+                                        "HOST:PID)")
     migrations_per_host: int = Field(default=2, ge=1, description="live migrations a host "
                                      "may have under way at once, in and out together")
     usage_interval_s: int = Field(default=3600, description="length of a usage record's "

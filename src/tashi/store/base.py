@@ -21,6 +21,8 @@ file, :mod:`tashi.store.picklefile`) passes the same contract suite
 - Datetimes go in and come out timezone-aware; they come out in UTC.
 - An instance claims room on a host (:mod:`tashi.domain.claims`) exactly while
   :func:`~tashi.domain.claims.wanted_claims` says so; hosts' usage is their claims.
+- While a fence is set (:mod:`tashi.store.fencing`), every write first checks, in its
+  own transaction, that the fence's lease still holds; else LeaseLost, nothing written.
 - Batches (:meth:`Store.create_instances`, :meth:`Store.bind_instances`) run in one
   transaction: a batch of creations is all or nothing; each binding of a batch is
   applied, or refused with nothing changed, after checks made inside the transaction.
@@ -39,6 +41,7 @@ from tashi.domain.claims import Claim
 from tashi.domain.displays import DesiredDisplay, Display, Screenshot
 from tashi.domain.errors import InvalidInput
 from tashi.domain.events import NO_FACTS, Event, EventFacts, EventKind
+from tashi.domain.leases import Lease
 from tashi.domain.models import (
     Host,
     Image,
@@ -58,6 +61,16 @@ from tashi.domain.states import HostState, InstanceState, Role
 from tashi.domain.usage import UsageReport, UsageSample
 from tashi.domain.usage_reports import UsagePage, UsageQuery
 from tashi.store.binding import Binding, BindResult, HostUsage
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to record (see :meth:`Store.add_events`)."""
+
+    message: str
+    instance_id: int | None = None
+    host: str | None = None
+    facts: EventFacts = NO_FACTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,7 @@ class Snapshot:
     next_instance_id: int
     next_event_id: int
     passwords: tuple[tuple[str, str], ...] = ()  # (user name, argon2 hash), by user name
+    epoch: int = 0  # the store's epoch (see Store.epoch)
 
 
 class Store(Protocol):
@@ -167,6 +181,11 @@ class Store(Protocol):
         """The sum of the claims on each host, by host name (hosts with no claim are
         left out); computed by the store, without reading every instance out."""
         ...
+    def epoch(self) -> int:
+        """The store's epoch: moved on by every write of an instance, never back (but
+        by restoring an older backup). Each desired state carries it; agents refuse
+        one of an epoch below what they acted on."""
+        ...
     def list_claims(self, *, host: str | None = None,
                     instance_id: int | None = None) -> list[Claim]:
         """The claims (:mod:`tashi.domain.claims`) on ``host`` and/or of ``instance_id``
@@ -210,6 +229,7 @@ class Store(Protocol):
     def list_instances(
         self, *, owner: str | None = None, host: str | None = None,
         states: Iterable[InstanceState] | None = None, name: str | None = None,
+        ids: Collection[int] | None = None,
     ) -> list[Instance]:
         """Instances matching every given filter, ordered by id."""
         ...
@@ -232,6 +252,12 @@ class Store(Protocol):
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         """Record an observation; no generation check, no bump."""
         ...
+    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus]],
+                              ) -> list[Instance]:
+        """:meth:`set_instance_status` of each, in one transaction (an agent's report of
+        many instances); the instances after, in order. NotFound (nothing written) if
+        one is gone."""
+        ...
     def set_host_silent(self, name: str, silent: bool,
                         why: str = "") -> list[tuple[Instance, Instance]]:
         """Mark a host silent (its heartbeats stopped) or not, re-deriving the states of
@@ -253,6 +279,9 @@ class Store(Protocol):
     def get_console(self, instance_id: int) -> str: ...
     def add_event(self, message: str, *, instance_id: int | None = None,
                   host: str | None = None, facts: EventFacts = NO_FACTS) -> Event: ...
+    def add_events(self, events: Sequence[NewEvent]) -> None:
+        """Record ``events`` in one transaction, in order."""
+        ...
     def list_events(
         self, *, instance_id: int | None = None, host: str | None = None,
         user: str | None = None, kind: EventKind | None = None,
@@ -356,6 +385,26 @@ class Store(Protocol):
         ...
     def delete_quota(self, user: str) -> Quota:
         """Remove every limit of the user (NotFound for no such user); the quota now."""
+        ...
+
+    # --- leases (see tashi.domain.leases and tashi.store.fencing) -----------------------
+    def acquire_lease(self, name: str, holder: str, duration_s: float) -> Lease | None:
+        """Take lease ``name`` for ``holder`` until ``duration_s`` from now by the
+        database's clock, if it is free (never held, expired or released; its token then
+        one more than the last) or ``holder``'s already (extended, its token kept); None
+        if another holds it. One transaction: of two replicas acquiring at once, one wins.
+        InvalidInput for an empty holder or a duration outside 0-3600 s."""
+        ...
+    def renew_lease(self, name: str, holder: str, token: int,
+                    duration_s: float) -> Lease | None:
+        """Extend ``holder``'s lease to ``duration_s`` from now, if it still holds it with
+        ``token`` and it has not expired; None (nothing changed) otherwise: lost."""
+        ...
+    def release_lease(self, name: str, holder: str, token: int) -> bool:
+        """Let the lease go (it expires now) if ``holder`` holds it with ``token``."""
+        ...
+    def get_lease(self, name: str) -> Lease | None:
+        """The lease as it stands (None: never acquired); expired ones too."""
         ...
 
     # --- the whole state (export and import) ------------------------------------------

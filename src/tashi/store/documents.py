@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tashi.domain.ha import HaRestart
 from tashi.domain.migration import IncomingEndpoint, MigrationProgress, MigrationResult
 from tashi.domain.models import (
     AvoidedHost,
@@ -38,7 +39,7 @@ from tashi.store.migration_docs import (
 _PLACEMENT: dict[str, Any] = {"target_host": None, "allow_elsewhere": False,
                               "group": None, "anti_affinity": False, "power": Power.RUNNING,
                               "reboots": 0, "reboot_hard": False, "migrations": 0,
-                              "relocating": False}
+                              "relocating": False, "ha": False}
 #: A disk's fields beyond image and persistent, and their defaults (left out when at them).
 _DISK: dict[str, Any] = {"size_gib": 0, "scratch": False, "bus": DiskBus.VIRTIO,
                          "cache": DiskCache.WRITEBACK}
@@ -65,6 +66,8 @@ def spec_doc(spec: InstanceSpec, *, with_host: bool = False) -> dict[str, Any]:
                        "ssh_keys": list(spec.seed.ssh_keys)}
     if spec.migration is not None:
         doc["migration"] = migration_doc(spec.migration)
+    if spec.restarted is not None:
+        doc["restarted"] = record_doc(spec.restarted)
     if with_host:
         doc["host"] = spec.host
     return doc
@@ -112,6 +115,8 @@ def spec_from_doc(doc: dict[str, Any], host: str | None) -> InstanceSpec:
         migration=migration_from_doc(doc.get("migration")),
         migrations=int(doc.get("migrations", 0)),
         relocating=bool(doc.get("relocating", False)),
+        ha=bool(doc.get("ha", False)),
+        restarted=record_from_doc(HaRestart, doc.get("restarted")),
     )
 
 
@@ -146,6 +151,8 @@ def status_doc(status: InstanceStatus) -> dict[str, Any]:
     for key in _MIGRATION_RECORDS:
         if getattr(status, key) is not None:
             doc[key] = record_doc(getattr(status, key))
+    if status.recovered_at is not None:
+        doc["recovered_at"] = _time_out(status.recovered_at)
     return doc
 
 
@@ -172,6 +179,7 @@ def status_from_doc(doc: dict[str, Any]) -> InstanceStatus:
         migrating=record_from_doc(MigrationProgress, doc.get("migrating")),
         migrated=record_from_doc(MigrationResult, doc.get("migrated")),
         last_migration=record_from_doc(MigrationResult, doc.get("last_migration")),
+        recovered_at=_time_in(doc.get("recovered_at")),
     )
 
 

@@ -8,6 +8,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from tashi.domain.ha import HaRestart
 from tashi.domain.migration import (
     IncomingEndpoint,
     MigrationProgress,
@@ -16,7 +17,8 @@ from tashi.domain.migration import (
     MigrationTunables,
 )
 
-R = TypeVar("R", IncomingEndpoint, MigrationProgress, MigrationResult, MigrationTunables)
+R = TypeVar("R", IncomingEndpoint, MigrationProgress, MigrationResult, MigrationTunables,
+            HaRestart)
 
 
 def record_doc(record: object | None) -> dict[str, Any] | None:
@@ -40,7 +42,7 @@ def record_from_doc(cls: type[R], doc: dict[str, Any] | None) -> R | None:
         if f.name not in doc:
             continue
         value = doc[f.name]
-        if f.name == "at" and value is not None:
+        if "datetime" in str(f.type) and value is not None:
             value = datetime.fromisoformat(value).astimezone(UTC)
         values[f.name] = value
     return cls(**values)

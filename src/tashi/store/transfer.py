@@ -79,6 +79,7 @@ def to_document(snap: Snapshot) -> Doc:
         "events": [_plain(e) for e in snap.events],
         "next_ids": {"instances": snap.next_instance_id, "events": snap.next_event_id},
         "passwords": dict(snap.passwords),
+        "epoch": snap.epoch,
     }
 
 
@@ -114,6 +115,7 @@ def _snapshot(doc: Doc) -> Snapshot:
         next_instance_id=_is(int, doc["next_ids"]["instances"]),
         next_event_id=_is(int, doc["next_ids"]["events"]),
         passwords=tuple(sorted((_is(str, k), _is(str, v)) for k, v in passwords.items())),
+        epoch=_is(int, doc.get("epoch", 0)),
     )
 
 

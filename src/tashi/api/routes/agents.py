@@ -51,12 +51,14 @@ async def desired_instances(
     wait: Annotated[float, Query(ge=0, le=300)] = 0,
 ) -> DesiredOut:
     """The instances wanted on ``host``. With ``since`` (the last revision seen) and
-    ``wait``, answers as soon as something changed, or after ``wait`` seconds."""
+    ``wait``, answers as soon as something changed, or after ``wait`` seconds. The
+    store's epoch is read before them (the agent refuses one older than it saw)."""
     require_host_agent(caller, host)
     await run_in_threadpool(core.hosts.get, host)  # an unknown host: 404 before waiting
     revision = await core.notifier.wait(host_key(host), since, min(wait, core.max_wait_s))
-    desired = await run_in_threadpool(core.reports.desired, host)
-    return DesiredOut(revision=revision, instances=[desired_out(d) for d in desired])
+    epoch, desired = await run_in_threadpool(core.reports.desired_state, host)
+    return DesiredOut(revision=revision, epoch=epoch,
+                      instances=[desired_out(d) for d in desired])
 
 
 @router.post("/hosts/{host}/consoles", dependencies=[AS_HOST_AGENT])

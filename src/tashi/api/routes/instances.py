@@ -70,7 +70,8 @@ def request_of(body: InstanceCreate) -> InstanceRequest:
                                 scratch_gib=d.scratch_gib, bus=d.bus, cache=d.cache)
                     for d in body.disks), host=body.host,
         allow_elsewhere=body.allow_elsewhere, group=body.group,
-        anti_affinity=body.anti_affinity, count=body.count, hostname=body.hostname,
+        anti_affinity=body.anti_affinity, ha=body.ha, count=body.count,
+        hostname=body.hostname,
         user_data=body.user_data, ssh_keys=tuple(body.ssh_keys))
 
 

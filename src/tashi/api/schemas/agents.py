@@ -78,10 +78,15 @@ class DesiredInstanceOut(Wire):
     display: DesiredDisplayOut | None = None
     migration: DesiredMigrationOut | None = Field(
         default=None, description="a live migration this host is the source or target of")
+    ha_lease_s: float = Field(default=0.0, ge=0, description="an HA instance: seconds "
+                              "after its last answered heartbeat at which the host's lease "
+                              "runs out (the agent pauses it before); 0: not HA")
 
 
 class DesiredOut(Wire):
     revision: str
+    epoch: int = Field(default=0, ge=0, description="the store's epoch when it was read: "
+                       "an agent refuses an answer below one it acted on")
     instances: list[DesiredInstanceOut]
 
 

@@ -79,6 +79,8 @@ class InstanceCreate(Wire):
     group: GroupName | None = Field(default=None, description="an instance group of yours")
     anti_affinity: Bool = Field(default=False, description="no two members of the group on "
                                 "one host (without a group: the name is the group)")
+    ha: Bool = Field(default=False, description="restarted on another host, from its "
+                     "image, when its host fails (its overlay and scratch disks lost)")
     count: Int = Field(default=1, ge=1, le=MAX_COUNT, description="how many: more than one "
                        "are named NAME-1 ... NAME-N, created all or none (POST /instances/bulk)")
 
@@ -116,6 +118,15 @@ class StartFailureOut(Wire):
 class AvoidedHostOut(Wire):
     host: str
     until: datetime
+
+
+class HaRestartOut(Wire):
+    """The last HA restart of an instance."""
+
+    number: int = Field(description="its HA restarts so far")
+    host: str = Field(description="the host it left (its overlay there was lost)")
+    heard_at: datetime = Field(description="when that host was last heard")
+    at: datetime = Field(description="when the manager restarted it elsewhere")
 
 
 class InstanceOut(Wire):
@@ -162,6 +173,10 @@ class InstanceOut(Wire):
                                            "wanted or under way")
     last_migration: ResultWire | None = Field(default=None, description="the last live "
                                               "migration that completed, as QEMU measured it")
+    ha: bool = Field(default=False, description="restarted elsewhere when its host fails")
+    restarted: HaRestartOut | None = Field(default=None, description="its last HA restart")
+    recovered_at: datetime | None = Field(default=None, description="when it ran again "
+                                          "after its last HA restart")
 
 
 class DestroyOut(Wire):

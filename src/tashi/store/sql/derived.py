@@ -12,6 +12,7 @@ already excludes) before they are read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -40,9 +41,10 @@ def host_silent(s: Session, host: str | None) -> bool:
 
 def write_instance(s: Session, instance_id: int, *, generation: int | None,
                    spec: InstanceSpec | None, status: InstanceStatus | None,
-                   now: datetime) -> Instance:
+                   now: datetime, silent: Mapping[str, bool] | None = None) -> Instance:
     """Write ``spec`` (bumping the generation, which must be ``generation``) and/or
-    ``status`` (never bumping it) of an instance, and its derived state."""
+    ``status`` (never bumping it) of an instance, and its derived state. ``silent``:
+    the hosts' silent flags, read in this transaction (else read here)."""
     row = s.scalar(locking(s, select(InstanceRow).where(InstanceRow.id == instance_id)))
     if row is None:
         raise NotFound(f"instance {instance_id} not found")
@@ -52,7 +54,9 @@ def write_instance(s: Session, instance_id: int, *, generation: int | None,
                               "re-read it and retry")
     current = convert.instance(row)
     new_spec, new_status = spec or current.spec, status or current.status
-    state = shown_state(new_spec, new_status, host_silent=host_silent(s, new_spec.host))
+    quiet = host_silent(s, new_spec.host) if silent is None else bool(
+        silent.get(new_spec.host or "", False))
+    state = shown_state(new_spec, new_status, host_silent=quiet)
     if spec is not None:  # a resume counts against the quota: checked before the write
         quotas.check_growth(s, current, state, new_spec)
         row.spec, row.host = spec_doc(spec), spec.host

@@ -98,12 +98,18 @@ class WriteSessions(sessionmaker[Session]):
     """Sessions for writing; on sqlite, one write transaction at a time in this
     process (PostgreSQL's writers lock rows, not the database: they run at once)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine,
+                 first: Callable[[Session], None] | None = None) -> None:
+        """``first``: run at the start of every write transaction (the fence check of
+        :mod:`tashi.store.fencing`); what it raises ends the transaction, rolled back."""
         super().__init__(engine.execution_options(**{WRITE: True}), expire_on_commit=False)
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext())
+        self._first = first
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Session]:
         with self._lock, super().begin() as session:
+            if self._first is not None:
+                self._first(session)
             yield session

@@ -18,7 +18,7 @@ from tashi.domain.errors import Conflict
 from tashi.store.base import Snapshot
 from tashi.store.capabilities import capabilities_doc
 from tashi.store.documents import spec_doc, status_doc
-from tashi.store.sql import claims, convert
+from tashi.store.sql import claims, convert, epoch
 from tashi.store.sql.tables import (
     Base,
     ClaimRow,
@@ -64,6 +64,7 @@ def read(s: Session) -> Snapshot:
         next_event_id=next_id(s, EventRow),
         passwords=tuple(sorted((r.name, r.password_hash) for r in users
                                if r.password_hash is not None)),
+        epoch=epoch.read(s),
     )
 
 

@@ -14,11 +14,11 @@ Database errors that mean "duplicate" are translated here, once, into
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,17 +38,18 @@ from tashi.domain.models import (
     NewInstance,
 )
 from tashi.domain.states import HostState, InstanceState
-from tashi.store.base import NewImage, Snapshot
+from tashi.store.base import NewEvent, NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, claims, convert, derived, ledger, migration
+from tashi.store.sql import batch, claims, convert, derived, epoch, ledger, migration
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.accounting import SqlAccounting
 from tashi.store.sql.consumption import SqlConsumption
 from tashi.store.sql.displays import SqlDisplays
 from tashi.store.sql.engine import WriteSessions, make_engine
+from tashi.store.sql.leases import SqlLeases, check_fence
 from tashi.store.sql.migrate import check_schema
 from tashi.store.sql.quotas import SqlQuotas
 from tashi.store.sql.tables import (
@@ -76,7 +77,7 @@ def utcnow() -> datetime:
 
 
 class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlConsumption,
-               SqlUsageReports):
+               SqlUsageReports, SqlLeases):
     """A :class:`~tashi.store.base.Store` on an SQL database at ``url``.
 
     ``url`` may also be an engine already made (the pickle store's in-memory one, see
@@ -92,7 +93,7 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
             self._engine.dispose()
             raise
         self._read = sessionmaker(self._engine, expire_on_commit=False)
-        self._write: sessionmaker[Session] = WriteSessions(self._engine)
+        self._write: sessionmaker[Session] = WriteSessions(self._engine, check_fence)
         self._clock = clock
         self._principals = PrincipalCache()
 
@@ -150,6 +151,10 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
     def usage_by_host(self) -> dict[str, HostUsage]:
         with self._read.begin() as s:
             return claims.usage_by_host(s)
+
+    def epoch(self) -> int:
+        with self._read.begin() as s:
+            return epoch.read(s)
 
     def list_claims(self, *, host: str | None = None,
                     instance_id: int | None = None) -> list[Claim]:
@@ -234,8 +239,11 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
     def list_instances(
         self, *, owner: str | None = None, host: str | None = None,
         states: Iterable[InstanceState] | None = None, name: str | None = None,
+        ids: Collection[int] | None = None,
     ) -> list[Instance]:
         where: list[ColumnElement[bool]] = []
+        if ids is not None:
+            where.append(InstanceRow.id.in_(sorted(ids)))
         if owner is not None:
             where.append(InstanceRow.owner == owner)
         if host is not None:
@@ -269,9 +277,20 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
                                              per_host=per_host)
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
-        with self._write.begin() as s:
-            return derived.write_instance(s, instance_id, generation=None, spec=None,
-                                          status=status, now=self._clock())
+        return self.set_instance_statuses([(instance_id, status)])[0]
+
+    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus]],
+                              ) -> list[Instance]:
+        now = self._clock()
+        written: dict[int, Instance] = {}
+        with self._write.begin() as s:  # rows locked in id order, as a binding batch does
+            silent = {str(n): bool(q) for n, q in s.execute(select(HostRow.name,
+                                                                   HostRow.silent))}
+            for instance_id, status in sorted(statuses, key=lambda c: c[0]):
+                written[instance_id] = derived.write_instance(
+                    s, instance_id, generation=None, spec=None, status=status, now=now,
+                    silent=silent)
+        return [written[instance_id] for instance_id, _ in statuses]
 
     def set_host_silent(self, name: str, silent: bool,
                         why: str = "") -> list[tuple[Instance, Instance]]:
@@ -315,6 +334,15 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
                                            message=message, at=self._clock()))
         return convert.event(self._insert(row, "event"))
 
+    def add_events(self, events: Sequence[NewEvent]) -> None:
+        if not events:
+            return
+        at = self._clock()
+        with self._write.begin() as s:  # executemany: one statement, however many
+            s.execute(insert(EventRow), [
+                convert.event_row(e.facts, instance_id=e.instance_id, host=e.host,
+                                  message=e.message, at=at) for e in events])
+
     def list_events(
         self, *, instance_id: int | None = None, host: str | None = None,
         user: str | None = None, kind: EventKind | None = None,
@@ -345,6 +373,7 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
         with self._write.begin() as s:
             whole.write(s, snapshot)
             ledger.open_all(s, snapshot.instances, self._clock())
+            epoch.restore(s, snapshot.epoch)
 
     # --- helpers ---------------------------------------------------------------------
     def _insert(self, row: R, what: str) -> R:

@@ -71,6 +71,11 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+#: Tables no model maps: kept by database triggers, read with plain SQL (sqlite's
+#: ``store_epoch``, migration 0017; PostgreSQL keeps the epoch in a sequence instead).
+TRIGGER_KEPT = frozenset({"store_epoch"})
+
+
 class UserRow(Base):
     __tablename__ = "users"
 
@@ -401,6 +406,18 @@ class UsageSenderRow(Base):
     sender: Mapped[str] = mapped_column(String(64))
     last_seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """A lease (:mod:`tashi.domain.leases`): its holder, fencing token and expiry (epoch
+    seconds by the database's clock)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(NAME + 64))
+    token: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Double)
 
 
 class EventRow(Base):

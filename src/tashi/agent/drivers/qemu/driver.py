@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import shutil
+import time
 from asyncio.subprocess import Process
 from collections.abc import Callable
 from pathlib import Path
@@ -298,11 +299,18 @@ class QemuDriver:
             if pid is None:
                 log.info("instance %d (%s): not running; stop is a no-op", instance_id, label)
                 return
-            log.info("instance %d (%s): pressing the power button (kill after %s s)",
-                     instance_id, label, timeout_s)
             proc = self._procs.get(instance_id)
             root = self._layout(instance_id).root
-            await asyncio.to_thread(record_ending, root, "power-button", timeout_s)
+            earlier = await asyncio.to_thread(read_ending, root)
+            pressed = earlier.pressed_for(pid) if earlier is not None else None
+            if pressed is None:
+                pressed = time.time()
+                await asyncio.to_thread(record_ending, root, "power-button", timeout_s,
+                                        pressed_at=pressed, pid=pid)
+            left_s = max(0.0, timeout_s - (time.time() - pressed))
+            log.info("instance %d (%s): pressing the power button (kill after %.0f s%s)",
+                     instance_id, label, left_s, "" if left_s == timeout_s else
+                     f"; first pressed {time.time() - pressed:.0f} s ago")
             socket = self._layout(instance_id).qmp_socket
             try:  # a paused guest cannot see the button: thaw it first
                 await qmp_execute(socket, "cont", timeout_s=POWERDOWN_QMP_TIMEOUT_S)
@@ -312,7 +320,7 @@ class QemuDriver:
                             instance_id, label, exc)
                 how: How = "killed-power-button-failed"
             else:
-                if await process.wait_gone(pid, instance_id, proc, timeout_s):
+                if await process.wait_gone(pid, instance_id, proc, left_s):
                     log.info("instance %d (%s): powered off", instance_id, label)
                     return
                 log.warning("instance %d (%s): still running after %s s, killing",

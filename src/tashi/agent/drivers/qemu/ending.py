@@ -24,14 +24,25 @@ How = Literal["power-button", "killed-after-timeout", "killed-power-button-faile
 class Ending:
     how: How
     timeout_s: float
+    pressed_at: float | None = None  # the power button's first press (epoch seconds)
+    pid: int | None = None  # of the QEMU it was pressed for
+
+    def pressed_for(self, pid: int) -> float | None:
+        """When the power button was first pressed for QEMU ``pid`` (None: it was not)."""
+        return self.pressed_at if self.how == "power-button" and self.pid == pid else None
 
 
-def record_ending(root: Path, how: How, timeout_s: float) -> None:
-    """Write (atomically) what the agent is about to do to the instance's QEMU."""
+def record_ending(root: Path, how: How, timeout_s: float, *, pressed_at: float | None = None,
+                  pid: int | None = None) -> None:
+    """Write (atomically) what the agent is about to do to the instance's QEMU (and, for
+    the power button, when it was first pressed for which QEMU: an agent restarted
+    meanwhile counts the shutdown timeout from there, not anew)."""
     partial = root / (FILE + ".new")
+    doc: dict[str, object] = {"how": how, "timeout_s": timeout_s}
+    if pressed_at is not None:
+        doc.update(pressed_at=pressed_at, pid=pid)
     try:
-        partial.write_text(json.dumps({"how": how, "timeout_s": timeout_s}),
-                           encoding="utf-8")
+        partial.write_text(json.dumps(doc), encoding="utf-8")
         os.replace(partial, root / FILE)
     except OSError as exc:  # only the words of a later report depend on it
         log.warning("runtime dir %s: cannot record how the VM was ended: %s", root, exc)
@@ -43,7 +54,10 @@ def read_ending(root: Path) -> Ending | None:
         how = doc["how"]
         if how not in ("power-button", "killed-after-timeout", "killed-power-button-failed"):
             raise ValueError(f"unknown ending {how!r}")
-        return Ending(how, float(doc["timeout_s"]))
+        pressed, pid = doc.get("pressed_at"), doc.get("pid")
+        return Ending(how, float(doc["timeout_s"]),
+                      None if pressed is None else float(pressed),
+                      None if pid is None else int(pid))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
