@@ -45,7 +45,8 @@ async def obtain_credential(settings: AgentSettings) -> str:
     async with TashiClient(settings.manager_url, verify=_verify(settings)) as anonymous:
         try:
             token = await until_accepted(lambda: anonymous.join(settings.host, join_token),
-                                         host=settings.host, what="join request", manager=manager)
+                                         host=settings.host, what="join request",
+                                         manager=manager, probe=anonymous)
         except TashiError as exc:
             raise refusal(exc, settings.host, "join", manager) from exc
     save_credential(path, token)

@@ -39,6 +39,7 @@ from tashi.api.schemas import (
 )
 from tashi.api.schemas.migration import desired_migration_of, report_out
 from tashi.client import TashiClient
+from tashi.client.comeback import Probed, pause_after
 from tashi.common.files import write_private
 from tashi.domain.derive import Directive
 from tashi.domain.desired import DesiredDisk, DesiredInstance, DesiredNic, Observation
@@ -57,11 +58,13 @@ RETRY_MAX_S = 30.0
 
 
 async def until_accepted(attempt: Callable[[], Awaitable[T]], *, host: str, what: str,
-                         manager: str, first_s: float = RETRY_FIRST_S,
+                         manager: str, probe: Probed, first_s: float = RETRY_FIRST_S,
                          max_s: float = RETRY_MAX_S) -> T:
     """``attempt()`` until it succeeds: each transient failure is logged once (naming
     ``host`` and ``manager``) and retried after a delay doubling from ``first_s`` up
-    to ``max_s``. A refusal (:attr:`TashiError.is_refusal`) is raised at once."""
+    to ``max_s``, cut short when the manager answers ``probe`` again
+    (:func:`~tashi.client.comeback.pause_after`). A refusal
+    (:attr:`TashiError.is_refusal`) is raised at once."""
     delay = first_s
     tries = 0
     while True:
@@ -71,9 +74,10 @@ async def until_accepted(attempt: Callable[[], Awaitable[T]], *, host: str, what
         except TashiError as exc:
             if exc.is_refusal:
                 raise
-            log.warning("host %s: %s to %s failed (attempt %d): %s; retrying in %.0f s",
-                        host, what, manager, tries, " ".join(exc.message.split()), delay)
-        await asyncio.sleep(delay)
+            log.warning("host %s: %s to %s failed (attempt %d): %s; retrying in %.0f s "
+                        "(sooner if it answers again)", host, what, manager, tries,
+                        " ".join(exc.message.split()), delay)
+            await pause_after(exc, probe, delay)
         delay = min(delay * 2, max_s)
 
 
@@ -168,6 +172,7 @@ class Agent:
     async def _run(self) -> None:
         try:
             await until_accepted(self.heartbeat, host=self._host, what="heartbeat",
+                                 probe=self._client,
                                  manager=self._manager)
         except TashiError as exc:
             raise refusal(exc, self._host, "heartbeat", self._manager) from exc
@@ -219,15 +224,21 @@ class Agent:
         self._ha.heard(sent)
 
     async def _heartbeat_loop(self) -> None:
+        failed: TashiError | None = None
         while True:
-            await asyncio.sleep(self._heartbeat_interval_s)
+            if failed is None:
+                await asyncio.sleep(self._heartbeat_interval_s)
+            else:  # the next one as soon as the manager is back
+                await pause_after(failed, self._client, self._heartbeat_interval_s)
             try:
                 await self.heartbeat()
+                failed = None
             except TashiError as exc:
                 if isinstance(exc, Unauthenticated | Forbidden):
                     raise refusal(exc, self._host, "heartbeat", self._manager) from exc
                 log.warning("host %s: heartbeat to %s failed: %s", self._host, self._manager,
                             exc.message)
+                failed = exc
 
     async def _watch_loop(self) -> None:
         since: str | None = None
@@ -240,9 +251,10 @@ class Agent:
                 self.metrics.failed("watch")
                 if isinstance(exc, Unauthenticated | Forbidden):
                     raise refusal(exc, self._host, "watch", self._manager) from exc
-                log.warning("host %s: watch of %s failed (%s); retrying in %.0f s",
-                            self._host, self._manager, exc.message, backoff)
-                await asyncio.sleep(backoff)
+                log.warning("host %s: watch of %s failed (%s); retrying in %.0f s (sooner "
+                            "if it answers again)", self._host, self._manager, exc.message,
+                            backoff)
+                await pause_after(exc, self._client, backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 since = None
                 continue

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from tashi.api.schemas import BindingIn, CapabilitiesWire, PendingOut, SnapshotOut, UnplacedIn
 from tashi.client import TashiClient
+from tashi.client.comeback import pause_after
 from tashi.domain.capabilities import HostCapabilities
 from tashi.domain.errors import Forbidden, TashiError, Unauthenticated
 from tashi.domain.needs import Needs
@@ -121,9 +122,10 @@ class Scheduler:
             except TashiError as exc:
                 if exc.is_refusal:
                     raise self._refusal(exc) from exc
-                log.warning("scheduler: snapshot from %s failed (%s); retrying in %.0f s",
-                            self._manager, " ".join(exc.message.split()), delay)
-                await asyncio.sleep(delay)
+                log.warning("scheduler: snapshot from %s failed (%s); retrying in %.0f s "
+                            "(sooner if it answers again)", self._manager,
+                            " ".join(exc.message.split()), delay)
+                await pause_after(exc, self._client, delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 since = None
                 continue
