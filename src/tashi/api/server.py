@@ -3,17 +3,34 @@ certificate."""
 
 from __future__ import annotations
 
+import socket
+
 import uvicorn
 
 from tashi.api.app import create_app
 from tashi.domain.errors import InvalidInput
 from tashi.manager.core import ManagerCore
 from tashi.manager.leadership import Leadership
+from tashi.manager.notifier import Notifier
 from tashi.manager.settings import ManagerSettings
 
 
+class ManagerServer(uvicorn.Server):
+    """uvicorn, whose stop first answers every long-poll: the notifier is closed before
+    the requests in flight are waited for, so agents and schedulers get their usual
+    answer (and then find the manager gone), not a cancelled request (a 500, a
+    CancelledError in the log) after the graceful-shutdown timeout."""
+
+    notifier: Notifier | None = None
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.notifier is not None:
+            self.notifier.close()
+        await super().shutdown(sockets)
+
+
 def make_server(settings: ManagerSettings, core: ManagerCore,
-                server_class: type[uvicorn.Server] = uvicorn.Server) -> uvicorn.Server:
+                server_class: type[ManagerServer] = ManagerServer) -> ManagerServer:
     """A server of ``core``'s API on ``settings``' address (not started); InvalidInput
     for half a TLS configuration."""
     core.accounting.grace_s = settings.usage_grace_s
@@ -29,4 +46,6 @@ def make_server(settings: ManagerSettings, core: ManagerCore,
                             access_log=False, timeout_graceful_shutdown=2, lifespan="on",
                             ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                             h11_max_incomplete_event_size=64 * 1024)
-    return server_class(config)
+    server = server_class(config)
+    server.notifier = core.notifier
+    return server

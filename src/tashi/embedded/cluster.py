@@ -37,7 +37,7 @@ from prometheus_client import CollectorRegistry
 from tashi.agent.drivers.registry import make_driver
 from tashi.agent.service import Agent, load_credential, save_credential
 from tashi.agent.settings import AgentSettings, default_host_name
-from tashi.api.server import make_server
+from tashi.api.server import ManagerServer, make_server
 from tashi.client import TashiClient
 from tashi.common.clock import SystemClock
 from tashi.common.files import private_dir, write_private
@@ -84,7 +84,7 @@ class ClusterConfig:
         return self.data_dir / "admin.token"
 
 
-class _QuietServer(uvicorn.Server):
+class _QuietServer(ManagerServer):
     """uvicorn without its own signal handling: the cluster stops it."""
 
     @contextlib.contextmanager
