@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner, Result
@@ -295,3 +296,15 @@ def test_token_file_and_token_exclude_each_other(tmp_path: Path) -> None:
     assert "give only one of --user, --token and --token-file" in result.stderr
     assert "Traceback" not in result.output
 
+
+
+def test_no_answer_is_told_apart_from_no_manager() -> None:
+    from tashi.client.client import _unanswered
+
+    base = "http://m1:8470"
+    refused = _unanswered("POST", base, httpx.ConnectError("refused"))
+    assert refused == "cannot reach the manager at http://m1:8470: ConnectError refused"
+    reset = _unanswered("POST", base, httpx.RemoteProtocolError("Server disconnected"))
+    assert reset.startswith("the manager at http://m1:8470 did not answer the POST request "
+                            "(it may have been done: look before asking again)")
+    assert "may have been done" not in _unanswered("GET", base, httpx.ReadTimeout("slow"))

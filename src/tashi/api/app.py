@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from tashi import __version__
-from tashi.api.errors import install_error_handlers
+from tashi.api.errors import Unexpected, install_error_handlers
 from tashi.api.home import OPENAPI, install_home
 from tashi.api.hostmemo import HostOutMemo
 from tashi.api.limits import BodySizeLimit
@@ -80,6 +80,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     app.state.core = core
     app.state.host_memo = HostOutMemo()
     app.state.metrics_token = metrics_token
+    app.add_middleware(Unexpected)  # innermost: the others see its 500
     app.add_middleware(BodySizeLimit)
     templates: dict[int, str] = {}
     app.add_middleware(RequestMetrics, metrics=core.metrics,  # outermost: sees 413s too

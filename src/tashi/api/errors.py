@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tashi.api.auth import check_first
 from tashi.common.hostpaths import without_host_paths
@@ -70,10 +71,37 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed(request))
         return _answer(exc.status_code, "http_error", str(exc.detail), headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _answer(500, "internal", "internal error; see the manager's log")
+
+
+class Unexpected:
+    """ASGI middleware answering an unexpected exception 500 with a JSON reason, logged
+    once. Starlette's handler of ``Exception`` re-raises after answering, so uvicorn
+    logged it again and closed the keep-alive connection: the client's next request
+    on it was reset, and taken for an unreachable manager. Innermost of the
+    middlewares, so that the metrics count the 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if started:  # half an answer went out: only closing the connection ends it
+                raise
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            await _answer(500, "internal", "internal error; see the manager's log")(
+                scope, receive, send)
 
 
 def _allowed(request: Request) -> list[str]:

@@ -106,8 +106,7 @@ class TashiClient:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise InvalidInput(f"invalid manager URL {self._base!r}: {exc}") from exc
         except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach the manager at {self._base}: "
-                              f"{exc.__class__.__name__} {exc}".rstrip()) from exc
+            raise Unavailable(_unanswered(method, self._base, exc)) from exc
         if resp.status_code >= 400:
             raise _error_of(resp)
         return resp
@@ -565,3 +564,14 @@ def _error_of(resp: httpx.Response) -> TashiError:
         code, message = "", f"HTTP {resp.status_code} {resp.reason_phrase}"
     cls = ERRORS_BY_CODE.get(code) or by_status.get(resp.status_code, TashiError)
     return cls(message)
+
+
+def _unanswered(method: str, base: str, exc: httpx.TransportError) -> str:
+    """Why a request got no answer, in words: the manager never reached, or reached and
+    gone before it answered (then a request that changes something may have been done)."""
+    what = f"{exc.__class__.__name__} {exc}".rstrip()
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return f"cannot reach the manager at {base}: {what}"
+    maybe = "" if method in ("GET", "HEAD") else " (it may have been done: look before " \
+        "asking again)"
+    return f"the manager at {base} did not answer the {method} request{maybe}: {what}"
