@@ -80,7 +80,7 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
     app.state.core = core
     app.state.host_memo = HostOutMemo()
     app.state.metrics_token = metrics_token
-    app.add_middleware(Unexpected)  # innermost: the others see its 500
+    app.add_middleware(Unexpected, metrics=core.metrics)  # innermost: the others see its 500
     app.add_middleware(BodySizeLimit)
     templates: dict[int, str] = {}
     app.add_middleware(RequestMetrics, metrics=core.metrics,  # outermost: sees 413s too
@@ -97,6 +97,11 @@ def create_app(core: ManagerCore, *, liveness_interval_s: float = 5.0,
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """``degraded``, and why, while a storage failure was seen in the last minute
+        (the manager serves on: reads work, writes answer 507/503 naming the cause)."""
+        failure = core.metrics.store_health.current()
+        if failure is None:
+            return {"status": "ok", "version": __version__}
+        return {"status": "degraded", "version": __version__, "store": failure.message}
 
     return app

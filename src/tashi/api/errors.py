@@ -16,6 +16,8 @@ from tashi.api.auth import check_first
 from tashi.common.hostpaths import without_host_paths
 from tashi.domain.errors import TashiError
 from tashi.domain.models import Principal
+from tashi.manager.metrics import ManagerMetrics
+from tashi.store.failures import store_failure
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,11 @@ class Unexpected:
     on it was reset, and taken for an unreachable manager. Innermost of the
     middlewares, so that the metrics count the 500."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ManagerMetrics) -> None:
+        """Failures of the store's storage (:mod:`tashi.store.failures`) are answered
+        507 or 503 naming the cause, counted on ``metrics`` and kept for /healthz."""
         self.app = app
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,12 +101,21 @@ class Unexpected:
 
         try:
             await self.app(scope, receive, sending)
-        except Exception:
+        except Exception as exc:
             if started:  # half an answer went out: only closing the connection ends it
                 raise
-            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
-            await _answer(500, "internal", "internal error; see the manager's log")(
-                scope, receive, send)
+            failure = store_failure(exc)
+            if failure is None:
+                log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+                answer = _answer(500, "internal", "internal error; see the manager's log")
+            else:  # known, said in one line: no traceback for a full disk
+                log.error("%s %s failed: %s", scope.get("method"), scope.get("path"),
+                          failure.message)
+                self._metrics.store_failures.labels(failure.kind).inc()
+                self._metrics.store_health.saw(failure)
+                answer = _answer(failure.status, f"store_{failure.kind.replace('-', '_')}",
+                                 failure.message)
+            await answer(scope, receive, send)
 
 
 def _allowed(request: Request) -> list[str]:

@@ -27,6 +27,7 @@ from tashi.domain.models import Host
 from tashi.domain.states import HostState, InstanceState
 from tashi.store.base import Store
 from tashi.store.binding import BindResult
+from tashi.store.failures import StoreHealth
 
 #: Seconds from an instance's creation to its binding: a busy scheduler binds within a
 #: second, a full cluster leaves instances Pending for hours.
@@ -131,7 +132,7 @@ class ManagerMetrics:
         self.bindings = BindingMetrics(registry)
         self.migration_downtime = Histogram(
             "tashi_manager_migration_downtime_seconds", "Live migrations and how long "
-            "each VM was stopped; no observations until live migration lands (issue 11)",
+            "each VM was stopped",
             buckets=DOWNTIME_BUCKETS_S, registry=registry)
         # counted by the API's middleware (tashi.api.metrics)
         self.http_requests = Counter("tashi_manager_http_requests", "API requests answered, "
@@ -142,6 +143,10 @@ class ManagerMetrics:
                                       "last byte, by method and route template",
                                       ["method", "route"], buckets=LATENCY_BUCKETS_S,
                                       registry=registry)
+        self.store_failures = Counter("tashi_manager_store_failures", "Requests that failed "
+                                      "on the store's storage, by kind (full, read-only, "
+                                      "unreachable)", ["kind"], registry=registry)
+        self.store_health = StoreHealth()  # the last of them, for /healthz
 
     def watch(self, store: Store, clock: Clock, is_up: Callable[[Host], bool]) -> None:
         self.registry.register(StoreCollector(store, clock, is_up))
