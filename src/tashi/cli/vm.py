@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -20,7 +22,7 @@ from tashi.cli.session import Session, pass_session
 from tashi.cli.usagefigures import usage_fields
 from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone, wait_rebooted
 from tashi.client import TashiClient
-from tashi.domain.errors import InvalidInput
+from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import InstanceState
 
 EVENTS_SHOWN = 5
@@ -30,6 +32,9 @@ wait_option = click.option("--wait", is_flag=True, help="Wait until it is done."
 timeout_option = click.option("--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S,
                               show_default=True, help="Seconds --wait waits.")
 
+
+CREATE_ATTEMPTS = 3  # sends of a create whose answer does not come (one key: made once)
+CREATE_RETRY_S = 1.0
 
 @click.group()
 def vm() -> None:
@@ -84,9 +89,10 @@ def create(session: Session, /, name: str, networks: tuple[str, ...], disks: tup
                                   if line.strip() and not line.startswith("#")],
                         **({"networks": list(networks)} if networks else {}))
 
+    key = secrets.token_hex(16)  # sent again with the create if no answer comes
+
     async def run(client: TashiClient) -> list[InstanceOut]:
-        created = ([await client.create_instance(body)] if body.count == 1
-                   else await client.create_instances(body))
+        created = await _create_retrying(client, body, key)
         if not wait:
             return created
         return [await wait_for_state(client, inst.id, InstanceState.RUNNING,
@@ -101,6 +107,23 @@ def create(session: Session, /, name: str, networks: tuple[str, ...], disks: tup
         emit_json(created)
     else:
         click.echo(_brief_table(created))
+
+
+async def _create_retrying(client: TashiClient, body: InstanceCreate,
+                           key: str) -> list[InstanceOut]:
+    """The create, sent again with the same Idempotency-Key while no answer comes (the
+    manager unreachable, or gone before it answered): made once whatever happened."""
+    attempt = 1
+    while True:
+        try:
+            if body.count == 1:
+                return [await client.create_instance(body, idempotency_key=key)]
+            return await client.create_instances(body, idempotency_key=key)
+        except Unavailable:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+        attempt += 1
+        await asyncio.sleep(CREATE_RETRY_S)
 
 
 def _create_body(**fields: object) -> InstanceCreate:

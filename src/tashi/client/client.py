@@ -145,14 +145,19 @@ class TashiClient:
     async def whoami(self) -> WhoAmIOut:
         return await self._get(wire.WhoAmIOut, "/whoami")
 
-    async def create_instance(self, body: InstanceCreate) -> InstanceOut:
-        return await self._send(wire.InstanceOut, "POST", "/instances", body)
+    async def create_instance(self, body: InstanceCreate, *,
+                              idempotency_key: str | None = None) -> InstanceOut:
+        """With ``idempotency_key``, the same call again returns what the first made."""
+        resp = await self._call("POST", "/instances", content=body.model_dump_json().encode(),
+                                headers=_create_headers(idempotency_key))
+        return wire.InstanceOut.model_validate_json(resp.content)
 
-    async def create_instances(self, body: InstanceCreate) -> list[InstanceOut]:
+    async def create_instances(self, body: InstanceCreate, *,
+                               idempotency_key: str | None = None) -> list[InstanceOut]:
         """``body.count`` instances, NAME-1 ... NAME-N (NAME for one), all or none."""
         resp = await self._call("POST", "/instances/bulk",
                                 content=body.model_dump_json().encode(),
-                                headers={"Content-Type": "application/json"})
+                                headers=_create_headers(idempotency_key))
         return _adapter(wire.InstanceOut).validate_json(resp.content)
 
     async def list_instances(self) -> list[InstanceOut]:
@@ -575,3 +580,10 @@ def _unanswered(method: str, base: str, exc: httpx.TransportError) -> str:
     maybe = "" if method in ("GET", "HEAD") else " (it may have been done: look before " \
         "asking again)"
     return f"the manager at {base} did not answer the {method} request{maybe}: {what}"
+
+
+def _create_headers(idempotency_key: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers

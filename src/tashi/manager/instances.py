@@ -10,6 +10,7 @@ which checks the host's room inside its own transaction.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ from tashi.identity.access import check_visible, require_admin, require_user
 from tashi.manager.disks import DiskRequest, disk_specs
 from tashi.manager.metrics import BindingMetrics
 from tashi.manager.notifier import PENDING, Notifier, host_key
-from tashi.store.base import NewEvent, Store
+from tashi.store.base import Idempotency, NewEvent, Store
 from tashi.store.binding import Binding, BindResult
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,11 @@ class InstanceService:
 
     # --- user actions ---------------------------------------------------------------
 
-    def create(self, principal: Principal, req: InstanceRequest) -> list[Instance]:
-        """Create ``req.count`` alike instances, all or none (a name taken: none)."""
+    def create(self, principal: Principal, req: InstanceRequest, *,
+               idempotency_key: str | None = None) -> list[Instance]:
+        """Create ``req.count`` alike instances, all or none (a name taken: none). With
+        ``idempotency_key``, the same request again (its answer lost) returns what the
+        first one made; the key with another request is a Conflict."""
         user = require_user(principal)
         names = req.names()
         check_request(req.cores, req.memory_mib)
@@ -129,7 +133,10 @@ class InstanceService:
                              for net in networks),
             seed=check_seed(req.hostname, req.user_data, req.ssh_keys, n)))
             for n in names]
-        created = self._store.create_instances(news, event=_created(user.name, spec))
+        asked = None if idempotency_key is None else Idempotency(
+            user.name, idempotency_key, hashlib.sha256(repr(req).encode()).hexdigest())
+        created = self._store.create_instances(news, event=_created(user.name, spec),
+                                               idempotency=asked)
         log.info("instances %s: created by %s (%d)", _span(names), user.name, len(created))
         self._notifier.bump(PENDING)
         return created

@@ -64,6 +64,17 @@ from tashi.store.binding import Binding, BindResult, HostUsage
 
 
 @dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A create's ``Idempotency-Key``, per owner, and what the request was (a hash):
+    the same key again returns what that create made (see
+    :meth:`Store.create_instances`)."""
+
+    owner: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to record (see :meth:`Store.add_events`)."""
 
@@ -217,13 +228,15 @@ class Store(Protocol):
     def create_instance(self, new: NewInstance) -> Instance:
         """Create it Pending, generation 1. Names are unique per owner."""
         ...
-    def create_instances(self, news: Sequence[NewInstance], *,
-                         event: str | None = None) -> list[Instance]:
+    def create_instances(self, news: Sequence[NewInstance], *, event: str | None = None,
+                         idempotency: Idempotency | None = None) -> list[Instance]:
         """Create them all (in order), each with the event ``event`` if given, or none:
         one duplicate name (in the store or in ``news``) is a Conflict naming it, and so
         is an image they may not use now (:func:`tashi.store.imageuse.check_image_use`:
         a persistent disk needs its image to itself); an image that does not exist is
-        InvalidInput."""
+        InvalidInput. With ``idempotency``, a key a create used already returns what it
+        made (those still there), creating nothing; the key of another request is a
+        Conflict."""
         ...
     def get_instance(self, instance_id: int) -> Instance: ...
     def list_instances(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,7 @@ from tashi.api.schemas import (
 )
 from tashi.common.consoletail import new_part
 from tashi.domain.errors import InvalidInput, NotFound
-from tashi.domain.models import Principal
+from tashi.domain.models import Instance, Principal
 from tashi.domain.operations import Operation
 from tashi.identity.access import require_admin
 from tashi.manager.core import ManagerCore
@@ -42,23 +42,39 @@ router = APIRouter(prefix="/instances", tags=["instances"],
                    responses=ERROR_RESPONSES)
 
 
+#: A client's key for a create it may send again (its answer lost): the same key and
+#: request return what the first one made (kept a day), another request is a 409.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                              max_length=128,
+                                              pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
 @router.post("", status_code=201, dependencies=[AS_USER])
-async def create_instance(body: InstanceCreate, caller: Caller, core: Core) -> InstanceOut:
+async def create_instance(body: InstanceCreate, caller: Caller, core: Core,
+                          key: IdempotencyKey = None) -> InstanceOut:
     """Create one instance (``count`` must be 1: see ``POST /instances/bulk``)."""
     if body.count != 1:
         raise InvalidInput("count: more than one instance is created by POST /instances/bulk")
-    (inst,) = await run_in_threadpool(core.instances.create, caller, request_of(body))
-    return instance_out(inst)
+    made = await run_in_threadpool(_create, core, caller, body, key)
+    if not made:
+        raise NotFound(f"the instance Idempotency-Key {key!r} created is gone")
+    return instance_out(made[0])
 
 
 @router.post("/bulk", status_code=201, response_model=list[InstanceOut],
              dependencies=[AS_USER])
-async def create_instances(body: InstanceCreate, caller: Caller, core: Core) -> Response:
+async def create_instances(body: InstanceCreate, caller: Caller, core: Core,
+                           key: IdempotencyKey = None) -> Response:
     """Create ``count`` instances named NAME-1 ... NAME-N (just NAME for one), all or
     none: if one name is taken, none is created."""
-    created = await run_in_threadpool(core.instances.create, caller, request_of(body))
+    created = await run_in_threadpool(_create, core, caller, body, key)
     out = INSTANCES_OUT.dump_json([instance_out(i) for i in created])  # once, not re-checked
     return Response(out, status_code=201, media_type="application/json")
+
+
+def _create(core: ManagerCore, caller: Principal, body: InstanceCreate,
+            key: str | None) -> list[Instance]:
+    return core.instances.create(caller, request_of(body), idempotency_key=key)
 
 
 def request_of(body: InstanceCreate) -> InstanceRequest:

@@ -38,12 +38,13 @@ from tashi.domain.models import (
     NewInstance,
 )
 from tashi.domain.states import HostState, InstanceState
-from tashi.store.base import NewEvent, NewImage, Snapshot
+from tashi.store.base import Idempotency, NewEvent, NewImage, Snapshot
 from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
 from tashi.store.sql import batch, claims, convert, derived, epoch, ledger, migration
+from tashi.store.sql import idempotency as idempotency_keys
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.accounting import SqlAccounting
 from tashi.store.sql.consumption import SqlConsumption
@@ -227,10 +228,34 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
     def create_instance(self, new: NewInstance) -> Instance:
         return self.create_instances([new])[0]
 
-    def create_instances(self, news: Sequence[NewInstance], *,
-                         event: str | None = None) -> list[Instance]:
+    def create_instances(self, news: Sequence[NewInstance], *, event: str | None = None,
+                         idempotency: Idempotency | None = None) -> list[Instance]:
+        try:
+            return self._create_instances(news, event, idempotency)
+        except Conflict:
+            if idempotency is None:
+                raise
+            # a create racing with the same key was first: what it made, or why not
+            return self._create_instances(news, event, idempotency)
+
+    def _create_instances(self, news: Sequence[NewInstance], event: str | None,
+                          idempotency: Idempotency | None) -> list[Instance]:
+        now = self._clock()
         with self._write.begin() as s:
-            return batch.create_instances(s, news, event, self._clock())
+            made = None if idempotency is None else idempotency_keys.made_before(
+                s, idempotency, now)
+            if made is not None:
+                found = {r.id: convert.instance(r) for r in s.execute(
+                    plain(InstanceRow).where(InstanceRow.id.in_(made)))}
+                return [found[i] for i in made if i in found]
+            created = batch.create_instances(s, news, event, now)
+            if idempotency is not None:
+                try:
+                    idempotency_keys.remember(s, idempotency, [i.id for i in created], now)
+                except IntegrityError as exc:
+                    raise Conflict(f"a create with Idempotency-Key {idempotency.key!r} "
+                                   "ran at the same time") from exc
+            return created
 
     def get_instance(self, instance_id: int) -> Instance:
         with self._read.begin() as s:

@@ -199,6 +199,19 @@ def disk_rows(instance_id: int, disks: Sequence[DiskSpec]) -> list[dict[str, Any
              "persistent": d.persistent} for n, d in enumerate(disks) if not d.empty]
 
 
+class IdempotencyRow(Base):
+    """A create's ``Idempotency-Key``: what the request was, what it made (migration 0018)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    owner: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    instance_ids: Mapped[list[int]] = mapped_column(JSON_DOC)
+    created_at: Mapped[datetime]
+
+
 class ClaimRow(Base):
     """What an instance holds on a host (:mod:`tashi.domain.claims`): kept beside the
     instance by every write that changes it, summed per host for usage."""
