@@ -128,22 +128,30 @@ def prepare(root: Path) -> str:
 
 
 def start_manager(root: Path, heartbeat_interval_s: float) -> Cluster:
-    url = f"http://127.0.0.1:{free_port()}"
-    cluster = Cluster(root, url, prepare(root), {})
+    """A new store in ``root`` and its manager, serving."""
+    cluster = Cluster(root, f"http://127.0.0.1:{free_port()}", prepare(root), {})
+    run_manager(cluster, heartbeat_interval_s)
+    return cluster
+
+
+def run_manager(cluster: Cluster, heartbeat_interval_s: float) -> float:
+    """Start ``cluster``'s manager (again) and wait until it answers; seconds it took."""
+    url, root = cluster.url, cluster.root
+    started = time.monotonic()
     cluster.start("manager", "tashi.cmd.manager", [], {
         "TASHI_DB_URL": f"sqlite:///{cluster.db}", "TASHI_PORT": url.rsplit(":", 1)[1],
         "TASHI_LISTEN": "127.0.0.1", "TASHI_IMAGE_DIR": str(root / "images"),
         "TASHI_JOIN_TOKEN": JOIN_TOKEN, "TASHI_LOG_LEVEL": "INFO",
         "TASHI_HEARTBEAT_TIMEOUT_S": str(3 * heartbeat_interval_s)})
-    deadline = time.monotonic() + 60
+    deadline = started + 60
     while True:
         try:
             httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-            return cluster
+            return time.monotonic() - started
         except httpx.HTTPError:
             if time.monotonic() > deadline or cluster.procs["manager"].poll() is not None:
                 raise RuntimeError(f"the manager did not start; see {root}/manager.log") from None
-            time.sleep(0.1)
+            time.sleep(0.05)
 
 
 async def bulk_hosts(cluster: Cluster, n: int, interval_s: float) -> None:

@@ -210,5 +210,5 @@ async def test_scheduler_keeps_trying_an_unreachable_manager(
     failures = [r.getMessage() for r in caplog.records if r.name == "tashi.scheduler.service"]
     assert len(failures) == 2
     assert all(f"snapshot from the manager at {url} failed" in m for m in failures)
-    assert failures[0].endswith("retrying in 1 s")
-    assert failures[1].endswith("retrying in 2 s")
+    assert failures[0].endswith("retrying in 1 s (sooner if it answers again)")
+    assert failures[1].endswith("retrying in 2 s (sooner if it answers again)")

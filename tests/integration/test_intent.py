@@ -120,3 +120,33 @@ async def test_a_users_action_racing_a_binding_is_done_on_what_it_became(
     shown = await rig.admin.shutdown_instance(inst.id)
     assert shown.power == "stopped"
     assert next(stale, None) is None  # the stale answer was met, and read past
+
+
+async def test_a_report_never_undoes_a_write_that_came_after_its_read(
+        scheduled: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration's switch (a spec write, with the figures in the status) landing
+    between a report's read and its write was undone by it once: the status it made
+    from the old read went in over the new one (CI: a migration's figures lost). The
+    report's write is left out, then applied again to the instance as it is now."""
+    rig = scheduled
+    await rig.add_host("h1")
+    inst = await rig.admin.create_instance(vm("raced-report"))
+    await rig.wait_for(inst.id, "Running")
+    store = rig.core.store
+    real = store.set_instance_statuses
+    between = iter([True])
+
+    def with_a_write_between(statuses: Any) -> Any:
+        if next(between, False):
+            now = store.get_instance(inst.id)
+            store.update_instance(inst.id, generation=now.generation,
+                                  spec=replace(now.spec, reboots=now.spec.reboots + 1),
+                                  status=replace(now.status, last_failure="written between"))
+        return real(statuses)
+
+    monkeypatch.setattr(store, "set_instance_statuses", with_a_write_between)
+    rig.core.reports.apply("h1", [Observation(id=inst.id, observed=Observed.PAUSED,
+                                              detail="seen paused")])
+    after = store.get_instance(inst.id)
+    assert after.status.last_failure == "written between"  # not undone
+    assert after.status.observed == "paused"  # and the report applied, to what it is now

@@ -97,10 +97,12 @@ class ReportService:
                 ha_lease_s=self._ha_lease_s if inst.spec.ha and not target else 0.0))
         return out
 
-    def apply(self, host: str, observations: Sequence[Observation]) -> int:
+    def apply(self, host: str, observations: Sequence[Observation], *,
+              again: bool = True) -> int:
         """Apply a host's report; return how many observations were ignored. What only
         records an observation (most of a report: Activating to Running, say) is written
-        in one transaction for the whole report, after the rest."""
+        in one transaction for the whole report, after the rest; one whose instance
+        changed meanwhile is applied ``again`` to it as it is now."""
         ignored = 0
         bound = {i.id: i for i in self._store.list_instances(
             host=host, ids={o.id for o in observations})}
@@ -126,28 +128,41 @@ class ReportService:
                     self._apply_one(instance, obs, seen)
             except Conflict as exc:  # changed meanwhile; the next report re-applies
                 log.info("instance %d: report from %s not applied: %s", obs.id, host, exc)
-        self._record(host, seen)
+        changed = self._record(host, seen)
+        if changed and again:
+            ignored += self.apply(host, [o for o in observations if o.id in changed],
+                                  again=False)
         return ignored
 
-    def _record(self, host: str, seen: Sequence[tuple[Instance, InstanceStatus, str]]) -> None:
-        """Write the observations ``seen`` (instance, its new status, why) at once."""
+    def _record(self, host: str, seen: Sequence[tuple[Instance, InstanceStatus, str]],
+                ) -> set[int]:
+        """Write the observations ``seen`` (instance, its new status, why) at once; the
+        instances left out because they changed since they were read."""
         if not seen:
-            return
+            return set()
         try:
-            updated = self._store.set_instance_statuses([(i.id, st) for i, st, _ in seen])
+            updated = self._store.set_instance_statuses([(i.id, st, i.generation)
+                                                         for i, st, _ in seen])
         except NotFound as exc:  # one deleted meanwhile: each on its own, the rest go in
             log.info("report from %s: %s; its observations written one by one", host, exc)
+            left: set[int] = set()
             for one in seen:
                 with contextlib.suppress(NotFound):
-                    self._record(host, [one])
-            return
-        self._instances.changed_many([(before, after, why) for (before, _, why), after
-                                      in zip(seen, updated, strict=True)],
-                                     actor=f"agent of host {host}")
-        for (before, _, _), after in zip(seen, updated, strict=True):
+                    left |= self._record(host, [one])
+            return left
+        done = [(before, after, why) for (before, _, why), after
+                in zip(seen, updated, strict=True) if after is not None]
+        changed = {before.id for (before, _, _), after in zip(seen, updated, strict=True)
+                   if after is None}
+        if changed:
+            log.info("report from %s: instance(s) %s changed since read; applied again",
+                     host, ", ".join(map(str, sorted(changed))))
+        self._instances.changed_many(done, actor=f"agent of host {host}")
+        for before, after, _ in done:
             if after.status.recovered_at is not None \
                     and after.status.recovered_at != before.status.recovered_at:
                 self._ran_again(after, host)
+        return changed
 
     def consoles(self, host: str, tails: Sequence[tuple[int, str]]) -> int:
         """Keep the console tails a host's agent sent (those of instances bound there)

@@ -265,11 +265,14 @@ class Store(Protocol):
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
         """Record an observation; no generation check, no bump."""
         ...
-    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus]],
-                              ) -> list[Instance]:
-        """:meth:`set_instance_status` of each, in one transaction (an agent's report of
-        many instances); the instances after, in order. NotFound (nothing written) if
-        one is gone."""
+    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus, int]],
+                              ) -> list[Instance | None]:
+        """Record each (instance, status, the generation the status was made from) in one
+        transaction (an agent's report of many instances), unless the instance's spec
+        changed since (its generation moved: a migration's switch, a user's action): that
+        one is left out (None; the agent's next report applies again), so a status made
+        from what was read never undoes a write that came between. The instances after,
+        in order. NotFound (nothing written) if one is gone."""
         ...
     def set_host_silent(self, name: str, silent: bool,
                         why: str = "") -> list[tuple[Instance, Instance]]:

@@ -41,13 +41,19 @@ def host_silent(s: Session, host: str | None) -> bool:
 
 def write_instance(s: Session, instance_id: int, *, generation: int | None,
                    spec: InstanceSpec | None, status: InstanceStatus | None,
-                   now: datetime, silent: Mapping[str, bool] | None = None) -> Instance:
+                   now: datetime, silent: Mapping[str, bool] | None = None,
+                   made_at: int | None = None) -> Instance:
     """Write ``spec`` (bumping the generation, which must be ``generation``) and/or
     ``status`` (never bumping it) of an instance, and its derived state. ``silent``:
-    the hosts' silent flags, read in this transaction (else read here)."""
+    the hosts' silent flags, read in this transaction (else read here); ``made_at``: the
+    generation ``status`` was made from (StaleGeneration, nothing written, if the
+    instance is at another now)."""
     row = s.scalar(locking(s, select(InstanceRow).where(InstanceRow.id == instance_id)))
     if row is None:
         raise NotFound(f"instance {instance_id} not found")
+    if made_at is not None and row.generation != made_at:
+        raise StaleGeneration(f"instance {instance_id} ({row.name!r}): changed since its "
+                              f"status was read (generation {made_at}, now {row.generation})")
     if generation is not None and row.generation != generation:
         raise StaleGeneration(f"instance {instance_id} ({row.name!r}): generation "
                               f"{generation} is stale, it is now at {row.generation}; "

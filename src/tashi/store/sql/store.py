@@ -302,20 +302,25 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
                                              per_host=per_host)
 
     def set_instance_status(self, instance_id: int, status: InstanceStatus) -> Instance:
-        return self.set_instance_statuses([(instance_id, status)])[0]
+        with self._write.begin() as s:
+            return derived.write_instance(s, instance_id, generation=None, spec=None,
+                                          status=status, now=self._clock())
 
-    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus]],
-                              ) -> list[Instance]:
+    def set_instance_statuses(self, statuses: Sequence[tuple[int, InstanceStatus, int]],
+                              ) -> list[Instance | None]:
         now = self._clock()
-        written: dict[int, Instance] = {}
+        written: dict[int, Instance | None] = {}
         with self._write.begin() as s:  # rows locked in id order, as a binding batch does
             silent = {str(n): bool(q) for n, q in s.execute(select(HostRow.name,
                                                                    HostRow.silent))}
-            for instance_id, status in sorted(statuses, key=lambda c: c[0]):
-                written[instance_id] = derived.write_instance(
-                    s, instance_id, generation=None, spec=None, status=status, now=now,
-                    silent=silent)
-        return [written[instance_id] for instance_id, _ in statuses]
+            for instance_id, status, seen in sorted(statuses, key=lambda c: c[0]):
+                try:
+                    written[instance_id] = derived.write_instance(
+                        s, instance_id, generation=None, spec=None, status=status, now=now,
+                        silent=silent, made_at=seen)
+                except StaleGeneration:
+                    written[instance_id] = None
+        return [written[instance_id] for instance_id, _, _ in statuses]
 
     def set_host_silent(self, name: str, silent: bool,
                         why: str = "") -> list[tuple[Instance, Instance]]:
