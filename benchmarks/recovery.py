@@ -75,7 +75,7 @@ async def measure(cluster: Cluster, args: argparse.Namespace) -> dict[str, float
         t0 = time.monotonic()
         for n in range(0, args.backlog, BULK):
             names |= await create(client, f"backlog{n // BULK}", min(BULK, args.backlog - n))
-        await running(client, names, 600, poll_s=0.5)  # a list of all costs the manager
+        await running(client, names, 180, poll_s=0.5)  # a list of all costs the manager
         backlog_s = time.monotonic() - t0
         return {"start_s": start_s, "first_s": first_s, "hosts_s": hosts_s,
                 "backlog_s": backlog_s}
@@ -93,6 +93,7 @@ def main() -> int:
         try:
             cluster.start("simulate", "tashi.cmd.agent", [
                 "simulate", "--hosts", str(args.hosts), "--prefix", "sim-",
+                "--cores", str(args.backlog + 20), "--memory", str(64 * (args.backlog + 20)),
                 "--heartbeat-interval", str(HEARTBEAT_S), "--manager-url", cluster.url,
                 "--join-token", JOIN_TOKEN, "--log-level", "WARNING"], {})
             cluster.start("scheduler", "tashi.cmd.scheduler", ["--manager-url", cluster.url],
