@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 from tashi.api.schemas import (
-    AvoidedHostOut,
     BindingOut,
     CapabilitiesWire,
     DesiredDiskOut,
@@ -14,17 +16,13 @@ from tashi.api.schemas import (
     DesiredInstanceOut,
     DesiredNicOut,
     DesiredSeedOut,
-    DiskOut,
     EventOut,
-    HaRestartOut,
     HostOut,
     ImageOut,
     InstanceOut,
     NetworkOut,
-    NicOut,
     ObservationIn,
     SeedOut,
-    StartFailureOut,
     UserOut,
 )
 from tashi.api.schemas.migration import (
@@ -40,15 +38,31 @@ from tashi.domain.models import Image, Instance, Network, Seed, User
 from tashi.manager.hosts import HostView
 from tashi.store.binding import BindResult
 
+FIELDS_JSON = TypeAdapter(list[dict[str, Any]])  # dumps records' fields, checks nothing
 
 def instance_out(i: Instance) -> InstanceOut:
+    return InstanceOut.model_validate(instance_fields(i))
+
+
+def instances_json(instances: Sequence[Instance]) -> bytes:
+    """The JSON list of the :func:`instance_out` of each, the same bytes as the models
+    dumped, but dumped from their fields at once: making (validating) the models took
+    four fifths of a list's time, for records the domain made and checked already
+    (``tests/unit/test_instances_json.py`` holds the two the same)."""
+    return FIELDS_JSON.dump_json([instance_fields(i) for i in instances])
+
+
+def instance_fields(i: Instance) -> dict[str, Any]:
+    """The fields of the instance's :class:`InstanceOut`, in its order, nested records
+    as dicts."""
     spec, status = i.spec, i.status
-    return InstanceOut(
+    restarted = spec.restarted
+    return dict(
         id=i.id, name=i.name, owner=i.owner, state=i.state, host=spec.host,
         cores=spec.cores, memory_mib=spec.memory_mib,
-        disks=[DiskOut(image=d.image, persistent=d.persistent, size_gib=d.size_gib,
-                       scratch=d.scratch, bus=d.bus, cache=d.cache) for d in spec.disks],
-        nics=[NicOut(network=n.network, mac=n.mac, model=n.model) for n in spec.nics],
+        disks=[{"image": d.image, "persistent": d.persistent, "size_gib": d.size_gib,
+                "scratch": d.scratch, "bus": d.bus, "cache": d.cache} for d in spec.disks],
+        nics=[{"network": n.network, "mac": n.mac, "model": n.model} for n in spec.nics],
         shutdown_timeout_s=spec.shutdown_timeout_s, disk_gib=spec.disk_gib,
         seed=None if spec.seed is None else seed_out(spec.seed),
         reboots=spec.reboots, reboots_done=status.reboots_done, saved=status.saved,
@@ -58,15 +72,14 @@ def instance_out(i: Instance) -> InstanceOut:
         anti_affinity=spec.anti_affinity, power=spec.power, generation=i.generation,
         message=status.message, observed=status.observed, observed_at=status.observed_at,
         attempts=status.attempts,
-        failures=[StartFailureOut(host=f.host, reason=f.reason, at=f.at)
-                  for f in status.failures],
-        avoid=[AvoidedHostOut(host=a.host, until=a.until) for a in status.avoid],
+        failures=[{"host": f.host, "reason": f.reason, "at": f.at} for f in status.failures],
+        avoid=[{"host": a.host, "until": a.until} for a in status.avoid],
         retry_at=status.retry_at, created_at=i.created_at, updated_at=i.updated_at,
-        migration=migration_out(spec.migration, status),
+        usage=None, migration=migration_out(spec.migration, status),
         last_migration=result_out(status.last_migration), ha=spec.ha,
-        restarted=None if spec.restarted is None else HaRestartOut(
-            number=spec.restarted.number, host=spec.restarted.host,
-            heard_at=spec.restarted.heard_at, at=spec.restarted.at),
+        restarted=None if restarted is None else {
+            "number": restarted.number, "host": restarted.host,
+            "heard_at": restarted.heard_at, "at": restarted.at},
         recovered_at=status.recovered_at,
     )
 

@@ -53,7 +53,7 @@ async def wait_evacuated(client: TashiClient, host: HostOut, timeout_s: float) -
             if host.state != "Evacuating":
                 raise TashiError(f"host {host.name}: evacuation stopped; it is {host.state}, "
                                  f"{host.instances} instance(s) on it")
-            on = [i for i in await client.list_instances() if i.host == host.name]
+            on = await client.list_instances(host=host.name)
             line.show(f"host {host.name}: evacuating, {len(on)} left: "
                       + ", ".join(_words(i) for i in on))
             if asyncio.get_running_loop().time() >= deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,10 @@ from tashi.api.schemas import CapabilitiesWire, HostCredentialOut, HostOut
 from tashi.cli.evacuate import evacuate
 from tashi.cli.render import age, emit_json, fields, mib, table
 from tashi.cli.session import Session, pass_session
+from tashi.client.paging import HostFilters
+
+if TYPE_CHECKING:
+    from tashi.client import TashiClient
 
 
 @click.group()
@@ -21,10 +26,21 @@ host.add_command(evacuate)
 
 
 @host.command("list")
+@click.option("--state", "states", multiple=True,
+              help="Only those in this state (Normal, Drained...; repeatable, or S1,S2).")
+@click.option("--limit", type=int,
+              help="Only the first N (by name); default: all, fetched a page at a time.")
 @pass_session
-def list_(session: Session) -> None:
-    """List the hosts, their capacity and what is used of it."""
-    hosts = session.call(lambda c: c.list_hosts())
+def list_(session: Session, states: tuple[str, ...], limit: int | None) -> None:
+    """List the hosts, their capacity and what is used of it, by name."""
+    filters = HostFilters(state=list(states) or None)
+
+    async def run(client: TashiClient) -> list[HostOut]:
+        if limit is not None:
+            return await client.list_hosts(limit=limit, **filters)
+        return [h async for h in client.iter_hosts(**filters)]
+
+    hosts = session.call(run)
     if session.json:
         emit_json(hosts)
         return

@@ -22,6 +22,7 @@ from tashi.cli.session import Session, pass_session
 from tashi.cli.usagefigures import usage_fields
 from tashi.cli.wait import DEFAULT_TIMEOUT_S, wait_for_state, wait_gone, wait_rebooted
 from tashi.client import TashiClient
+from tashi.client.paging import InstanceFilters
 from tashi.domain.errors import InvalidInput, Unavailable
 from tashi.domain.states import InstanceState
 
@@ -136,10 +137,27 @@ def _create_body(**fields: object) -> InstanceCreate:
 
 
 @vm.command("list")
+@click.option("--state", "states", multiple=True,
+              help="Only those in this state (repeatable, or S1,S2).")
+@click.option("--host", help="Only those on this host.")
+@click.option("--user", "owner", help="Only this user's (users: only their own).")
+@click.option("--name", help="Only those whose names start with this.")
+@click.option("--network", help="Only those with a NIC on this network.")
+@click.option("--limit", type=int,
+              help="Only the first N (by id); default: all, fetched a page at a time.")
 @pass_session
-def list_(session: Session) -> None:
-    """List the instances you may see."""
-    instances = session.call(lambda c: c.list_instances())
+def list_(session: Session, states: tuple[str, ...], host: str | None, owner: str | None,
+          name: str | None, network: str | None, limit: int | None) -> None:
+    """List the instances you may see (meeting every filter given)."""
+    filters = InstanceFilters(state=list(states) or None, host=host, owner=owner, name=name,
+                              network=network)
+
+    async def run(client: TashiClient) -> list[InstanceOut]:
+        if limit is not None:
+            return await client.list_instances(limit=limit, **filters)
+        return [i async for i in client.iter_instances(**filters)]
+
+    instances = session.call(run)
     if session.json:
         emit_json(instances)
         return

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from tashi.api import schemas as wire  # its submodules load when first used
+from tashi.client.connection import checked_token, manager_urls, ssl_context, trusting_nothing
 from tashi.client.failover import Failover
+from tashi.client.paging import PAGE_SIZE, HostFilters, InstanceFilters, every, query_of
 from tashi.domain.errors import ERRORS_BY_CODE, InvalidInput, TashiError, Unavailable
 
 if TYPE_CHECKING:  # at run time: ``wire.X``, which imports X's submodule only
@@ -77,11 +79,11 @@ class TashiClient:
         manager, a token no HTTP header can carry, or a CA file that cannot be used."""
         urls = manager_urls(base_url)
         self._base = ", ".join(urls)  # as errors name it
-        headers = {"Authorization": f"Bearer {_checked_token(token)}"} if token else {}
+        headers = {"Authorization": f"Bearer {checked_token(token)}"} if token else {}
         context: bool | ssl.SSLContext = (
-            _ssl_context(verify) if isinstance(verify, str) else verify)
+            ssl_context(verify) if isinstance(verify, str) else verify)
         if context is True and all(u.startswith("http://") for u in urls):
-            context = _trusting_nothing()  # no TLS here: the system's CAs are not loaded
+            context = trusting_nothing()  # no TLS here: the system's CAs are not loaded
         if len(urls) > 1:  # replicas: see tashi.client.failover
             transport = Failover(urls, transport or httpx.AsyncHTTPTransport(verify=context))
         self._http = httpx.AsyncClient(base_url=urls[0], headers=headers,
@@ -117,6 +119,12 @@ class TashiClient:
     async def _list(self, model: type[M], path: str) -> list[M]:
         resp = await self._call("GET", path)
         return TypeAdapter(list[model]).validate_json(resp.content)  # type: ignore[valid-type]
+
+    async def _page(self, model: type[M], path: str, filters: Mapping[str, object],
+                    limit: int | None, after: object | None) -> tuple[list[M], str | None]:
+        """A page of a listing (see :mod:`tashi.client.paging`) and the next's cursor."""
+        resp = await self._call("GET", path, params=query_of(filters, limit=limit, after=after))
+        return _adapter(model).validate_json(resp.content), resp.headers.get(wire.NEXT_AFTER)
 
     async def _send(self, model: type[M], method: str, path: str,
                     body: BaseModel | None = None) -> M:
@@ -160,8 +168,25 @@ class TashiClient:
                                 headers=_create_headers(idempotency_key))
         return _adapter(wire.InstanceOut).validate_json(resp.content)
 
-    async def list_instances(self) -> list[InstanceOut]:
-        return await self._list(wire.InstanceOut, "/instances")
+    async def list_instances(self, *, limit: int | None = None, after: int | None = None,
+                             **filters: Unpack[InstanceFilters]) -> list[InstanceOut]:
+        """The instances you may see meeting ``filters``, by id: all, or the page of
+        ``limit`` after id ``after`` (:meth:`instances_page` says if more follow)."""
+        return (await self.instances_page(limit=limit, after=after, **filters))[0]
+
+    async def instances_page(self, *, limit: int | None = None, after: int | None = None,
+                             **filters: Unpack[InstanceFilters],
+                             ) -> tuple[list[InstanceOut], int | None]:
+        """:meth:`list_instances`, and the ``after`` of the next page (None: no more)."""
+        found, cursor = await self._page(wire.InstanceOut, "/instances", filters, limit, after)
+        return found, None if cursor is None else int(cursor)
+
+    def iter_instances(self, *, page_size: int = PAGE_SIZE,
+                       **filters: Unpack[InstanceFilters]) -> AsyncIterator[InstanceOut]:
+        """Every instance :meth:`list_instances` would list, fetched ``page_size`` at a
+        time as they are reached (one created meanwhile past the page read is seen)."""
+        return every(lambda after: self._page(wire.InstanceOut, "/instances", filters,
+                                              page_size, after))
 
     async def get_instance(self, ref: str | int) -> InstanceOut:
         return await self._get(wire.InstanceOut, f"/instances/{_seg(ref)}")
@@ -259,8 +284,22 @@ class TashiClient:
 
     # --- admins' calls --------------------------------------------------------------------
 
-    async def list_hosts(self) -> list[HostOut]:
-        return await self._list(wire.HostOut, "/hosts")
+    async def list_hosts(self, *, limit: int | None = None, after: str | None = None,
+                         **filters: Unpack[HostFilters]) -> list[HostOut]:
+        """The hosts meeting ``filters``, by name: all, or the page of ``limit`` after
+        host ``after`` (:meth:`hosts_page` says if more follow)."""
+        return (await self.hosts_page(limit=limit, after=after, **filters))[0]
+
+    async def hosts_page(self, *, limit: int | None = None, after: str | None = None,
+                         **filters: Unpack[HostFilters]) -> tuple[list[HostOut], str | None]:
+        """:meth:`list_hosts`, and the ``after`` of the next page (None: no more)."""
+        return await self._page(wire.HostOut, "/hosts", filters, limit, after)
+
+    def iter_hosts(self, *, page_size: int = PAGE_SIZE,
+                   **filters: Unpack[HostFilters]) -> AsyncIterator[HostOut]:
+        """Every host :meth:`list_hosts` would list, fetched ``page_size`` at a time."""
+        return every(lambda after: self._page(wire.HostOut, "/hosts", filters, page_size,
+                                              after))
 
     async def get_host(self, name: str) -> HostDetailOut:
         return await self._get(wire.HostDetailOut, f"/hosts/{_seg(name)}")
@@ -500,53 +539,6 @@ class TashiClient:
 def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     """A list of ``model``, built once (when first needed, not at import)."""
     return TypeAdapter(list[model])  # type: ignore[valid-type]
-
-
-def manager_urls(text: str) -> list[str]:
-    """The manager URLs in ``text``: one, or several separated by commas, each checked
-    (:class:`~tashi.domain.errors.InvalidInput` for one that cannot name a manager)."""
-    return [_checked_url(u.strip().rstrip("/")) for u in text.split(",")]
-
-
-def _checked_url(url: str) -> str:
-    """``url`` if requests can be sent to it: http(s), a host, a port in 1-65535."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidInput(f"invalid manager URL {url!r}: {exc}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidInput(f"invalid manager URL {url!r}: use http://HOST:PORT or https://…")
-    if parsed.port is not None and not 0 < parsed.port < 65536:
-        raise InvalidInput(f"invalid manager URL {url!r}: the port must be 1-65535")
-    return url
-
-
-def _checked_token(token: str) -> str:
-    """``token`` if an HTTP header can carry it; the error never shows the token."""
-    if not all("!" <= char <= "~" for char in token):
-        raise InvalidInput("malformed API token: it may hold only printable ASCII "
-                           "characters, without spaces")
-    return token
-
-
-def _trusting_nothing() -> ssl.SSLContext:
-    """A verifying TLS context that trusts no CA, for a client of an ``http://`` manager:
-    its requests never use TLS (they all go to the base URL; redirects are not followed),
-    and loading the system's CAs would cost ~50 ms of every CLI call. Were it ever used,
-    it would refuse the peer, never accept one unverified."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
-def _ssl_context(ca_file: str) -> ssl.SSLContext:
-    """A context that trusts the CA certificate(s) in ``ca_file``."""
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except ssl.SSLError as exc:
-        raise InvalidInput(f"CA file {ca_file} holds no usable certificate: "
-                           f"{exc.reason or exc}") from exc
-    except OSError as exc:
-        raise InvalidInput(f"cannot read CA file {ca_file}: "
-                           f"{exc.strerror or exc}") from exc
 
 
 def _seg(value: str | int) -> str:

@@ -25,6 +25,7 @@ from tashi.identity.jointokens import JoinTokens
 from tashi.identity.loginlimit import LoginLimiter
 from tashi.manager.ha import HaService
 from tashi.manager.instances import InstanceService
+from tashi.manager.listing import EVERY_HOST, HostQuery
 from tashi.manager.notifier import PENDING, Notifier
 from tashi.scheduler.fit import how_many
 from tashi.scheduler.model import HostSnapshot, PlacementRequest
@@ -192,12 +193,14 @@ class HostService:
                 return v, self._store.list_claims(host=name)
         raise NotFound(f"host {name} not found")
 
-    def views(self) -> list[HostView]:
-        """Every host with what is used of it."""
+    def views(self, query: HostQuery = EVERY_HOST) -> list[HostView]:
+        """The hosts meeting ``query`` (default: every host), by name, with what is used
+        of each."""
         usage = self._store.usage_by_host()
         idle = HostUsage()
         views = []
-        for h in self._store.list_hosts():
+        for h in self._store.list_hosts(states=query.states, after=query.after,
+                                        limit=query.limit):
             u = usage.get(h.name, idle)
             views.append(HostView(h, self.is_up(h), u.used, u.instances,
                                   frozenset(group_key(o, g) for o, g in u.groups)))

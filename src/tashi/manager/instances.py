@@ -23,6 +23,7 @@ from tashi.domain.capabilities import Ability
 from tashi.domain.derive import awaits_placement
 from tashi.domain.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -47,6 +48,7 @@ from tashi.domain.seeds import check_seed
 from tashi.domain.states import HOLDS_RESOURCES, InstanceState, Power, check_transition
 from tashi.identity.access import check_visible, require_admin, require_user
 from tashi.manager.disks import DiskRequest, disk_specs
+from tashi.manager.listing import EVERY_INSTANCE, InstanceQuery
 from tashi.manager.metrics import BindingMetrics
 from tashi.manager.notifier import PENDING, Notifier, host_key
 from tashi.store.base import Idempotency, NewEvent, Store
@@ -218,9 +220,23 @@ class InstanceService:
             raise Conflict(f"instance name {ref} is used by several owners: use its id")
         return found[0]
 
-    def list_visible(self, principal: Principal) -> list[Instance]:
+    def list_visible(self, principal: Principal,
+                     query: InstanceQuery = EVERY_INSTANCE) -> list[Instance]:
+        """The instances meeting ``query`` the caller may see (users: their own).
+
+        A user naming another ``owner`` is refused (403), as usage reports refuse it: an
+        empty list would read as "that user has none", and the refusal is the same
+        whether that user exists or not, so it tells nothing about others."""
         user = require_user(principal)
-        return self._store.list_instances(owner=None if user.is_admin else user.name)
+        owner = query.owner
+        if not user.is_admin:
+            if owner not in (None, user.name):
+                raise Forbidden(f"user {user.name} may list only its own instances, "
+                                f"not {owner}'s")
+            owner = user.name
+        return self._store.list_instances(
+            owner=owner, host=query.host, states=query.states, name_prefix=query.name_prefix,
+            network=query.network, after=query.after, limit=query.limit)
 
     def console(self, principal: Principal, ref: str) -> str:
         """The console tail its host's agent last sent ('' if none), if the caller may

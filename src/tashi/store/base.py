@@ -175,7 +175,11 @@ class Store(Protocol):
     # --- hosts -----------------------------------------------------------------------
     def create_host(self, name: str, *, cores: int = 0, memory_mib: int = 0) -> Host: ...
     def get_host(self, name: str) -> Host: ...
-    def list_hosts(self) -> list[Host]: ...
+    def list_hosts(self, *, states: Iterable[HostState] | None = None,
+                   after: str | None = None, limit: int | None = None) -> list[Host]:
+        """The hosts in ``states`` (default: any), ordered by name (bytewise, on every
+        store): a keyset page of those named after ``after``, at most ``limit``."""
+        ...
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
         hypervisor: str = "", disk_gib: int = 0, capabilities: HostCapabilities | None = None,
@@ -242,9 +246,12 @@ class Store(Protocol):
     def list_instances(
         self, *, owner: str | None = None, host: str | None = None,
         states: Iterable[InstanceState] | None = None, name: str | None = None,
-        ids: Collection[int] | None = None,
+        ids: Collection[int] | None = None, name_prefix: str | None = None,
+        network: str | None = None, after: int | None = None, limit: int | None = None,
     ) -> list[Instance]:
-        """Instances matching every given filter, ordered by id."""
+        """Instances matching every given filter, ordered by id: ``name`` is the whole
+        name, ``name_prefix`` its start (case-sensitive), ``network`` one of its NICs'.
+        A keyset page: those of an id above ``after``, at most ``limit`` of them."""
         ...
     def count_instances(self) -> dict[InstanceState, int]:
         """How many instances are in each state (states with none left out), counted by

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import AS_ADMIN, Caller, Core
 from tashi.api.convert import host_out
+from tashi.api.listing import PAGED, Limit, States, paged, states_of
 from tashi.api.schemas import (
     ERROR_RESPONSES,
     ClaimOut,
@@ -16,6 +18,7 @@ from tashi.api.schemas import (
     HostCredentialOut,
     HostDetailOut,
     HostLayoutOut,
+    HostName,
     HostOut,
     HostSlotsOut,
     HostStateIn,
@@ -30,17 +33,31 @@ from tashi.domain.resources import (
     ZERO,
     Resources,
 )
+from tashi.domain.states import HostState
 from tashi.identity.access import require_admin
 from tashi.manager.hosts import HostView
+from tashi.manager.listing import HostQuery
+
+HOSTS_OUT = TypeAdapter(list[HostOut])  # a list dumped at once, not re-checked
 
 router = APIRouter(prefix="/hosts", tags=["hosts"],
                    responses=ERROR_RESPONSES)
 
 
-@router.get("")
-async def list_hosts(caller: Caller, core: Core) -> list[HostOut]:
+@router.get("", response_model=list[HostOut], responses=PAGED)
+async def list_hosts(
+    request: Request, caller: Caller, core: Core, state: States = None, limit: Limit = None,
+    after: Annotated[HostName | None, Query(description="names after it (the last one's)")
+                     ] = None,
+) -> Response:
+    """The hosts in any of ``state``, by name; a page of ``limit`` when asked (see
+    :mod:`tashi.api.listing`: a full page says where the next one starts)."""
     require_admin(caller)
-    return [host_out(v) for v in await run_in_threadpool(core.hosts.views)]
+    query = HostQuery(states=states_of(state, HostState, "host"), after=after, limit=limit)
+    views = await run_in_threadpool(core.hosts.views, query)
+    body = await run_in_threadpool(lambda: HOSTS_OUT.dump_json([host_out(v) for v in views]))
+    full = limit is not None and len(views) == limit
+    return paged(request, body, views[-1].host.name if full else None)
 
 
 @router.get("/{name}")

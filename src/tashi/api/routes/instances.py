@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from tashi.api.auth import AS_ADMIN, AS_USER, Caller, Core
-from tashi.api.convert import event_out, instance_out
+from tashi.api.convert import event_out, instance_out, instances_json
+from tashi.api.listing import PAGED, Limit, States, paged, states_of
 from tashi.api.schemas import (
     ERROR_RESPONSES,
     MAX_ID,
@@ -19,23 +19,28 @@ from tashi.api.schemas import (
     DestroyOut,
     ErrorOut,
     EventOut,
+    HostName,
     InstanceCreate,
+    InstanceName,
     InstanceOut,
+    NetworkName,
     UsageOut,
+    UserName,
 )
 from tashi.common.consoletail import new_part
 from tashi.domain.errors import InvalidInput, NotFound
 from tashi.domain.models import Instance, Principal
 from tashi.domain.operations import Operation
+from tashi.domain.states import InstanceState
 from tashi.identity.access import require_admin
 from tashi.manager.core import ManagerCore
 from tashi.manager.disks import DiskRequest
 from tashi.manager.events import EventFilter
 from tashi.manager.instances import InstanceRequest
+from tashi.manager.listing import InstanceQuery
 from tashi.manager.notifier import console_key
 
 InstanceId = Annotated[int, Path(ge=1, le=MAX_ID)]
-INSTANCES_OUT = TypeAdapter(list[InstanceOut])
 FOLLOW_WAIT_S = 15.0  # a followed console is read again at least this often
 
 router = APIRouter(prefix="/instances", tags=["instances"],
@@ -68,8 +73,7 @@ async def create_instances(body: InstanceCreate, caller: Caller, core: Core,
     """Create ``count`` instances named NAME-1 ... NAME-N (just NAME for one), all or
     none: if one name is taken, none is created."""
     created = await run_in_threadpool(_create, core, caller, body, key)
-    out = INSTANCES_OUT.dump_json([instance_out(i) for i in created])  # once, not re-checked
-    return Response(out, status_code=201, media_type="application/json")
+    return Response(instances_json(created), status_code=201, media_type="application/json")
 
 
 def _create(core: ManagerCore, caller: Principal, body: InstanceCreate,
@@ -91,9 +95,26 @@ def request_of(body: InstanceCreate) -> InstanceRequest:
         user_data=body.user_data, ssh_keys=tuple(body.ssh_keys))
 
 
-@router.get("")
-async def list_instances(caller: Caller, core: Core) -> list[InstanceOut]:
-    return [instance_out(i) for i in await run_in_threadpool(core.instances.list_visible, caller)]
+@router.get("", response_model=list[InstanceOut], responses=PAGED)
+async def list_instances(
+    request: Request, caller: Caller, core: Core, state: States = None,
+    host: Annotated[HostName | None, Query()] = None,
+    owner: Annotated[UserName | None, Query()] = None,
+    name: Annotated[InstanceName | None, Query(description="the start of their names")] = None,
+    network: Annotated[NetworkName | None, Query()] = None, limit: Limit = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID,
+                                       description="ids above it (the last one's)")] = None,
+) -> Response:
+    """The instances you may see (users: their own; ``owner``: another's is refused)
+    meeting every filter given, by id; a page of ``limit`` when asked (see
+    :mod:`tashi.api.listing`: a full page says where the next one starts)."""
+    query = InstanceQuery(owner=owner, host=host, name_prefix=name, network=network,
+                          states=states_of(state, InstanceState, "instance"), after=after,
+                          limit=limit)
+    found = await run_in_threadpool(core.instances.list_visible, caller, query)
+    body = await run_in_threadpool(instances_json, found)  # response_model: docs only
+    full = limit is not None and len(found) == limit
+    return paged(request, body, str(found[-1].id) if full else None)
 
 
 @router.get("/{ref}")

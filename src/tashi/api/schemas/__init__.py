@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ERROR_RESPONSES,
         MAX_COUNT,
         MAX_ID,
+        NEXT_AFTER,
         ErrorOut,
         GroupName,
         HostName,
@@ -106,7 +107,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_RESPONSES",
-    "MAX_BINDINGS", "MAX_COUNT", "MAX_ID", "MAX_TOKEN_LIFETIME_S", "AttachedInstanceOut",
+    "MAX_BINDINGS", "MAX_COUNT", "MAX_ID", "MAX_TOKEN_LIFETIME_S", "NEXT_AFTER",
+    "AttachedInstanceOut",
     "AvoidedHostOut",
     "BindIn", "BindingIn", "BindingOut", "CapabilitiesWire", "ClaimOut", "ConsoleIn",
     "ConsolesIn", "DesiredDiskOut", "DesiredDisplayOut",

@@ -26,6 +26,8 @@ from tashi.domain.names import (
 )
 
 MAX_ID = 2**63 - 1  # ids are 64-bit integers in every store
+#: The header of a listing's full page: the cursor of the next (``after``; tashi.api.listing).
+NEXT_AFTER = "X-Next-After"
 
 
 def checked(check: Callable[[str], str]) -> Callable[[str], str]:

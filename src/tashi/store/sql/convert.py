@@ -21,7 +21,7 @@ from tashi.domain.resources import CLASSES, Resources
 from tashi.domain.states import HostState, InstanceState, Role
 from tashi.store.base import TokenRecord
 from tashi.store.capabilities import capabilities_from_doc
-from tashi.store.documents import maybe_utc, spec_from_doc, status_from_doc, utc
+from tashi.store.documents import maybe_utc, member, spec_from_doc, status_from_doc, utc
 from tashi.store.sql.tables import (
     EventRow,
     HostRow,
@@ -92,7 +92,7 @@ def event_row(e: Event | EventFacts, **where: Any) -> dict[str, Any]:
 
 def instance(row: InstanceRow | Row[Any]) -> Instance:
     return Instance(
-        id=row.id, name=row.name, owner=row.owner, state=InstanceState(row.state),
+        id=row.id, name=row.name, owner=row.owner, state=member(InstanceState, row.state),
         spec=spec_from_doc(row.spec, row.host), status=status_from_doc(row.status),
         generation=row.generation, created_at=utc(row.created_at),
         updated_at=utc(row.updated_at),

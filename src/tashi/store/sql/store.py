@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,7 +43,16 @@ from tashi.store.binding import Binding, BindResult, HostUsage
 from tashi.store.capabilities import capabilities_doc, capabilities_from_doc
 from tashi.store.imageuse import check_unused
 from tashi.store.principals import PrincipalCache
-from tashi.store.sql import batch, claims, convert, derived, epoch, ledger, migration
+from tashi.store.sql import (
+    batch,
+    claims,
+    convert,
+    derived,
+    epoch,
+    ledger,
+    listing,
+    migration,
+)
 from tashi.store.sql import idempotency as idempotency_keys
 from tashi.store.sql import snapshot as whole
 from tashi.store.sql.accounting import SqlAccounting
@@ -123,9 +132,11 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
         with self._read.begin() as s:
             return convert.host(_named(s, HostRow, name, "host"))
 
-    def list_hosts(self) -> list[Host]:
+    def list_hosts(self, *, states: Iterable[HostState] | None = None,
+                   after: str | None = None, limit: int | None = None) -> list[Host]:
+        stmt = listing.hosts(self._engine.dialect, states=states, after=after, limit=limit)
         with self._read.begin() as s:
-            return [convert.host(r) for r in s.execute(plain(HostRow).order_by(HostRow.id))]
+            return [convert.host(r) for r in s.execute(stmt)]
 
     def record_heartbeat(
         self, name: str, *, cores: int, memory_mib: int, agent_version: str, at: datetime,
@@ -264,22 +275,14 @@ class SqlStore(SqlUsers, SqlDisplays, SqlUsage, SqlQuotas, SqlAccounting, SqlCon
     def list_instances(
         self, *, owner: str | None = None, host: str | None = None,
         states: Iterable[InstanceState] | None = None, name: str | None = None,
-        ids: Collection[int] | None = None,
+        ids: Collection[int] | None = None, name_prefix: str | None = None,
+        network: str | None = None, after: int | None = None, limit: int | None = None,
     ) -> list[Instance]:
-        where: list[ColumnElement[bool]] = []
-        if ids is not None:
-            where.append(InstanceRow.id.in_(sorted(ids)))
-        if owner is not None:
-            where.append(InstanceRow.owner == owner)
-        if host is not None:
-            where.append(InstanceRow.host == host)
-        if states is not None:
-            where.append(InstanceRow.state.in_([s.value for s in states]))
-        if name is not None:
-            where.append(InstanceRow.name == name)
+        stmt = listing.instances(self._engine.dialect, owner=owner, host=host, states=states,
+                                 name=name, ids=ids, name_prefix=name_prefix,
+                                 network=network, after=after, limit=limit)
         with self._read.begin() as s:
-            rows = s.execute(plain(InstanceRow).where(*where).order_by(InstanceRow.id))
-            return [convert.instance(r) for r in rows]
+            return [convert.instance(r) for r in s.execute(stmt)]
 
     def count_instances(self) -> dict[InstanceState, int]:
         counted = select(InstanceRow.state, func.count()).group_by(InstanceRow.state)
