@@ -48,11 +48,12 @@ from pathlib import Path
 import httpx
 
 from stats import machine_line, print_table
+from tashi import __version__
 from tashi.api.schemas import HeartbeatIn, InstanceCreate
 from tashi.client import TashiClient
 from tashi.domain.errors import TashiError
 from tashi.domain.models import ImageFormat, Visibility
-from tashi.domain.states import HOLDS_RESOURCES
+from tashi.domain.states import HOLDS_RESOURCES, HostState
 from tashi.manager.bootstrap import ensure_admin, ensure_default_network
 from tashi.store.base import NewImage
 from tashi.store.sql import open_store
@@ -160,7 +161,7 @@ async def bulk_hosts(cluster: Cluster, n: int, interval_s: float) -> None:
     transport = httpx.AsyncHTTPTransport(limits=limits)
     anonymous = TashiClient(cluster.url, transport=transport)
     gate = asyncio.Semaphore(32)
-    beat = HeartbeatIn(cores=HOST_CORES, memory_mib=HOST_MEMORY_MIB, agent_version="bench",
+    beat = HeartbeatIn(cores=HOST_CORES, memory_mib=HOST_MEMORY_MIB, agent_version=__version__,
                        hypervisor="fake (simulation)")
 
     async def host(name: str) -> None:
@@ -191,8 +192,12 @@ async def bulk_hosts(cluster: Cluster, n: int, interval_s: float) -> None:
 async def wait_hosts_up(client: TashiClient, n: int, timeout_s: float) -> float:
     started = time.monotonic()
     while True:
-        up = sum(h.up for h in await client.list_hosts())
+        hosts = await client.list_hosts()
+        up = sum(h.up for h in hosts)
         if up >= n:
+            refused = Counter(h.state.value for h in hosts if h.state is not HostState.NORMAL)
+            if refused:  # the scheduler would place nothing there: say so, don't hang
+                raise RuntimeError(f"hosts up but not Normal: {dict(refused)}")
             return time.monotonic() - started
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"only {up} of {n} hosts up after {timeout_s:.0f} s")

@@ -120,7 +120,7 @@ class Proc:
                 self.popen.wait(15)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(5)
+                self.popen.wait()  # SIGKILL: it ends; reaped, it is not left running
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tashi.common.subprocesses import communicate
 from tests.e2e.conftest import BIN
 from tests.e2e.test_migration import disk_counter, running_vm, runs_on_one_host, ticks, two_hosts
 
@@ -26,7 +27,7 @@ async def test_evacuate_moves_three_running_vms_live_and_drains_the_host(
             str(BIN / "tashi"), "host", "evacuate", "m1", "--wait", "--timeout", "300",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "TASHI_URL": st.url, "TASHI_TOKEN": st.admin_token})
-        out, err = await asyncio.wait_for(proc.communicate(), 360)
+        out, err = await communicate(proc, 360)
         assert proc.returncode == 0, (out.decode(), err.decode())
         assert "host m1: evacuated; Drained" in out.decode(), out.decode()
         host = await client.get_host("m1")

@@ -14,6 +14,7 @@ import pytest
 
 from tashi.api.schemas import InstanceCreate, UsageOut
 from tashi.client import TashiClient
+from tashi.common.subprocesses import communicate
 from tests.e2e.conftest import BIN, Proc, Stack, running_stack, wait_console, wait_state
 
 pytestmark = pytest.mark.e2e
@@ -81,7 +82,7 @@ async def test_a_vms_figures_grow_as_it_runs_and_writes(tmp_path: Path,
             str(BIN / "tashi"), "vm", "show", str(inst.id), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "TASHI_URL": st.url, "TASHI_TOKEN": st.admin_token})
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        out, err = await communicate(proc, 60)
         shown = out.decode()
         assert proc.returncode == 0, err.decode()
         assert "network:" in shown, shown

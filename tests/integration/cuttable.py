@@ -31,7 +31,11 @@ class Cuttable:
         self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._to)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._to)
+        except OSError:  # nothing listens behind it (yet): the client sees a reset
+            writer.transport.abort()
+            return
         self._links |= {writer, up_writer}
 
         async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

@@ -23,6 +23,7 @@ from tashi.agent.settings import AgentSettings
 from tashi.api.app import create_app
 from tashi.api.schemas import BindIn, HeartbeatIn, InstanceCreate
 from tashi.client import TashiClient
+from tashi.common.subprocesses import communicate
 from tashi.domain.models import ImageFormat, Visibility
 from tashi.scheduler.service import Scheduler
 from tashi.store.base import NewImage
@@ -144,7 +145,7 @@ async def _run(command: str, args: list[str], env: dict[str, str], cwd: Path
     proc = await asyncio.create_subprocess_exec(
         str(BIN / command), *args, env={**clean, **env}, cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    _, err = await communicate(proc, 30)
     assert proc.returncode is not None
     return proc.returncode, err.decode().splitlines()
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tashi.common.subprocesses import communicate
+
 QEMU_IMG = "qemu-img"
 INFO_TIMEOUT_S = 60.0  # info reads metadata only: a longer run is stuck (e.g. on a FIFO)
 
@@ -71,10 +73,8 @@ async def run_qemu_img(args: Sequence[str], qemu_img: str = QEMU_IMG,
     except OSError as exc:
         raise QemuImgError(argv, str(exc)) from exc
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+        out, err = await communicate(proc, timeout_s)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise QemuImgError(argv, f"no answer within {timeout_s:g} s") from None
     if proc.returncode != 0:
         message = err.decode("utf-8", errors="replace").strip()

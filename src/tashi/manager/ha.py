@@ -43,12 +43,15 @@ class HaService:
         the instances restarted. One changed meanwhile (a user's action, another
         replica's sweep) is left to the next sweep."""
         now = self._clock.now()
+        orphaned = self._store.list_instances(states=[InstanceState.ORPHANED])
+        if not orphaned:  # as usual: no need to read thousands of hosts
+            return []
         down = {h.name: h for h in self._store.list_hosts()
                 if h.silent and lease_expired(h, now, self.lease_s, self._since)}
         if not down:
             return []
         restarted = []
-        for instance in self._store.list_instances(states=[InstanceState.ORPHANED]):
+        for instance in orphaned:
             host = down.get(instance.spec.host or "")
             if host is None or not restartable(instance, host):
                 continue

@@ -143,7 +143,10 @@ def bind_instances(s: Session, bindings: Sequence[Binding], now: datetime) -> li
         results.append(BindResult(b.instance_id, instance=new))
         placed.append(new)
     if updates:  # executemany: one statement, however many were bound
-        s.execute(update(InstanceRow), updates)
+        # No ORM object of these rows is loaded in this session: nothing to synchronize
+        # (the default looks each row up in the identity map).
+        s.execute(update(InstanceRow), updates,
+                  execution_options={"synchronize_session": False})
         s.execute(insert(EventRow), events)
         claims.add_for(s, placed, now)
     return results

@@ -14,6 +14,7 @@ from pathlib import Path
 from tashi.agent.drivers.composition import Composition
 from tashi.agent.drivers.qemu.accel import CPUINFO, Accelerator
 from tashi.agent.drivers.qemu.argv import MACHINE_TYPE, NIC_DEVICES, cpu_model
+from tashi.common.subprocesses import communicate
 from tashi.domain.capabilities import HypervisorFacts
 from tashi.domain.models import ImageFormat
 
@@ -48,10 +49,8 @@ async def qemu_version(binary: str) -> str:
         log.warning("qemu binary %s: cannot run it for its version: %s", binary, exc)
         return ""
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), VERSION_TIMEOUT_S)
+        out, _ = await communicate(proc, VERSION_TIMEOUT_S)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         log.warning("qemu binary %s: --version took over %s s", binary, VERSION_TIMEOUT_S)
         return ""
     text = out.decode("utf-8", errors="replace")
